@@ -1,0 +1,43 @@
+# hostcap entry points. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+DB_DIR := out
+
+.PHONY: install run test lint format bench postgres-server clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[research,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job on the embedded SQLite default.
+run: install
+	mkdir -p $(DB_DIR)
+	HOSTCAP_DATABASE_URL=sqlite:///$(DB_DIR)/demo.sqlite $(VENV)/bin/hostcap demo --out $(DB_DIR)/demo
+
+# The PostgreSQL server binaries the store tests start (Debian's postgresql), installed when missing.
+postgres-server:
+	bash scripts/ensure-postgres.sh
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+test: install postgres-server lint
+	$(PY) -m pytest
+
+bench: install postgres-server
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

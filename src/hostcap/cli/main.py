@@ -1,0 +1,82 @@
+"""The ``hostcap`` command: one Typer app, command groups registered from their modules.
+
+Errors from the core and services (``hostcap.errors``) become one line on stderr and a non-zero
+exit code here, and only here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import click
+import typer
+from rich.console import Console
+
+from hostcap import __version__
+from hostcap.errors import HostcapError, ValidationError
+
+__all__ = ["app", "main", "run"]
+
+app = typer.Typer(
+    name="hostcap",
+    help="hostcap: clinical store, mechanistic model and decision rules for testing the "
+    "Host Capacity Model of MCAS (a hypothesis).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hostcap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """hostcap command line."""
+
+
+def _register() -> None:
+    # Each module adds its commands to ``app`` on import.
+    import hostcap.cli.store_commands  # noqa: F401
+
+
+_register()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code (tests call this directly)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="hostcap", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        return 130
+    except ValidationError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        if len(exc.issues) > 1:
+            err_console.print(exc.report(), markup=False)
+        return exc.exit_code
+    except HostcapError as exc:
+        err_console.print(f"error: {exc}", markup=False)
+        return exc.exit_code
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

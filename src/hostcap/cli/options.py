@@ -1,0 +1,20 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+__all__ = ["DatabaseOption"]
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        envvar="HOSTCAP_DATABASE_URL",
+        help="Store URL (sqlite:///file.sqlite or postgresql+psycopg://...). "
+        "Default: a SQLite file in the user data directory.",
+        show_envvar=True,
+    ),
+]
