@@ -1,0 +1,30 @@
+"""Clinical store: tables, migrations, validated and audited writes, export and backup.
+
+SQLite file by default (WAL, foreign keys on); PostgreSQL by URL. One transaction per call; a
+failed call writes nothing.
+"""
+
+from hostcap.clinical_store.audit import AuditVerification, canonical_json, verify_chain
+from hostcap.clinical_store.columns import Column, ColumnType
+from hostcap.clinical_store.engine import create_store_engine, head_revision
+from hostcap.clinical_store.export import EXPORT_FILES, export_tidy
+from hostcap.clinical_store.record_kinds import KINDS, ORGAN_SYSTEMS, RecordKind
+from hostcap.clinical_store.store import ImportReport, Store, row_to_dict
+
+__all__ = [
+    "EXPORT_FILES",
+    "KINDS",
+    "ORGAN_SYSTEMS",
+    "AuditVerification",
+    "Column",
+    "ColumnType",
+    "ImportReport",
+    "RecordKind",
+    "Store",
+    "canonical_json",
+    "create_store_engine",
+    "export_tidy",
+    "head_revision",
+    "row_to_dict",
+    "verify_chain",
+]

@@ -1,0 +1,784 @@
+"""The kinds of tidy record the store accepts: their columns, their checks, their rows.
+
+Each kind declares its columns once (``Column``); ``validate_records`` parses a frame of strings,
+applies the kind's domain checks (catalog units, plausibility limits, dates after birth, known
+drugs and instruments, duplicates) and returns rows ready to insert plus every issue found. The
+single-record commands and the CSV import both go through here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hostcap import catalog
+from hostcap.clinical_store.columns import Column, ColumnType, ParsedFrame, parse_columns, row_location
+from hostcap.clinical_store.tables import (
+    Base,
+    ClientRow,
+    EpisodeRow,
+    FoodTrialRow,
+    InterventionUseRow,
+    LabResultRow,
+    MedicationUseRow,
+    QuestionnaireResponseRow,
+)
+from hostcap.errors import HostcapError, Issue, Severity, ValidationError, describe_value
+
+__all__ = [
+    "KINDS",
+    "ORGAN_SYSTEMS",
+    "ClientInfo",
+    "RecordKind",
+    "ValidatedRecords",
+    "validate_records",
+]
+
+ORGAN_SYSTEMS = (
+    "skin",
+    "gastrointestinal",
+    "cardiovascular",
+    "respiratory",
+    "naso_ocular",
+    "neurological",
+)
+LAB_CONTEXTS = ("baseline", "acute", "routine")
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What validation needs to know about an existing client."""
+
+    id: int
+    code: str
+    birth_year: int
+
+
+@dataclass
+class ValidatedRecords:
+    """Rows ready to insert (``rows``, in file order) and every issue found."""
+
+    kind: str
+    rows: list[dict[str, Any]]
+    issues: list[Issue]
+    n_input: int
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == Severity.WARNING]
+
+
+CheckFn = Callable[[ParsedFrame, Mapping[str, ClientInfo], int], None]
+RowsFn = Callable[[pd.DataFrame], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """One kind of record: its table, columns, natural key, checks and row builder."""
+
+    name: str
+    table: type[Base]
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    check: CheckFn
+    rows: RowsFn
+    description: str
+    needs_client: bool = True
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# shared checks
+
+
+def _check_clients(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int) -> None:
+    codes = parsed.frame["client_code"]
+    known = codes.map(lambda c: c in clients if isinstance(c, str) else True)
+    parsed.add(
+        ~known.to_numpy(dtype=bool),
+        lambda i: Issue(
+            location=row_location(i, "client_code", first_line=first_line),
+            message=f"client_code {describe_value(codes.iat[i])} is not in the store; expected "
+            "an existing client code (add it first with `hostcap client add`)",
+            value=codes.iat[i],
+            expected="an existing client code",
+        ),
+    )
+    parsed.frame["client_id"] = codes.map(
+        lambda c: clients[c].id if isinstance(c, str) and c in clients else None
+    )
+    parsed.frame["birth_year"] = codes.map(
+        lambda c: clients[c].birth_year if isinstance(c, str) and c in clients else None
+    )
+
+
+def _check_not_before_birth(
+    parsed: ParsedFrame, column: str, first_line: int
+) -> None:
+    when = parsed.frame[column]
+    years = parsed.frame["birth_year"]
+    valid = when.notna() & years.notna()
+    if not valid.any():
+        return
+    event_year = pd.Series(np.nan, index=when.index)
+    event_year[valid] = pd.DatetimeIndex(when[valid]).year.astype(float)
+    before = (valid & (event_year < years.astype(float))).to_numpy(dtype=bool)
+    parsed.add(
+        before,
+        lambda i: Issue(
+            location=row_location(i, column, first_line=first_line),
+            message=f"{column} value {when.iat[i]:%Y-%m-%d} is before the client's birth year "
+            f"{int(years.iat[i])}; expected a date on or after {int(years.iat[i])}-01-01",
+            value=str(when.iat[i]),
+            expected=f"a date on or after {int(years.iat[i])}-01-01",
+        ),
+    )
+
+
+def _check_order(parsed: ParsedFrame, start: str, end: str, first_line: int) -> None:
+    s, e = parsed.frame[start], parsed.frame[end]
+    wrong = (s.notna() & e.notna() & (e < s)).to_numpy(dtype=bool)
+    parsed.add(
+        wrong,
+        lambda i: Issue(
+            location=row_location(i, end, first_line=first_line),
+            message=f"{end} value {e.iat[i]:%Y-%m-%d} is before {start} {s.iat[i]:%Y-%m-%d}; "
+            f"expected a date on or after {start}",
+            value=str(e.iat[i]),
+            expected=f"a date on or after {start}",
+        ),
+    )
+
+
+def _catalog_lookup(
+    parsed: ParsedFrame,
+    column: str,
+    resolve: Callable[[str], str],
+    first_line: int,
+) -> pd.Series:
+    """Resolve each distinct value once (a 200k-row file has a handful of distinct ids)."""
+    raw = parsed.frame[column]
+    resolved: dict[str, str | None] = {}
+    messages: dict[str, HostcapError] = {}
+    for value in raw.dropna().unique():
+        try:
+            resolved[value] = resolve(value)
+        except HostcapError as exc:
+            resolved[value] = None
+            messages[value] = exc
+    ids = raw.map(lambda v: resolved.get(v) if isinstance(v, str) else None)
+    failed = raw.map(lambda v: isinstance(v, str) and resolved.get(v) is None)
+    parsed.add(
+        failed.to_numpy(dtype=bool),
+        lambda i: Issue(
+            location=row_location(i, column, first_line=first_line),
+            message=f"{column}: {messages[raw.iat[i]]}",
+            value=raw.iat[i],
+            expected=getattr(messages[raw.iat[i]], "expected", None),
+        ),
+    )
+    return ids
+
+
+def _common_rows(frame: pd.DataFrame, names: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Rows as dicts with Python scalars (None for missing), column ``src`` → field ``dst``."""
+    out = pd.DataFrame({dst: frame[src] for src, dst in names.items()})
+    out = out.astype(object).where(out.notna(), None)
+    records: list[dict[str, Any]] = out.to_dict("records")
+    return records
+
+
+def _as_date(value: Any) -> dt.date | None:
+    return None if value is None else pd.Timestamp(value).date()
+
+
+def _as_datetime(value: Any) -> dt.datetime | None:
+    return None if value is None else pd.Timestamp(value).to_pydatetime()
+
+
+# ---------------------------------------------------------------------------------------------
+# labs
+
+
+def _check_labs(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "collected_at", first_line)
+    frame = parsed.frame
+    frame["analyte_id"] = _catalog_lookup(
+        parsed, "analyte", lambda v: catalog.get_analyte(v).id, first_line
+    )
+    pairs = frame[["analyte_id", "unit"]].dropna().drop_duplicates()
+    factors: dict[tuple[str, str], float] = {}
+    canon_units: dict[tuple[str, str], str] = {}
+    pair_errors: dict[tuple[str, str], ValidationError] = {}
+    for analyte_id, unit in pairs.itertuples(index=False):
+        try:
+            factors[(analyte_id, unit)] = catalog.canonical_factor(analyte_id, unit)
+            canon_units[(analyte_id, unit)] = catalog.get_analyte(analyte_id).canonical_unit
+        except ValidationError as exc:
+            pair_errors[(analyte_id, unit)] = exc
+    keys = list(zip(frame["analyte_id"], frame["unit"], strict=True))
+    factor = np.array([factors.get(k, np.nan) for k in keys], dtype=float)  # type: ignore[call-overload]
+    unit_bad = np.array([k in pair_errors for k in keys], dtype=bool)
+    parsed.add(
+        unit_bad,
+        lambda i: Issue(
+            location=row_location(i, "unit", first_line=first_line),
+            message=str(pair_errors[keys[i]]),  # type: ignore[index]
+            value=frame["unit"].iat[i],
+            expected=pair_errors[keys[i]].expected,  # type: ignore[index]
+        ),
+    )
+    entered = frame["value"].to_numpy(dtype=float, na_value=np.nan)
+    canonical = entered * factor
+    frame["canonical_value"] = canonical
+    frame["canonical_unit"] = [canon_units.get(k) for k in keys]  # type: ignore[call-overload]
+    # Plausibility, vectorised per analyte; the catalog writes the message for offending rows.
+    warnings: list[str | None] = [None] * len(frame)
+    for analyte_id in frame["analyte_id"].dropna().unique():
+        analyte = catalog.get_analyte(analyte_id)
+        rows = (frame["analyte_id"] == analyte_id).to_numpy(dtype=bool) & ~np.isnan(canonical)
+        lo_soft = analyte.soft_min if analyte.soft_min is not None else -np.inf
+        hi_soft = analyte.soft_max if analyte.soft_max is not None else np.inf
+        outside = rows & ((canonical < lo_soft) | (canonical > hi_soft))
+        for i in np.flatnonzero(outside):
+            for issue in catalog.check_plausibility(analyte, float(canonical[i])):
+                located = Issue(
+                    location=row_location(int(i), "value", first_line=first_line),
+                    message=issue.message,
+                    severity=issue.severity,
+                    value=issue.value,
+                    expected=issue.expected,
+                )
+                parsed.issues.append(located)
+                if issue.severity == Severity.ERROR:
+                    parsed.bad_rows[i] = True
+                else:
+                    warnings[i] = issue.message
+    frame["warning"] = warnings
+    # An acute sample without its timing cannot be used for the consensus-1 1-4 h window.
+    acute_untimed = (
+        (frame["context"] == "acute") & frame["hours_after_onset"].isna()
+    ).to_numpy(dtype=bool)
+    parsed.add(
+        acute_untimed,
+        lambda i: Issue(
+            location=row_location(i, "hours_after_onset", first_line=first_line),
+            message="acute sample without hours_after_onset: stored, but it cannot be checked "
+            "against the 1–4 h sampling window of the MCAS criteria",
+            severity=Severity.WARNING,
+            expected="hours after episode onset",
+        ),
+    )
+
+
+def _lab_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "analyte_id": "analyte",
+            "canonical_value": "value",
+            "canonical_unit": "unit",
+            "value": "value_as_entered",
+            "unit": "unit_as_entered",
+            "collected_at": "collected_at",
+            "context": "context",
+            "hours_after_onset": "hours_after_onset",
+            "reference_low": "lab_reference_low",
+            "reference_high": "lab_reference_high",
+            "warning": "warning",
+        },
+    )
+    for r in rows:
+        r["collected_at"] = _as_datetime(r["collected_at"])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# medications
+
+
+def _check_meds(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "start", first_line)
+    _check_order(parsed, "start", "end", first_line)
+    frame = parsed.frame
+    frame["drug_id"] = _catalog_lookup(
+        parsed, "drug", lambda v: catalog.get_medication(v).id, first_line
+    )
+    daily: list[float | None] = []
+    ddd: list[float | None] = []
+    classes: list[str | None] = []
+    for i, (drug_id, dose, unit, per_day) in enumerate(
+        zip(frame["drug_id"], frame["dose"], frame["unit"], frame["per_day"], strict=True)
+    ):
+        if drug_id is None or unit is None or pd.isna(dose) or pd.isna(per_day):
+            daily.append(None)
+            ddd.append(None)
+            classes.append(None)
+            continue
+        med = catalog.get_medication(drug_id)
+        try:
+            in_ddd_unit = catalog.convert_unit(float(dose), str(unit), med.ddd_unit)
+        except ValidationError as exc:
+            parsed.issues.append(
+                Issue(
+                    location=row_location(i, "unit", first_line=first_line),
+                    message=f"unit {unit!r} cannot be converted to {med.ddd_unit} for {drug_id}: "
+                    f"{exc}",
+                    value=unit,
+                    expected=f"a mass unit convertible to {med.ddd_unit}",
+                )
+            )
+            parsed.bad_rows[i] = True
+            daily.append(None)
+            ddd.append(None)
+            classes.append(None)
+            continue
+        total = in_ddd_unit * float(per_day)
+        daily.append(total)
+        ddd.append(total / med.ddd)
+        classes.append(str(med.drug_class))
+    frame["daily_dose"] = daily
+    frame["ddd_per_day"] = ddd
+    frame["drug_class"] = classes
+    frame["ddd_unit"] = frame["drug_id"].map(
+        lambda d: catalog.get_medication(d).ddd_unit if isinstance(d, str) else None
+    )
+
+
+def _med_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "drug_id": "drug",
+            "dose": "dose",
+            "unit": "dose_unit",
+            "per_day": "per_day",
+            "daily_dose": "daily_dose",
+            "ddd_per_day": "ddd_per_day",
+            "drug_class": "drug_class",
+            "start": "start_date",
+            "end": "end_date",
+            "rescue_doses_per_week": "rescue_doses_per_week",
+        },
+    )
+    for r in rows:
+        r["start_date"] = _as_date(r["start_date"])
+        r["end_date"] = _as_date(r["end_date"])
+        r["rescue_doses_per_week"] = r["rescue_doses_per_week"] or 0.0
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# questionnaires
+
+
+def _parse_answers(text: str) -> list[float]:
+    parts = [p.strip() for p in text.replace(";", ",").split(",")]
+    return [float(p) for p in parts if p != ""]
+
+
+def _check_questionnaires(
+    parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
+) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "date", first_line)
+    frame = parsed.frame
+    frame["instrument_id"] = _catalog_lookup(
+        parsed, "instrument", lambda v: catalog.get_instrument(v).id, first_line
+    )
+    scores: list[Any] = []
+    answers_out: list[list[float] | None] = []
+    for i, (instrument_id, text) in enumerate(
+        zip(frame["instrument_id"], frame["answers"], strict=True)
+    ):
+        if instrument_id is None or text is None:
+            scores.append(None)
+            answers_out.append(None)
+            continue
+        try:
+            answers = _parse_answers(str(text))
+        except ValueError:
+            parsed.issues.append(
+                Issue(
+                    location=row_location(i, "answers", first_line=first_line),
+                    message=f"answers value {describe_value(text)} is not a list of numbers; "
+                    "expected comma-separated numbers, e.g. 5,6,4",
+                    value=text,
+                    expected="comma-separated numbers",
+                )
+            )
+            parsed.bad_rows[i] = True
+            scores.append(None)
+            answers_out.append(None)
+            continue
+        try:
+            scores.append(catalog.score_instrument(instrument_id, answers))
+            answers_out.append(answers)
+        except ValidationError as exc:
+            for issue in exc.issues:
+                parsed.issues.append(
+                    Issue(
+                        location=row_location(i, issue.location or "answers", first_line=first_line),
+                        message=issue.message,
+                        value=issue.value,
+                        expected=issue.expected,
+                    )
+                )
+            parsed.bad_rows[i] = True
+            scores.append(None)
+            answers_out.append(None)
+    frame["score"] = scores
+    frame["answers_list"] = answers_out
+
+
+def _questionnaire_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for client_id, instrument_id, date, answers, score in zip(
+        frame["client_id"],
+        frame["instrument_id"],
+        frame["date"],
+        frame["answers_list"],
+        frame["score"],
+        strict=True,
+    ):
+        rows.append(
+            {
+                "client_id": int(client_id),
+                "instrument": instrument_id,
+                "answered_on": _as_date(date),
+                "answers": answers,
+                "total": float(score.total),
+                "mean": None if score.mean is None else float(score.mean),
+                "subscales": {k: float(v) for k, v in score.subscales.items()},
+                "interpretation": "; ".join(score.interpretation) or None,
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# food trials, episodes, interventions
+
+
+def _check_food(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "date", first_line)
+
+
+def _food_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "date": "trial_date",
+            "food": "food",
+            "dose": "dose",
+            "dose_unit": "dose_unit",
+            "reaction_grade": "reaction_grade",
+            "notes": "notes",
+        },
+    )
+    for r in rows:
+        r["trial_date"] = _as_date(r["trial_date"])
+        r["reaction_grade"] = int(r["reaction_grade"])
+        r["food"] = str(r["food"]).lower()
+    return rows
+
+
+def _check_episodes(
+    parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
+) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "onset_at", first_line)
+    systems = parsed.frame["organ_systems"]
+    empty = systems.map(lambda s: not s).to_numpy(dtype=bool) & ~parsed.bad_rows
+    parsed.add(
+        empty,
+        lambda i: Issue(
+            location=row_location(i, "organ_systems", first_line=first_line),
+            message="organ_systems is empty; expected at least one of " + ", ".join(ORGAN_SYSTEMS),
+            value="",
+            expected="one or more of " + ", ".join(ORGAN_SYSTEMS),
+        ),
+    )
+
+
+def _episode_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "onset_at": "onset_at",
+            "duration_minutes": "duration_minutes",
+            "organ_systems": "organ_systems",
+            "severity": "severity",
+            "treatment": "treatment",
+            "emergency_care": "emergency_care",
+            "anaphylaxis": "anaphylaxis",
+            "notes": "notes",
+        },
+    )
+    for r in rows:
+        r["onset_at"] = _as_datetime(r["onset_at"])
+        r["severity"] = int(r["severity"])
+        r["emergency_care"] = bool(r["emergency_care"])
+        r["anaphylaxis"] = bool(r["anaphylaxis"])
+    return rows
+
+
+def _check_interventions(
+    parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
+) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "start", first_line)
+    _check_order(parsed, "start", "end", first_line)
+    frame = parsed.frame
+    frame["intervention_id"] = _catalog_lookup(
+        parsed, "intervention", lambda v: catalog.get_intervention(v).id, first_line
+    )
+    expected_unit = frame["intervention_id"].map(
+        lambda v: catalog.get_intervention(v).dose_unit if isinstance(v, str) else None
+    )
+    wrong = (
+        expected_unit.notna() & frame["unit"].notna() & (expected_unit != frame["unit"])
+    ).to_numpy(dtype=bool)
+    parsed.add(
+        wrong,
+        lambda i: Issue(
+            location=row_location(i, "unit", first_line=first_line),
+            message=f"unit {frame['unit'].iat[i]!r} is not the dose unit of "
+            f"{frame['intervention_id'].iat[i]}; expected {expected_unit.iat[i]}",
+            value=frame["unit"].iat[i],
+            expected=str(expected_unit.iat[i]),
+        ),
+    )
+
+
+def _intervention_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "intervention_id": "intervention",
+            "dose": "dose",
+            "unit": "dose_unit",
+            "start": "start_date",
+            "end": "end_date",
+            "phase": "phase",
+        },
+    )
+    for r in rows:
+        r["start_date"] = _as_date(r["start_date"])
+        r["end_date"] = _as_date(r["end_date"])
+    return rows
+
+
+def _check_new_clients(
+    parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
+) -> None:
+    codes = parsed.frame["client_code"]
+    bad_code = codes.map(
+        lambda c: isinstance(c, str) and not (0 < len(c) <= 64 and c.replace("-", "").replace("_", "").isalnum())
+    ).to_numpy(dtype=bool)
+    parsed.add(
+        bad_code,
+        lambda i: Issue(
+            location=row_location(i, "client_code", first_line=first_line),
+            message=f"client_code {describe_value(codes.iat[i])} is not a valid pseudonymous code; "
+            "expected 1–64 letters, digits, '-' or '_'",
+            value=codes.iat[i],
+            expected="1–64 letters, digits, '-' or '_'",
+        ),
+    )
+
+
+def _client_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = _common_rows(
+        frame,
+        {"client_code": "code", "sex": "sex", "birth_year": "birth_year", "demo": "demo"},
+    )
+    for r in rows:
+        r["birth_year"] = int(r["birth_year"])
+        r["demo"] = bool(r["demo"])
+    return rows
+
+
+def _client_col() -> Column:
+    return Column("client_code", ColumnType.TEXT, help="pseudonymous client code")
+
+
+def _kinds() -> dict[str, RecordKind]:
+    this_year = dt.date.today().year
+    return {
+        "clients": RecordKind(
+            name="clients",
+            table=ClientRow,
+            columns=(
+                _client_col(),
+                Column("sex", ColumnType.CHOICE, choices=("female", "male", "other")),
+                Column("birth_year", ColumnType.INT, minimum=1900, maximum=this_year),
+                Column("demo", ColumnType.BOOL, required=False, default=False),
+            ),
+            key=("code",),
+            check=_check_new_clients,
+            rows=_client_rows,
+            description="clients (pseudonymous code, sex, birth year)",
+            needs_client=False,
+        ),
+        "labs": RecordKind(
+            name="labs",
+            table=LabResultRow,
+            columns=(
+                _client_col(),
+                Column("analyte", ColumnType.TEXT, help="catalog id or LOINC code"),
+                Column("value", ColumnType.FLOAT),
+                Column("unit", ColumnType.TEXT, help="as reported; converted to the canonical unit"),
+                Column("collected_at", ColumnType.DATETIME),
+                Column(
+                    "context",
+                    ColumnType.CHOICE,
+                    required=False,
+                    choices=LAB_CONTEXTS,
+                    default="routine",
+                ),
+                Column(
+                    "hours_after_onset", ColumnType.FLOAT, required=False, minimum=0, maximum=8760
+                ),
+                Column("reference_low", ColumnType.FLOAT, required=False),
+                Column("reference_high", ColumnType.FLOAT, required=False),
+            ),
+            key=("client_id", "analyte", "collected_at"),
+            check=_check_labs,
+            rows=_lab_rows,
+            description="laboratory results",
+        ),
+        "meds": RecordKind(
+            name="meds",
+            table=MedicationUseRow,
+            columns=(
+                _client_col(),
+                Column("drug", ColumnType.TEXT, help="catalog medication id"),
+                Column("dose", ColumnType.FLOAT, minimum=0.0001, maximum=100000),
+                Column("unit", ColumnType.TEXT),
+                Column("per_day", ColumnType.FLOAT, minimum=0.01, maximum=24),
+                Column("start", ColumnType.DATE),
+                Column("end", ColumnType.DATE, required=False),
+                Column(
+                    "rescue_doses_per_week", ColumnType.FLOAT, required=False, minimum=0, maximum=100
+                ),
+            ),
+            key=("client_id", "drug", "start_date"),
+            check=_check_meds,
+            rows=_med_rows,
+            description="medication use (antihistamine load as daily dose / WHO DDD)",
+        ),
+        "questionnaires": RecordKind(
+            name="questionnaires",
+            table=QuestionnaireResponseRow,
+            columns=(
+                _client_col(),
+                Column("instrument", ColumnType.TEXT, help="catalog instrument id"),
+                Column("answers", ColumnType.TEXT, help="comma-separated item answers"),
+                Column("date", ColumnType.DATE),
+            ),
+            key=("client_id", "instrument", "answered_on"),
+            check=_check_questionnaires,
+            rows=_questionnaire_rows,
+            description="questionnaire responses (scored on entry)",
+        ),
+        "food": RecordKind(
+            name="food",
+            table=FoodTrialRow,
+            columns=(
+                _client_col(),
+                Column("food", ColumnType.TEXT),
+                Column("date", ColumnType.DATE),
+                Column("reaction_grade", ColumnType.INT, minimum=0, maximum=3),
+                Column("dose", ColumnType.FLOAT, required=False, minimum=0),
+                Column("dose_unit", ColumnType.TEXT, required=False),
+                Column("notes", ColumnType.TEXT, required=False),
+            ),
+            key=("client_id", "food", "trial_date"),
+            check=_check_food,
+            rows=_food_rows,
+            description="food reintroduction trials (reaction grade 0 none – 3 severe)",
+        ),
+        "episodes": RecordKind(
+            name="episodes",
+            table=EpisodeRow,
+            columns=(
+                _client_col(),
+                Column("onset_at", ColumnType.DATETIME),
+                Column("organ_systems", ColumnType.LIST, choices=ORGAN_SYSTEMS),
+                Column("severity", ColumnType.INT, minimum=0, maximum=10),
+                Column("duration_minutes", ColumnType.FLOAT, required=False, minimum=0),
+                Column("treatment", ColumnType.TEXT, required=False),
+                Column("emergency_care", ColumnType.BOOL, required=False, default=False),
+                Column("anaphylaxis", ColumnType.BOOL, required=False, default=False),
+                Column("notes", ColumnType.TEXT, required=False),
+            ),
+            key=("client_id", "onset_at"),
+            check=_check_episodes,
+            rows=_episode_rows,
+            description="episodes (severity 0–10 numeric rating)",
+        ),
+        "interventions": RecordKind(
+            name="interventions",
+            table=InterventionUseRow,
+            columns=(
+                _client_col(),
+                Column("intervention", ColumnType.TEXT, help="catalog intervention id"),
+                Column("dose", ColumnType.FLOAT, minimum=0),
+                Column("unit", ColumnType.TEXT),
+                Column("start", ColumnType.DATE),
+                Column("end", ColumnType.DATE, required=False),
+                Column("phase", ColumnType.TEXT, required=False),
+            ),
+            key=("client_id", "intervention", "start_date"),
+            check=_check_interventions,
+            rows=_intervention_rows,
+            description="protocol interventions (supplements, diet, probiotics)",
+        ),
+    }
+
+
+KINDS: dict[str, RecordKind] = _kinds()
+
+
+def validate_records(
+    kind: RecordKind,
+    raw: pd.DataFrame,
+    clients: Mapping[str, ClientInfo],
+    *,
+    now: dt.datetime,
+    first_line: int = 2,
+) -> ValidatedRecords:
+    """Parse and check ``raw`` (strings) as ``kind``; rows only when there is no error at all."""
+    parsed = parse_columns(raw, kind.columns, now=now, first_line=first_line)
+    if not parsed.bad_rows.all() or len(raw) == 0:
+        kind.check(parsed, clients, first_line)
+    issues = sorted(parsed.issues, key=_issue_order)
+    if any(i.severity == Severity.ERROR for i in issues):
+        return ValidatedRecords(kind.name, [], issues, len(raw))
+    return ValidatedRecords(kind.name, kind.rows(parsed.frame), issues, len(raw))
+
+
+def _issue_order(issue: Issue) -> tuple[int, str]:
+    loc = issue.location
+    if loc.startswith("row "):
+        number = loc[4:].split(",")[0]
+        return (int(number) if number.isdigit() else 0, loc)
+    return (0, loc)

@@ -1,0 +1,670 @@
+"""The clinical store: one object per database, one transaction per call.
+
+Every write is validated through ``record_kinds`` (units to canonical, hard limits rejected, soft
+limits stored with a warning, dates neither in the future nor before birth, duplicates refused
+unless replacing explicitly) and audited in the same transaction, so a failed call leaves the
+store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, func, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hostcap import __version__
+from hostcap.clinical_store.audit import (
+    AuditVerification,
+    append_audit,
+    verify_chain,
+)
+from hostcap.clinical_store.engine import (
+    create_store_engine,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+)
+from hostcap.clinical_store.record_kinds import (
+    KINDS,
+    ClientInfo,
+    RecordKind,
+    ValidatedRecords,
+    validate_records,
+)
+from hostcap.clinical_store.tables import (
+    AssessmentRow,
+    AuditEntryRow,
+    Base,
+    ClientIdentityRow,
+    ClientRow,
+    EnrolmentRow,
+)
+from hostcap.errors import (
+    ConfigurationError,
+    DuplicateError,
+    IntegrityError,
+    Issue,
+    NotFoundError,
+    Severity,
+    ValidationError,
+)
+
+__all__ = ["ImportReport", "Store", "row_to_dict"]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import (or a single add) did, or would do with ``dry_run``."""
+
+    kind: str
+    rows_read: int
+    inserted: int
+    replaced: int
+    dry_run: bool
+    batch: str | None
+    warnings: tuple[Issue, ...] = ()
+    ids: tuple[int, ...] = field(default=(), repr=False)
+
+
+def row_to_dict(row: Base) -> dict[str, Any]:
+    """A table row as a plain dict of its columns."""
+    mapper = inspect(type(row))
+    return {c.key: getattr(row, c.key) for c in mapper.column_attrs}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now().replace(microsecond=0)
+
+
+def _strip_row(issues: Sequence[Issue]) -> list[Issue]:
+    """Single-record commands speak of fields, not of file rows."""
+    out = []
+    for i in issues:
+        loc = i.location
+        if loc.startswith("row ") and ", " in loc:
+            loc = loc.split(", ", 1)[1]
+        elif loc.startswith("row "):
+            loc = ""
+        out.append(Issue(loc, i.message, i.severity, i.value, i.expected, i.code))
+    return out
+
+
+class Store:
+    """A clinical store at ``url`` (SQLite file or PostgreSQL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_store_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def init(self) -> str:
+        """Create the schema or upgrade it to the newest migration; returns the revision."""
+        upgrade_to_head(self.engine)
+        revision = current_revision(self.engine)
+        assert revision is not None
+        return revision
+
+    def ensure_ready(self) -> None:
+        """Raise ``ConfigurationError`` unless the store is at the newest migration."""
+        revision = current_revision(self.engine)
+        head = head_revision()
+        if revision != head:
+            state = "empty" if revision is None else f"at migration {revision}"
+            raise ConfigurationError(
+                f"the store at {self.engine.url!r} is {state}; expected migration {head}. "
+                "Run `hostcap init` to create or upgrade it."
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction: commits on success, rolls back everything on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def _client_infos(self, session: Session, codes: Sequence[str] | None = None) -> dict[str, ClientInfo]:
+        query = select(ClientRow.id, ClientRow.code, ClientRow.birth_year)
+        if codes is not None:
+            wanted = sorted({c for c in codes if isinstance(c, str)})
+            if not wanted:
+                return {}
+            query = query.where(ClientRow.code.in_(wanted)) if len(wanted) < 5000 else query
+        return {
+            code: ClientInfo(id=cid, code=code, birth_year=by)
+            for cid, code, by in session.execute(query)
+        }
+
+    def client(self, session: Session, code: str) -> ClientRow:
+        row = session.execute(select(ClientRow).where(ClientRow.code == code)).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(
+                f"client_code {code!r} is not in the store; expected an existing client code "
+                "(see `hostcap client list`)"
+            )
+        return row
+
+    def add_client(
+        self,
+        code: str,
+        *,
+        sex: str,
+        birth_year: int | str,
+        demo: bool = False,
+        identity: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Add one client; identifying details (if any) go to their own table."""
+        report = self.add_one(
+            "clients",
+            {"client_code": code, "sex": sex, "birth_year": str(birth_year), "demo": str(demo)},
+            actor=actor,
+        )
+        if identity:
+            allowed = {"full_name", "date_of_birth", "email", "phone", "address"}
+            unknown = sorted(set(identity) - allowed)
+            if unknown:
+                raise ValidationError.single(
+                    "identity", unknown, "fields among " + ", ".join(sorted(allowed))
+                )
+            with self.transaction() as session:
+                client = self.client(session, code)
+                row = ClientIdentityRow(client_id=client.id, **dict(identity))
+                session.add(row)
+                session.flush()
+                append_audit(
+                    session,
+                    action="create",
+                    entity="client_identities",
+                    entity_id=row.id,
+                    client_code=code,
+                    after={"fields": sorted(identity)},  # never the identifying values themselves
+                    actor=actor,
+                )
+        with self.reading() as session:
+            return row_to_dict(self.client(session, code)) | {"ids": report.ids}
+
+    def list_clients(self) -> list[dict[str, Any]]:
+        with self.reading() as session:
+            rows = session.execute(select(ClientRow).order_by(ClientRow.code)).scalars()
+            return [row_to_dict(r) for r in rows]
+
+    # -- records -------------------------------------------------------------------------------
+
+    def add_one(
+        self,
+        kind: str,
+        values: Mapping[str, str | None],
+        *,
+        replace: bool = False,
+        actor: str | None = None,
+    ) -> ImportReport:
+        """Validate and store one record given as strings (what a command line provides)."""
+        raw = pd.DataFrame([{k: v for k, v in values.items() if v is not None}], dtype="string")
+        try:
+            return self.add_records(kind, raw, replace=replace, actor=actor, single=True)
+        except ValidationError as exc:
+            raise ValidationError(_strip_row(exc.issues)) from None
+
+    def validate(
+        self, kind: str, raw: pd.DataFrame, *, session: Session | None = None
+    ) -> ValidatedRecords:
+        """Check ``raw`` without writing (what ``--dry-run`` reports)."""
+        spec = self._kind(kind)
+
+        def run(s: Session) -> ValidatedRecords:
+            codes = list(raw["client_code"].dropna()) if "client_code" in raw else []
+            clients = self._client_infos(s, codes) if spec.needs_client else {}
+            return validate_records(spec, raw, clients, now=_now())
+
+        if session is not None:
+            return run(session)
+        with self.reading() as s:
+            return run(s)
+
+    def add_records(
+        self,
+        kind: str,
+        raw: pd.DataFrame,
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
+        actor: str | None = None,
+        source: str | None = None,
+        source_sha256: str | None = None,
+        single: bool = False,
+    ) -> ImportReport:
+        """Validate every row, then write all of them in one transaction, or none.
+
+        Raises
+        ------
+        ValidationError
+            Listing every problem (with its row) when any row is bad; nothing is written.
+        """
+        spec = self._kind(kind)
+        with self.transaction() as session:
+            checked = self.validate(kind, raw, session=session)
+            issues = list(checked.issues)
+            existing = self._existing(session, spec, checked.rows) if checked.rows else {}
+            issues.extend(self._duplicate_issues(spec, checked.rows, existing, replace=replace))
+            errors = [i for i in issues if i.severity == Severity.ERROR]
+            if errors:
+                what = "record" if single else f"{kind} import"
+                duplicate_only = all("already in the store" in i.message for i in errors)
+                if duplicate_only and single:
+                    raise DuplicateError(
+                        errors[0].message,
+                        field=errors[0].location,
+                        value=errors[0].value,
+                        expected=errors[0].expected,
+                    )
+                raise ValidationError(
+                    issues if not single else errors,
+                    context="" if single else f"{what}: nothing was written",
+                )
+            warnings = tuple(i for i in issues if i.severity == Severity.WARNING)
+            if dry_run:
+                session.rollback()
+                return ImportReport(kind, len(raw), len(checked.rows), len(existing), True, None, warnings)
+            replaced = self._replace(session, spec, existing, actor=actor) if existing else 0
+            batch = None if single else uuid.uuid4().hex[:16]
+            ids = self._insert(session, spec, checked.rows, batch=batch)
+            self._audit_insert(
+                session, spec, checked.rows, ids, batch=batch, single=single, actor=actor,
+                source=source, source_sha256=source_sha256, replaced=replaced,
+            )
+            return ImportReport(kind, len(raw), len(ids), replaced, False, batch, warnings, tuple(ids))
+
+    def _kind(self, kind: str) -> RecordKind:
+        try:
+            return KINDS[kind]
+        except KeyError:
+            raise ValidationError.single(
+                "kind", kind, "one of " + ", ".join(sorted(KINDS))
+            ) from None
+
+    def _existing(
+        self, session: Session, spec: RecordKind, rows: list[dict[str, Any]]
+    ) -> dict[tuple[Any, ...], int]:
+        """Natural keys of ``rows`` that are already stored, with the stored row id."""
+        table = spec.table.__table__
+        key_cols = [table.c[k] for k in spec.key]
+        if spec.needs_client:
+            client_ids = sorted({r["client_id"] for r in rows})
+            query = select(table.c.id, *key_cols).where(table.c.client_id.in_(client_ids))
+        else:
+            keys = sorted({r[spec.key[0]] for r in rows})
+            query = select(table.c.id, *key_cols).where(key_cols[0].in_(keys))
+        wanted = {tuple(r[k] for k in spec.key) for r in rows}
+        found: dict[tuple[Any, ...], int] = {}
+        for row_id, *key in session.execute(query):
+            k = tuple(key)
+            if k in wanted:
+                found[k] = row_id
+        return found
+
+    def _duplicate_issues(
+        self,
+        spec: RecordKind,
+        rows: list[dict[str, Any]],
+        existing: Mapping[tuple[Any, ...], int],
+        *,
+        replace: bool,
+    ) -> list[Issue]:
+        issues: list[Issue] = []
+        if not rows:
+            return issues
+        keys = [tuple(r[k] for k in spec.key) for r in rows]
+        first_seen: dict[tuple[Any, ...], int] = {}
+        label = ", ".join(k for k in spec.key if k != "client_id")
+        for i, key in enumerate(keys):
+            shown = ", ".join(str(v) for k, v in zip(spec.key, key, strict=True) if k != "client_id")
+            if key in first_seen:
+                issues.append(
+                    Issue(
+                        location=f"row {i + 2}",
+                        message=f"duplicate {spec.name} record ({label} = {shown}) repeats row "
+                        f"{first_seen[key] + 2}; expected one row per {label}",
+                        value=shown,
+                        expected=f"one row per {label}",
+                    )
+                )
+            else:
+                first_seen[key] = i
+            if key in existing and not replace:
+                issues.append(
+                    Issue(
+                        location=f"row {i + 2}",
+                        message=f"{spec.name} record ({label} = {shown}) is already in the store; "
+                        "expected a new record (use --replace to overwrite it explicitly)",
+                        value=shown,
+                        expected="a new record, or --replace",
+                    )
+                )
+        return issues
+
+    def _replace(
+        self,
+        session: Session,
+        spec: RecordKind,
+        existing: Mapping[tuple[Any, ...], int],
+        *,
+        actor: str | None,
+    ) -> int:
+        table = spec.table.__table__
+        ids = sorted(existing.values())
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            befores = session.execute(select(table).where(table.c.id.in_(chunk))).mappings().all()
+            for before in befores:
+                append_audit(
+                    session,
+                    action="replace",
+                    entity=table.name,
+                    entity_id=before["id"],
+                    client_code=None,
+                    before=dict(before),
+                    actor=actor,
+                )
+            session.execute(delete(table).where(table.c.id.in_(chunk)))
+        return len(ids)
+
+    def _insert(
+        self, session: Session, spec: RecordKind, rows: list[dict[str, Any]], *, batch: str | None
+    ) -> list[int]:
+        table = spec.table.__table__
+        if not rows:
+            return []
+        if "import_batch" in table.c:
+            for r in rows:
+                r["import_batch"] = batch
+        if spec.name == "clients":
+            for r in rows:
+                r["created_at"] = _now()
+        before_max = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+        session.execute(table.insert(), rows)
+        # Ids are assigned in insertion order inside this locked write transaction.
+        new_ids = session.execute(
+            select(table.c.id).where(table.c.id > before_max).order_by(table.c.id)
+        ).scalars().all()
+        return list(new_ids)
+
+    def _audit_insert(
+        self,
+        session: Session,
+        spec: RecordKind,
+        rows: list[dict[str, Any]],
+        ids: list[int],
+        *,
+        batch: str | None,
+        single: bool,
+        actor: str | None,
+        source: str | None,
+        source_sha256: str | None,
+        replaced: int,
+    ) -> None:
+        table = spec.table.__table__
+        codes = self._codes_by_id(session) if spec.needs_client else {}
+        if single:
+            for row_id, row in zip(ids, rows, strict=True):
+                code = codes.get(row.get("client_id")) if spec.needs_client else row.get("code")
+                append_audit(
+                    session,
+                    action="create",
+                    entity=table.name,
+                    entity_id=row_id,
+                    client_code=code,
+                    after={k: v for k, v in row.items() if k != "import_batch"},
+                    actor=actor,
+                )
+            return
+        client_codes = sorted({codes.get(r.get("client_id"), "") for r in rows}) if spec.needs_client else []
+        append_audit(
+            session,
+            action="import",
+            entity=table.name,
+            entity_id=batch,
+            client_code=client_codes[0] if len(client_codes) == 1 else None,
+            after={
+                "kind": spec.name,
+                "rows": len(ids),
+                "replaced": replaced,
+                "first_id": ids[0] if ids else None,
+                "last_id": ids[-1] if ids else None,
+                "batch": batch,
+                "source": source,
+                "source_sha256": source_sha256,
+                "clients": client_codes[:200],
+            },
+            actor=actor,
+        )
+
+    def _codes_by_id(self, session: Session) -> dict[int, str]:
+        return dict(session.execute(select(ClientRow.id, ClientRow.code)).tuples().all())
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def frame(self, kind: str, *, code: str | None = None) -> pd.DataFrame:
+        """Stored records of ``kind`` as a frame with a ``client_code`` column."""
+        spec = self._kind(kind)
+        table = spec.table.__table__
+        with self.reading() as session:
+            if spec.needs_client:
+                query = select(ClientRow.code.label("client_code"), table).join(
+                    ClientRow, ClientRow.id == table.c.client_id
+                )
+                if code is not None:
+                    query = query.where(ClientRow.code == code)
+                query = query.order_by(ClientRow.code, table.c.id)
+            else:
+                query = select(table).order_by(table.c.id)
+                if code is not None:
+                    query = query.where(table.c.code == code)
+            result = session.execute(query)
+            return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
+
+    def enrolment_start(self, session: Session, client_id: int) -> dt.date | None:
+        return session.execute(
+            select(func.min(EnrolmentRow.started_on)).where(EnrolmentRow.client_id == client_id)
+        ).scalar_one()
+
+    def add_enrolment(
+        self,
+        code: str,
+        *,
+        protocol: str,
+        started_on: dt.date,
+        phenotype_label: str | None = None,
+        actor: str | None = None,
+    ) -> int:
+        if started_on > dt.date.today():
+            raise ValidationError.single(
+                "started_on", started_on.isoformat(), "a date not in the future"
+            )
+        with self.transaction() as session:
+            client = self.client(session, code)
+            if started_on.year < client.birth_year:
+                raise ValidationError.single(
+                    "started_on", started_on.isoformat(), f"a date in or after {client.birth_year}"
+                )
+            row = EnrolmentRow(
+                client_id=client.id,
+                protocol=protocol,
+                started_on=started_on,
+                phenotype_label=phenotype_label,
+            )
+            session.add(row)
+            session.flush()
+            append_audit(
+                session,
+                action="create",
+                entity="enrolments",
+                entity_id=row.id,
+                client_code=code,
+                after=row_to_dict(row),
+                actor=actor,
+            )
+            return row.id
+
+    # -- assessments ----------------------------------------------------------------------------
+
+    def save_assessment(
+        self,
+        code: str,
+        *,
+        input_json: dict[str, Any],
+        result_json: dict[str, Any],
+        rulebook_version: str,
+        rulebook_sha256: str,
+        triage_level: str,
+        actor: str | None = None,
+    ) -> int:
+        """Store an assessment exactly as produced, with the rulebook version and hash."""
+        with self.transaction() as session:
+            client = self.client(session, code)
+            row = AssessmentRow(
+                client_id=client.id,
+                created_at=_now(),
+                rulebook_version=rulebook_version,
+                rulebook_sha256=rulebook_sha256,
+                package_version=__version__,
+                triage_level=triage_level,
+                input=input_json,
+                result=result_json,
+            )
+            session.add(row)
+            session.flush()
+            append_audit(
+                session,
+                action="create",
+                entity="assessments",
+                entity_id=row.id,
+                client_code=code,
+                after={
+                    "rulebook_version": rulebook_version,
+                    "rulebook_sha256": rulebook_sha256,
+                    "triage_level": triage_level,
+                },
+                actor=actor,
+            )
+            return row.id
+
+    def assessments(self, code: str) -> list[dict[str, Any]]:
+        with self.reading() as session:
+            client = self.client(session, code)
+            rows = session.execute(
+                select(AssessmentRow)
+                .where(AssessmentRow.client_id == client.id)
+                .order_by(AssessmentRow.id)
+            ).scalars()
+            return [row_to_dict(r) for r in rows]
+
+    # -- audit -----------------------------------------------------------------------------------
+
+    def audit_entries(self, code: str | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
+        with self.reading() as session:
+            query = select(AuditEntryRow).order_by(AuditEntryRow.seq)
+            if code is not None:
+                query = query.where(AuditEntryRow.client_code == code)
+            if limit is not None:
+                query = query.limit(limit)
+            return [row_to_dict(r) for r in session.execute(query).scalars()]
+
+    def record_audit(
+        self,
+        *,
+        action: str,
+        entity: str,
+        entity_id: str | int | None = None,
+        client_code: str | None = None,
+        after: Any = None,
+        actor: str | None = None,
+    ) -> None:
+        """Audit an action that is not a write (e.g. an identified export)."""
+        with self.transaction() as session:
+            append_audit(
+                session,
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                client_code=client_code,
+                after=after,
+                actor=actor,
+            )
+
+    def verify_audit(self) -> AuditVerification:
+        with self.reading() as session:
+            return verify_chain(session)
+
+    # -- backup ----------------------------------------------------------------------------------
+
+    def backup(self, path: Path) -> dict[str, int]:
+        """SQLite online backup to ``path``, then verified: integrity, row counts, audit chain."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database:
+            raise ConfigurationError(
+                f"hostcap backup copies SQLite stores; the store at {url!r} is "
+                f"{url.get_backend_name()}: use pg_dump for PostgreSQL"
+            )
+        path = Path(path)
+        if path.exists():
+            raise ValidationError.single("PATH", str(path), "a path that does not exist yet")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        source = sqlite3.connect(url.database)
+        target = sqlite3.connect(path)
+        try:
+            with target:
+                source.backup(target)
+        finally:
+            source.close()
+            target.close()
+        return self.verify_backup(path)
+
+    def verify_backup(self, path: Path) -> dict[str, int]:
+        """Open the copy as a store and check it matches this one."""
+        copy = Store(f"sqlite:///{Path(path).resolve()}")
+        try:
+            with copy.engine.connect() as conn:
+                status = conn.exec_driver_sql("PRAGMA integrity_check").scalar_one()
+            if status != "ok":
+                raise_integrity(f"backup {path} failed SQLite's integrity check: {status}")
+            counts = copy.row_counts()
+            mine = self.row_counts()
+            if counts != mine:
+                raise_integrity(f"backup {path} row counts {counts} differ from the store {mine}")
+            check = copy.verify_audit()
+            if not check.ok:
+                raise_integrity(f"backup {path} audit chain is broken: {check.problems[0].message}")
+            return counts
+        finally:
+            copy.dispose()
+
+    def row_counts(self) -> dict[str, int]:
+        with self.reading() as session:
+            return {
+                name: int(session.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in sorted(Base.metadata.tables.items())
+            }
+
+
+def raise_integrity(message: str) -> None:
+    raise IntegrityError(message)

@@ -1,0 +1,165 @@
+"""Store services: open a store, import files, summarise a client, export, back up.
+
+Faces (CLI, later web) call these and render what they return; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hostcap.clinical_store import EXPORT_FILES, KINDS, ImportReport, Store, export_tidy
+from hostcap.errors import InputError, ValidationError
+from hostcap.settings import database_url
+
+__all__ = [
+    "client_overview",
+    "export_store",
+    "import_file",
+    "open_store",
+    "read_tidy_csv",
+]
+
+
+def open_store(url: str | None = None, *, require_schema: bool = True) -> Store:
+    """The store at ``url`` (or the configured default), checked to be at the newest migration."""
+    store = Store(database_url(url))
+    if require_schema:
+        store.ensure_ready()
+    return store
+
+
+def read_tidy_csv(path: Path) -> tuple[pd.DataFrame, str]:
+    """Read a tidy CSV as strings (the store parses and checks types) and its sha256."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"FILE {str(path)!r} does not exist; expected a readable CSV file",
+            field="FILE",
+            value=str(path),
+            expected="a readable CSV file",
+        )
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype="string",
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=True,
+            encoding="utf-8-sig",
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ValidationError.single(
+            "FILE", str(path), "a UTF-8 CSV file with a header row", message=f"cannot be read: {exc}"
+        ) from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    return frame, digest
+
+
+def import_file(
+    store: Store,
+    kind: str,
+    path: Path,
+    *,
+    dry_run: bool = False,
+    replace: bool = False,
+    actor: str | None = None,
+) -> ImportReport:
+    """Import a tidy CSV of ``kind``: all rows or none."""
+    if kind not in KINDS:
+        raise ValidationError.single("kind", kind, "one of " + ", ".join(sorted(KINDS)))
+    frame, digest = read_tidy_csv(path)
+    return store.add_records(
+        kind,
+        frame,
+        dry_run=dry_run,
+        replace=replace,
+        actor=actor,
+        source=Path(path).name,
+        source_sha256=digest,
+    )
+
+
+def export_store(
+    store: Store, out_dir: Path, *, identified: bool = False, actor: str | None = None
+) -> list[Path]:
+    """Export every kind as tidy CSV; an identified export is audited."""
+    paths = export_tidy(store, out_dir, identified=identified)
+    store.record_audit(
+        action="export_identified" if identified else "export",
+        entity="store",
+        after={"files": [p.name for p in paths], "identified": identified},
+        actor=actor,
+    )
+    return paths
+
+
+def client_overview(store: Store, code: str) -> dict[str, Any]:
+    """Everything ``client show`` displays, as plain data."""
+    with store.reading() as session:
+        client = store.client(session, code)
+        day0 = store.enrolment_start(session, client.id)
+    frames = {kind: store.frame(kind, code=code) for kind in EXPORT_FILES if kind != "clients"}
+    labs = frames["labs"]
+    latest_labs: list[dict[str, Any]] = []
+    if not labs.empty:
+        last = labs.sort_values("collected_at").groupby("analyte").tail(1)
+        latest_labs = last[
+            ["analyte", "value", "unit", "collected_at", "context", "warning"]
+        ].to_dict("records")
+    meds = frames["meds"]
+    today = dt.date.today()
+    current = (
+        meds[meds["end_date"].isna() | (meds["end_date"] >= today)] if not meds.empty else meds
+    )
+    load: dict[str, float] = {}
+    if not current.empty:
+        load = {str(k): float(v) for k, v in current.groupby("drug_class")["ddd_per_day"].sum().items()}
+    questionnaires = frames["questionnaires"]
+    latest_q: list[dict[str, Any]] = []
+    if not questionnaires.empty:
+        last_q = questionnaires.sort_values("answered_on").groupby("instrument").tail(1)
+        latest_q = last_q[["instrument", "answered_on", "total", "mean", "interpretation"]].to_dict(
+            "records"
+        )
+    food = frames["food"]
+    episodes = frames["episodes"]
+    return {
+        "client": {
+            "code": client.code,
+            "sex": client.sex,
+            "birth_year": client.birth_year,
+            "demo": client.demo,
+            "enrolled_on": day0,
+        },
+        "counts": {kind: len(frame) for kind, frame in frames.items()},
+        "latest_labs": latest_labs,
+        "current_medications": current[
+            ["drug", "dose", "dose_unit", "per_day", "ddd_per_day", "drug_class", "start_date"]
+        ].to_dict("records")
+        if not current.empty
+        else [],
+        "antihistamine_load_ddd": load,
+        "rescue_doses_per_week": float(current["rescue_doses_per_week"].sum())
+        if not current.empty
+        else 0.0,
+        "latest_questionnaires": latest_q,
+        "food_trials": {
+            "trialled": int(food["food"].nunique()) if not food.empty else 0,
+            "tolerated": int(food[food["reaction_grade"] == 0]["food"].nunique())
+            if not food.empty
+            else 0,
+        },
+        "episodes": {
+            "count": len(episodes),
+            "anaphylaxis": int(episodes["anaphylaxis"].sum()) if not episodes.empty else 0,
+            "last_onset": episodes["onset_at"].max() if not episodes.empty else None,
+        },
+        "assessments": store.assessments(code),
+    }
