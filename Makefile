@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DB_DIR := out
 
-.PHONY: install run test lint format bench postgres-server clean
+.PHONY: install run test lint format bench docs postgres-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ install: $(STAMP)
 # The main job on the embedded SQLite default.
 run: install
 	mkdir -p $(DB_DIR)
+	rm -f $(DB_DIR)/demo.sqlite $(DB_DIR)/demo.sqlite-wal $(DB_DIR)/demo.sqlite-shm
 	HOSTCAP_DATABASE_URL=sqlite:///$(DB_DIR)/demo.sqlite $(VENV)/bin/hostcap demo --out $(DB_DIR)/demo
 
 # The PostgreSQL server binaries the store tests start (Debian's postgresql), installed when missing.
@@ -38,6 +39,9 @@ test: install postgres-server lint
 
 bench: install postgres-server
 	$(PY) -m benchmarks.run_all
+
+docs: install
+	$(PY) scripts/generate_docs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

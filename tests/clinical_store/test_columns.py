@@ -112,7 +112,11 @@ def test_unknown_and_missing_columns_are_errors_for_every_row() -> None:
 
 def test_optional_blank_values_take_the_declared_default() -> None:
     column = Column(
-        "context", ColumnType.CHOICE, required=False, choices=("routine", "acute"), default="routine"
+        "context",
+        ColumnType.CHOICE,
+        required=False,
+        choices=("routine", "acute"),
+        default="routine",
     )
     raw = pd.DataFrame({"context": pd.array([None, "ACUTE"], dtype="string")})
     parsed = parse_columns(raw, [column], now=NOW)

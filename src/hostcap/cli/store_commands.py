@@ -139,7 +139,9 @@ def _render_overview(overview: dict[str, Any]) -> None:
         if level != "routine":
             console.print(f"[bold red]TRIAGE: {level}[/]")
             for reason in triage.get("reasons", []):
-                console.print(f"  • {reason.get('message')} [{reason.get('rule_id')}]", markup=False)
+                console.print(
+                    f"  • {reason.get('message')} [{reason.get('rule_id')}]", markup=False
+                )
     demo = " (DEMO DATA)" if client["demo"] else ""
     console.print(
         f"[bold]{client['code']}[/]{demo}  sex {client['sex']}, born {client['birth_year']}"
@@ -148,12 +150,21 @@ def _render_overview(overview: dict[str, Any]) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in overview["counts"].items())
     console.print(f"records: {counts}")
     if overview["latest_labs"]:
-        t = Table("analyte", "value", "unit", "collected", "context", "warning", title="latest labs")
+        t = Table(
+            "analyte", "value", "unit", "collected", "context", "warning", title="latest labs"
+        )
         for lab in overview["latest_labs"]:
-            t.add_row(*(_fmt(lab[k]) for k in ("analyte", "value", "unit", "collected_at", "context", "warning")))
+            t.add_row(
+                *(
+                    _fmt(lab[k])
+                    for k in ("analyte", "value", "unit", "collected_at", "context", "warning")
+                )
+            )
         console.print(t)
     if overview["current_medications"]:
-        t = Table("drug", "dose", "per day", "DDD/day", "class", "since", title="current medications")
+        t = Table(
+            "drug", "dose", "per day", "DDD/day", "class", "since", title="current medications"
+        )
         for m in overview["current_medications"]:
             t.add_row(
                 m["drug"],
@@ -169,9 +180,16 @@ def _render_overview(overview: dict[str, Any]) -> None:
             f"medication load (daily dose / WHO DDD; a transparent, non-validated measure): {load}"
         )
     if overview["latest_questionnaires"]:
-        t = Table("instrument", "date", "total", "mean", "interpretation", title="latest questionnaires")
+        t = Table(
+            "instrument", "date", "total", "mean", "interpretation", title="latest questionnaires"
+        )
         for q in overview["latest_questionnaires"]:
-            t.add_row(*(_fmt(q[k]) for k in ("instrument", "answered_on", "total", "mean", "interpretation")))
+            t.add_row(
+                *(
+                    _fmt(q[k])
+                    for k in ("instrument", "answered_on", "total", "mean", "interpretation")
+                )
+            )
         console.print(t)
     food = overview["food_trials"]
     console.print(f"food reintroduction: {food['tolerated']} of {food['trialled']} foods tolerated")
@@ -305,7 +323,9 @@ def food_add(
 def episode_add(
     code: str,
     onset: Annotated[str, typer.Option("--onset", help="YYYY-MM-DDTHH:MM")],
-    organ_systems: Annotated[str, typer.Option("--organ-systems", help="e.g. skin;gastrointestinal")],
+    organ_systems: Annotated[
+        str, typer.Option("--organ-systems", help="e.g. skin;gastrointestinal")
+    ],
     severity: Annotated[str, typer.Option("--severity", help="0–10")],
     treatment: Annotated[str | None, typer.Option("--treatment")] = None,
     emergency_care: Annotated[bool, typer.Option("--emergency-care")] = False,
@@ -379,7 +399,8 @@ def import_command(
 def export_command(
     out: Annotated[Path, typer.Option("--out", help="directory for the CSV files")],
     identified: Annotated[
-        bool, typer.Option("--identified", help="include identifying details and real dates (audited)")
+        bool,
+        typer.Option("--identified", help="include identifying details and real dates (audited)"),
     ] = False,
     database: DatabaseOption = None,
 ) -> None:
@@ -413,8 +434,13 @@ def audit_command(
     table = Table("seq", "at", "actor", "action", "entity", "id", "client")
     for e in store.audit_entries(code, limit=limit):
         table.add_row(
-            str(e["seq"]), e["at"][:19], e["actor"], e["action"], e["entity"],
-            e["entity_id"] or "", e["client_code"] or "",
+            str(e["seq"]),
+            e["at"][:19],
+            e["actor"],
+            e["action"],
+            e["entity"],
+            e["entity_id"] or "",
+            e["client_code"] or "",
         )
     console.print(table)
 

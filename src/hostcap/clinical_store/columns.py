@@ -69,7 +69,9 @@ class Column:
         if self.type == ColumnType.CHOICE:
             return "one of " + ", ".join(self.choices)
         if self.type == ColumnType.LIST:
-            return ("a ';'-separated list of " + ", ".join(self.choices)) if self.choices else "a list"
+            return (
+                ("a ';'-separated list of " + ", ".join(self.choices)) if self.choices else "a list"
+            )
         return "text"
 
 
@@ -178,8 +180,7 @@ def _parse_one(
                 col,
                 i,
                 raw_values[i],
-                f"{col.name} value {describe_value(raw_values[i])} {what}; "
-                f"expected {col.expected}",
+                f"{col.name} value {describe_value(raw_values[i])} {what}; expected {col.expected}",
                 first_line,
             ),
         )
@@ -199,7 +200,10 @@ def _parse_one(
     elif col.type in (ColumnType.DATE, ColumnType.DATETIME):
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
         unparsed = np.asarray(parsed.isna(), dtype=bool)
-        bad(unparsed, "is not a valid date" if col.type == ColumnType.DATE else "is not a valid date-time")
+        bad(
+            unparsed,
+            "is not a valid date" if col.type == ColumnType.DATE else "is not a valid date-time",
+        )
         if col.type == ColumnType.DATE:
             has_time = text.str.contains(r"[T ]\d", regex=True, na=False).to_numpy(dtype=bool)
             bad(has_time & ~unparsed, "has a time of day")

@@ -32,6 +32,7 @@ EXPORT_FILES = {
     "food": "food_trials.csv",
     "episodes": "episodes.csv",
     "interventions": "interventions.csv",
+    "findings": "findings.csv",
 }
 _DROP = {"id", "client_id", "import_batch"}
 _DATE_COLUMNS = {
@@ -41,6 +42,7 @@ _DATE_COLUMNS = {
     "answered_on",
     "trial_date",
     "onset_at",
+    "recorded_on",
 }
 
 
@@ -76,12 +78,13 @@ def _anchors(store: Store, frames: dict[str, pd.DataFrame]) -> dict[str, dt.date
     for frame in frames.values():
         for column in _DATE_COLUMNS & set(frame.columns):
             firsts = pd.to_datetime(frame[column]).groupby(frame["client_code"]).min()
-            for code, first in firsts.items():
+            for key, first in firsts.items():
+                code = str(key)
                 if pd.isna(first) or code in enrolled:
                     continue
                 day = pd.Timestamp(first).date()
                 if code not in anchors or day < anchors[code]:
-                    anchors[str(code)] = day
+                    anchors[code] = day
     return anchors
 
 
@@ -134,7 +137,7 @@ def export_tidy(store: Store, out_dir: Path, *, identified: bool = False) -> lis
             day0 = pd.to_datetime(out["client_code"].map(lambda c: anchors.get(c)))
             days = (stamps.dt.normalize() - day0).dt.days
             day_name = _day_column(column)
-            out.insert(int(out.columns.get_loc(column)), day_name, days.astype("Int64"))
+            out.insert(list(out.columns).index(column), day_name, days.astype("Int64"))
             if not identified:
                 out = out.drop(columns=[column])
         path = out_dir / EXPORT_FILES[kind]

@@ -9,6 +9,7 @@ single-record commands and the CSV import both go through here.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +18,17 @@ import numpy as np
 import pandas as pd
 
 from hostcap import catalog
-from hostcap.clinical_store.columns import Column, ColumnType, ParsedFrame, parse_columns, row_location
+from hostcap.clinical_store.columns import (
+    Column,
+    ColumnType,
+    ParsedFrame,
+    parse_columns,
+    row_location,
+)
 from hostcap.clinical_store.tables import (
     Base,
     ClientRow,
+    ClinicalFindingRow,
     EpisodeRow,
     FoodTrialRow,
     InterventionUseRow,
@@ -36,6 +44,7 @@ __all__ = [
     "ClientInfo",
     "RecordKind",
     "ValidatedRecords",
+    "parse_finding_value",
     "validate_records",
 ]
 
@@ -121,9 +130,7 @@ def _check_clients(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first
     )
 
 
-def _check_not_before_birth(
-    parsed: ParsedFrame, column: str, first_line: int
-) -> None:
+def _check_not_before_birth(parsed: ParsedFrame, column: str, first_line: int) -> None:
     when = parsed.frame[column]
     years = parsed.frame["birth_year"]
     valid = when.notna() & years.notna()
@@ -266,9 +273,9 @@ def _check_labs(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
                     warnings[i] = issue.message
     frame["warning"] = warnings
     # An acute sample without its timing cannot be used for the consensus-1 1-4 h window.
-    acute_untimed = (
-        (frame["context"] == "acute") & frame["hours_after_onset"].isna()
-    ).to_numpy(dtype=bool)
+    acute_untimed = ((frame["context"] == "acute") & frame["hours_after_onset"].isna()).to_numpy(
+        dtype=bool
+    )
     parsed.add(
         acute_untimed,
         lambda i: Issue(
@@ -431,7 +438,9 @@ def _check_questionnaires(
             for issue in exc.issues:
                 parsed.issues.append(
                     Issue(
-                        location=row_location(i, issue.location or "answers", first_line=first_line),
+                        location=row_location(
+                            i, issue.location or "answers", first_line=first_line
+                        ),
                         message=issue.message,
                         value=issue.value,
                         expected=issue.expected,
@@ -441,7 +450,7 @@ def _check_questionnaires(
             scores.append(None)
             answers_out.append(None)
     frame["score"] = scores
-    frame["answers_list"] = answers_out
+    frame["answers_list"] = pd.Series(answers_out, index=frame.index, dtype=object)
 
 
 def _questionnaire_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -586,12 +595,72 @@ def _intervention_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+_FIELD_PATH = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+
+
+def _check_findings(
+    parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
+) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "date", first_line)
+    fields = parsed.frame["field"]
+    malformed = (
+        fields.notna() & ~fields.astype("string").str.fullmatch(_FIELD_PATH, na=False)
+    ).to_numpy(dtype=bool)
+    parsed.add(
+        malformed,
+        lambda i: Issue(
+            location=row_location(i, "field", first_line=first_line),
+            message=f"field value {describe_value(fields.iat[i])} is not a field path; expected "
+            "a dotted path of the assessment input such as history.antibiotic_courses_2y",
+            value=fields.iat[i],
+            expected="a dotted field path",
+        ),
+    )
+    parsed.frame["parsed_value"] = parsed.frame["value"].map(parse_finding_value)
+
+
+def parse_finding_value(text: Any) -> Any:
+    """``true``/``false``/numbers/JSON lists as such; anything else stays text."""
+    if text is None:
+        return None
+    raw = str(text).strip()
+    lowered = raw.lower()
+    if lowered in ("true", "yes"):
+        return True
+    if lowered in ("false", "no"):
+        return False
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _finding_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "field": "field",
+            "parsed_value": "value",
+            "date": "recorded_on",
+            "source": "source",
+        },
+    )
+    for r in rows:
+        r["recorded_on"] = _as_date(r["recorded_on"])
+    return rows
+
+
 def _check_new_clients(
     parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
 ) -> None:
     codes = parsed.frame["client_code"]
     bad_code = codes.map(
-        lambda c: isinstance(c, str) and not (0 < len(c) <= 64 and c.replace("-", "").replace("_", "").isalnum())
+        lambda c: (
+            isinstance(c, str)
+            and not (0 < len(c) <= 64 and c.replace("-", "").replace("_", "").isalnum())
+        )
     ).to_numpy(dtype=bool)
     parsed.add(
         bad_code,
@@ -645,7 +714,9 @@ def _kinds() -> dict[str, RecordKind]:
                 _client_col(),
                 Column("analyte", ColumnType.TEXT, help="catalog id or LOINC code"),
                 Column("value", ColumnType.FLOAT),
-                Column("unit", ColumnType.TEXT, help="as reported; converted to the canonical unit"),
+                Column(
+                    "unit", ColumnType.TEXT, help="as reported; converted to the canonical unit"
+                ),
                 Column("collected_at", ColumnType.DATETIME),
                 Column(
                     "context",
@@ -677,7 +748,11 @@ def _kinds() -> dict[str, RecordKind]:
                 Column("start", ColumnType.DATE),
                 Column("end", ColumnType.DATE, required=False),
                 Column(
-                    "rescue_doses_per_week", ColumnType.FLOAT, required=False, minimum=0, maximum=100
+                    "rescue_doses_per_week",
+                    ColumnType.FLOAT,
+                    required=False,
+                    minimum=0,
+                    maximum=100,
                 ),
             ),
             key=("client_id", "drug", "start_date"),
@@ -734,6 +809,25 @@ def _kinds() -> dict[str, RecordKind]:
             check=_check_episodes,
             rows=_episode_rows,
             description="episodes (severity 0–10 numeric rating)",
+        ),
+        "findings": RecordKind(
+            name="findings",
+            table=ClinicalFindingRow,
+            columns=(
+                _client_col(),
+                Column(
+                    "field",
+                    ColumnType.TEXT,
+                    help="assessment input path, e.g. findings.splenomegaly",
+                ),
+                Column("value", ColumnType.TEXT, help="true/false, a number, or text"),
+                Column("date", ColumnType.DATE),
+                Column("source", ColumnType.TEXT, required=False, help="where it came from"),
+            ),
+            key=("client_id", "field", "recorded_on"),
+            check=_check_findings,
+            rows=_finding_rows,
+            description="clinical findings used by assessments (history, examination, genetics)",
         ),
         "interventions": RecordKind(
             name="interventions",

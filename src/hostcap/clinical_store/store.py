@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, inspect, select
+from sqlalchemy import Engine, Table, delete, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hostcap import __version__
@@ -79,6 +79,10 @@ def row_to_dict(row: Base) -> dict[str, Any]:
     """A table row as a plain dict of its columns."""
     mapper = inspect(type(row))
     return {c.key: getattr(row, c.key) for c in mapper.column_attrs}
+
+
+def _table(spec: RecordKind) -> Table:
+    return cast(Table, spec.table.__table__)
 
 
 def _now() -> dt.datetime:
@@ -142,7 +146,9 @@ class Store:
 
     # -- clients -------------------------------------------------------------------------------
 
-    def _client_infos(self, session: Session, codes: Sequence[str] | None = None) -> dict[str, ClientInfo]:
+    def _client_infos(
+        self, session: Session, codes: Sequence[str] | None = None
+    ) -> dict[str, ClientInfo]:
         query = select(ClientRow.id, ClientRow.code, ClientRow.birth_year)
         if codes is not None:
             wanted = sorted({c for c in codes if isinstance(c, str)})
@@ -284,15 +290,27 @@ class Store:
             warnings = tuple(i for i in issues if i.severity == Severity.WARNING)
             if dry_run:
                 session.rollback()
-                return ImportReport(kind, len(raw), len(checked.rows), len(existing), True, None, warnings)
+                return ImportReport(
+                    kind, len(raw), len(checked.rows), len(existing), True, None, warnings
+                )
             replaced = self._replace(session, spec, existing, actor=actor) if existing else 0
             batch = None if single else uuid.uuid4().hex[:16]
             ids = self._insert(session, spec, checked.rows, batch=batch)
             self._audit_insert(
-                session, spec, checked.rows, ids, batch=batch, single=single, actor=actor,
-                source=source, source_sha256=source_sha256, replaced=replaced,
+                session,
+                spec,
+                checked.rows,
+                ids,
+                batch=batch,
+                single=single,
+                actor=actor,
+                source=source,
+                source_sha256=source_sha256,
+                replaced=replaced,
             )
-            return ImportReport(kind, len(raw), len(ids), replaced, False, batch, warnings, tuple(ids))
+            return ImportReport(
+                kind, len(raw), len(ids), replaced, False, batch, warnings, tuple(ids)
+            )
 
     def _kind(self, kind: str) -> RecordKind:
         try:
@@ -306,7 +324,7 @@ class Store:
         self, session: Session, spec: RecordKind, rows: list[dict[str, Any]]
     ) -> dict[tuple[Any, ...], int]:
         """Natural keys of ``rows`` that are already stored, with the stored row id."""
-        table = spec.table.__table__
+        table = _table(spec)
         key_cols = [table.c[k] for k in spec.key]
         if spec.needs_client:
             client_ids = sorted({r["client_id"] for r in rows})
@@ -337,7 +355,9 @@ class Store:
         first_seen: dict[tuple[Any, ...], int] = {}
         label = ", ".join(k for k in spec.key if k != "client_id")
         for i, key in enumerate(keys):
-            shown = ", ".join(str(v) for k, v in zip(spec.key, key, strict=True) if k != "client_id")
+            shown = ", ".join(
+                str(v) for k, v in zip(spec.key, key, strict=True) if k != "client_id"
+            )
             if key in first_seen:
                 issues.append(
                     Issue(
@@ -370,7 +390,7 @@ class Store:
         *,
         actor: str | None,
     ) -> int:
-        table = spec.table.__table__
+        table = _table(spec)
         ids = sorted(existing.values())
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -391,7 +411,7 @@ class Store:
     def _insert(
         self, session: Session, spec: RecordKind, rows: list[dict[str, Any]], *, batch: str | None
     ) -> list[int]:
-        table = spec.table.__table__
+        table = _table(spec)
         if not rows:
             return []
         if "import_batch" in table.c:
@@ -403,9 +423,11 @@ class Store:
         before_max = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
         session.execute(table.insert(), rows)
         # Ids are assigned in insertion order inside this locked write transaction.
-        new_ids = session.execute(
-            select(table.c.id).where(table.c.id > before_max).order_by(table.c.id)
-        ).scalars().all()
+        new_ids = (
+            session.execute(select(table.c.id).where(table.c.id > before_max).order_by(table.c.id))
+            .scalars()
+            .all()
+        )
         return list(new_ids)
 
     def _audit_insert(
@@ -422,11 +444,11 @@ class Store:
         source_sha256: str | None,
         replaced: int,
     ) -> None:
-        table = spec.table.__table__
+        table = _table(spec)
         codes = self._codes_by_id(session) if spec.needs_client else {}
         if single:
             for row_id, row in zip(ids, rows, strict=True):
-                code = codes.get(row.get("client_id")) if spec.needs_client else row.get("code")
+                code = codes.get(int(row["client_id"])) if spec.needs_client else row.get("code")
                 append_audit(
                     session,
                     action="create",
@@ -437,7 +459,9 @@ class Store:
                     actor=actor,
                 )
             return
-        client_codes = sorted({codes.get(r.get("client_id"), "") for r in rows}) if spec.needs_client else []
+        client_codes = (
+            sorted({codes.get(int(r["client_id"]), "") for r in rows}) if spec.needs_client else []
+        )
         append_audit(
             session,
             action="import",
@@ -466,7 +490,7 @@ class Store:
     def frame(self, kind: str, *, code: str | None = None) -> pd.DataFrame:
         """Stored records of ``kind`` as a frame with a ``client_code`` column."""
         spec = self._kind(kind)
-        table = spec.table.__table__
+        table = _table(spec)
         with self.reading() as session:
             if spec.needs_client:
                 query = select(ClientRow.code.label("client_code"), table).join(
@@ -580,7 +604,9 @@ class Store:
 
     # -- audit -----------------------------------------------------------------------------------
 
-    def audit_entries(self, code: str | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
+    def audit_entries(
+        self, code: str | None = None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         with self.reading() as session:
             query = select(AuditEntryRow).order_by(AuditEntryRow.seq)
             if code is not None:

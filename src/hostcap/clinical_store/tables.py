@@ -8,7 +8,7 @@ Values are stored canonical (catalog unit) next to the value and unit as entered
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -33,6 +33,7 @@ __all__ = [
     "Base",
     "ClientIdentityRow",
     "ClientRow",
+    "ClinicalFindingRow",
     "EnrolmentRow",
     "EpisodeRow",
     "FoodTrialRow",
@@ -55,7 +56,7 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 def _client_fk() -> Mapped[int]:
@@ -151,7 +152,9 @@ class LabResultRow(Base):
 
 class MedicationUseRow(Base):
     __tablename__ = "medication_uses"
-    __table_args__ = (UniqueConstraint("client_id", "drug", "start_date", name="client_drug_start"),)
+    __table_args__ = (
+        UniqueConstraint("client_id", "drug", "start_date", name="client_drug_start"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_id: Mapped[int] = _client_fk()
@@ -232,6 +235,28 @@ class InterventionUseRow(Base):
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date | None] = mapped_column(Date)
     phase: Mapped[str | None] = mapped_column(String(100))
+
+
+class ClinicalFindingRow(Base):
+    """A dated clinical fact used by assessments (history, examination, genetics, marrow).
+
+    ``field`` is a path in the assessment input (``history.antibiotic_courses_2y``,
+    ``findings.splenomegaly``, ``kit_d816v``); ``value`` is its JSON value. The newest dated
+    value of each field is the one an assessment uses.
+    """
+
+    __tablename__ = "clinical_findings"
+    __table_args__ = (
+        UniqueConstraint("client_id", "field", "recorded_on", name="client_field_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = _client_fk()
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[Any] = mapped_column(JSON)
+    recorded_on: Mapped[dt.date] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(Text)
+    import_batch: Mapped[str | None] = mapped_column(String(64))
 
 
 class AssessmentRow(Base):

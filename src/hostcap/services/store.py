@@ -56,7 +56,10 @@ def read_tidy_csv(path: Path) -> tuple[pd.DataFrame, str]:
         )
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ValidationError.single(
-            "FILE", str(path), "a UTF-8 CSV file with a header row", message=f"cannot be read: {exc}"
+            "FILE",
+            str(path),
+            "a UTF-8 CSV file with a header row",
+            message=f"cannot be read: {exc}",
         ) from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     return frame, digest
@@ -100,6 +103,10 @@ def export_store(
     return paths
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
 def client_overview(store: Store, code: str) -> dict[str, Any]:
     """Everything ``client show`` displays, as plain data."""
     with store.reading() as session:
@@ -110,9 +117,9 @@ def client_overview(store: Store, code: str) -> dict[str, Any]:
     latest_labs: list[dict[str, Any]] = []
     if not labs.empty:
         last = labs.sort_values("collected_at").groupby("analyte").tail(1)
-        latest_labs = last[
-            ["analyte", "value", "unit", "collected_at", "context", "warning"]
-        ].to_dict("records")
+        latest_labs = _records(
+            last[["analyte", "value", "unit", "collected_at", "context", "warning"]]
+        )
     meds = frames["meds"]
     today = dt.date.today()
     current = (
@@ -120,13 +127,15 @@ def client_overview(store: Store, code: str) -> dict[str, Any]:
     )
     load: dict[str, float] = {}
     if not current.empty:
-        load = {str(k): float(v) for k, v in current.groupby("drug_class")["ddd_per_day"].sum().items()}
+        load = {
+            str(k): float(v) for k, v in current.groupby("drug_class")["ddd_per_day"].sum().items()
+        }
     questionnaires = frames["questionnaires"]
     latest_q: list[dict[str, Any]] = []
     if not questionnaires.empty:
         last_q = questionnaires.sort_values("answered_on").groupby("instrument").tail(1)
-        latest_q = last_q[["instrument", "answered_on", "total", "mean", "interpretation"]].to_dict(
-            "records"
+        latest_q = _records(
+            last_q[["instrument", "answered_on", "total", "mean", "interpretation"]]
         )
     food = frames["food"]
     episodes = frames["episodes"]
@@ -140,9 +149,11 @@ def client_overview(store: Store, code: str) -> dict[str, Any]:
         },
         "counts": {kind: len(frame) for kind, frame in frames.items()},
         "latest_labs": latest_labs,
-        "current_medications": current[
-            ["drug", "dose", "dose_unit", "per_day", "ddd_per_day", "drug_class", "start_date"]
-        ].to_dict("records")
+        "current_medications": _records(
+            current[
+                ["drug", "dose", "dose_unit", "per_day", "ddd_per_day", "drug_class", "start_date"]
+            ]
+        )
         if not current.empty
         else [],
         "antihistamine_load_ddd": load,

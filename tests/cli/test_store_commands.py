@@ -1,0 +1,173 @@
+"""The store CLI contract, end to end on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hostcap.cli.main import main
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    assert main(["init", "--database", url]) == 0
+    return url
+
+
+def test_the_documented_commands_work_in_order(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = ["--database", db]
+    assert main(["client", "add", "C001", "--sex", "female", "--birth-year", "1985", *d]) == 0
+    assert (
+        main(
+            [
+                "lab",
+                "add",
+                "C001",
+                "--analyte",
+                "tryptase",
+                "--value",
+                "12",
+                "--unit",
+                "ug/L",
+                "--collected",
+                "2026-01-05T09:00",
+                "--context",
+                "baseline",
+                *d,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "lab",
+                "add",
+                "C001",
+                "--analyte",
+                "21582-2",
+                "--value",
+                "19",
+                "--unit",
+                "ng/mL",
+                "--collected",
+                "2026-02-05T11:00",
+                "--context",
+                "acute",
+                "--hours-after-onset",
+                "2",
+                *d,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "med",
+                "add",
+                "C001",
+                "--drug",
+                "cetirizine",
+                "--dose",
+                "10",
+                "--unit",
+                "mg",
+                "--per-day",
+                "2",
+                "--start",
+                "2026-01-05",
+                *d,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "questionnaire",
+                "add",
+                "C001",
+                "--instrument",
+                "fss",
+                "--answers",
+                "5,6,4,5,6,5,4,6,5",
+                "--date",
+                "2026-01-05",
+                *d,
+            ]
+        )
+        == 0
+    )
+    labs = tmp_path / "labs.csv"
+    labs.write_text(
+        "client_code,analyte,value,unit,collected_at,context\nC001,hs_crp,2.1,mg/L,2026-01-05T09:00,baseline\n"
+    )
+    assert main(["import", "labs", str(labs), "--dry-run", *d]) == 0
+    assert "Nothing was written" in capsys.readouterr().out
+    assert main(["import", "labs", str(labs), *d]) == 0
+    assert main(["client", "list", *d]) == 0
+    assert main(["client", "show", "C001", *d]) == 0
+    out = capsys.readouterr().out
+    assert "C001" in out and "tryptase" in out and "h1_antihistamine" in out
+    assert main(["export", "--out", str(tmp_path / "export"), *d]) == 0
+    assert (tmp_path / "export" / "labs.csv").exists()
+    assert main(["audit", "C001", *d]) == 0
+    assert main(["audit", "--verify", *d]) == 0
+    assert "audit chain intact" in capsys.readouterr().out
+    assert main(["backup", str(tmp_path / "backup.sqlite"), *d]) == 0
+
+
+def test_bad_input_exits_non_zero_with_one_line_naming_field_value_and_range(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = ["--database", db]
+    assert main(["client", "add", "C001", "--sex", "female", "--birth-year", "1985", *d]) == 0
+    capsys.readouterr()
+    rc = main(
+        [
+            "lab",
+            "add",
+            "C001",
+            "--analyte",
+            "tryptase",
+            "--value",
+            "-3",
+            "--unit",
+            "ng/mL",
+            "--collected",
+            "2026-01-05T09:00",
+            *d,
+        ]
+    )
+    assert rc != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "error: value: tryptase value -3 ng/mL is outside 0–2000 ng/mL"
+
+
+def test_a_store_that_was_never_initialised_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["client", "list", "--database", f"sqlite:///{tmp_path / 'new.sqlite'}"])
+    assert rc != 0
+    assert "hostcap init" in capsys.readouterr().err
+
+
+def test_a_failed_audit_verification_exits_non_zero(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    assert (
+        main(["client", "add", "C001", "--sex", "female", "--birth-year", "1985", "--database", db])
+        == 0
+    )
+    path = db.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE audit_log SET actor = 'mallory'")
+    assert main(["audit", "--verify", "--database", db]) != 0
+    assert "altered" in capsys.readouterr().err
