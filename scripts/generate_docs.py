@@ -11,6 +11,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 GENERATED = [
     ("hostcap.clinical_store.formats_doc", "import_formats_markdown", "import-formats.md"),
     ("hostcap.settings", "settings_markdown", "settings.md"),
+    ("hostcap.cli.reference_doc", "cli_reference_markdown", "cli.md"),
 ]
 
 

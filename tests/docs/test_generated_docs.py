@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hostcap.cli.reference_doc import cli_reference_markdown
 from hostcap.clinical_store.formats_doc import import_formats_markdown
 from hostcap.settings import SETTINGS, settings_markdown
 
@@ -19,3 +20,7 @@ def test_settings_doc_lists_every_setting() -> None:
     assert text == settings_markdown()
     for s in SETTINGS:
         assert s.env in text
+
+
+def test_cli_reference_documents_every_command_and_option() -> None:
+    assert (DOCS / "cli.md").read_text() == cli_reference_markdown()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-import click
 import typer
 from rich.console import Console
 
@@ -48,6 +47,7 @@ def _root(
 def _register() -> None:
     # Each module adds its commands to ``app`` on import.
     import hostcap.cli.store_commands  # noqa: F401
+    import hostcap.cli.demo_commands  # noqa: F401
 
 
 _register()
@@ -58,12 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         app(args=args, prog_name="hostcap", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
         return 130
     except ValidationError as exc:
@@ -74,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostcapError as exc:
         err_console.print(f"error: {exc}", markup=False)
         return exc.exit_code
+    except typer.TyperException as exc:
+        # Usage errors (missing or malformed options) from Typer's command parser.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {exc}", markup=False)
+        return int(getattr(exc, "exit_code", 2))
     return 0
 
 

@@ -17,6 +17,7 @@ from hostcap.errors import InputError, ValidationError
 from hostcap.settings import database_url
 
 __all__ = [
+    "assessment_input_data",
     "client_overview",
     "export_store",
     "import_file",
@@ -174,3 +175,124 @@ def client_overview(store: Store, code: str) -> dict[str, Any]:
         },
         "assessments": store.assessments(code),
     }
+
+
+# -- assessment input built from the store ------------------------------------------------------
+
+
+def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node = target
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValidationError.single(path, value, f"a field inside {part!r}, which is a value")
+        node = child
+    node[parts[-1]] = value
+
+
+def _latest(frame: pd.DataFrame, analyte: str) -> float | None:
+    rows = frame[frame["analyte"] == analyte]
+    if rows.empty:
+        return None
+    return float(rows.sort_values("collected_at")["value"].iloc[-1])
+
+
+def _resolution_before(
+    episodes: pd.DataFrame, when: pd.Timestamp
+) -> tuple[pd.Timestamp | None, bool]:
+    """The end of the newest episode that began before ``when``; (None, known) when unknown."""
+    if episodes.empty:
+        return None, False
+    earlier = episodes[pd.to_datetime(episodes["onset_at"]) <= when]
+    if earlier.empty:
+        return None, False
+    last = earlier.sort_values("onset_at").iloc[-1]
+    if pd.isna(last["duration_minutes"]):
+        return None, False
+    end = pd.Timestamp(last["onset_at"]) + pd.Timedelta(minutes=float(last["duration_minutes"]))
+    return end, True
+
+
+def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
+    """The assessment input (``hostcap assess --schema``) for a stored client, as plain data.
+
+    Labs, episodes, questionnaires and food trials come from their tables; everything else
+    (history, examination findings, genetics, marrow) from the newest dated clinical finding of
+    each field. Nothing is guessed: a value the store does not hold is left out, and the
+    criteria that need it report ``indeterminate`` with the missing field.
+    """
+    overview_client = client_overview(store, code)["client"]
+    labs = store.frame("labs", code=code)
+    episodes = store.frame("episodes", code=code)
+    findings = store.frame("findings", code=code)
+    questionnaires = store.frame("questionnaires", code=code)
+    food = store.frame("food", code=code)
+    data: dict[str, Any] = {
+        "sex": overview_client["sex"],
+        "age_years": dt.date.today().year - int(overview_client["birth_year"]),
+    }
+    # Clinical findings first, so that measured data below can fill what they do not hold.
+    if not findings.empty:
+        newest = findings.sort_values("recorded_on").groupby("field").tail(1)
+        for field, value in zip(newest["field"], newest["value"], strict=True):
+            _set_path(data, str(field), value)
+    tryptase = labs[labs["analyte"] == "tryptase"].sort_values("collected_at")
+    baselines = tryptase[tryptase["context"] == "baseline"]
+    trypt: dict[str, Any] = {"baseline_ng_ml": [float(v) for v in baselines["value"]]}
+    events = []
+    for _, acute in tryptase[tryptase["context"] == "acute"].iterrows():
+        if pd.isna(acute["hours_after_onset"]):
+            continue
+        event: dict[str, Any] = {
+            "acute_ng_ml": float(acute["value"]),
+            "hours_after_onset": float(acute["hours_after_onset"]),
+        }
+        if not baselines.empty:
+            gaps = (
+                pd.to_datetime(baselines["collected_at"]) - pd.Timestamp(acute["collected_at"])
+            ).abs()
+            nearest = baselines.loc[gaps.idxmin()]
+            event["baseline_ng_ml"] = float(nearest["value"])
+            end, known = _resolution_before(episodes, pd.Timestamp(nearest["collected_at"]))
+            if known and end is not None:
+                hours = (pd.Timestamp(nearest["collected_at"]) - end).total_seconds() / 3600
+                event["baseline_hours_after_resolution"] = round(hours, 2)
+        events.append(event)
+    if events:
+        trypt["events"] = events
+    if trypt["baseline_ng_ml"] or events:
+        data["tryptase"] = trypt
+    if not episodes.empty:
+        data["episodes"] = [
+            {"organ_systems": list(systems), "anaphylaxis": bool(ana)}
+            for systems, ana in zip(episodes["organ_systems"], episodes["anaphylaxis"], strict=True)
+        ]
+    counts = {
+        "haemoglobin_g_dl": _latest(labs, "haemoglobin"),
+        "platelets_10e9_l": _latest(labs, "platelets"),
+        "neutrophils_10e9_l": _latest(labs, "neutrophils"),
+    }
+    for key, value in counts.items():
+        if value is not None and key not in data.get("blood_counts", {}):
+            _set_path(data, f"blood_counts.{key}", value)
+    crp = _latest(labs, "hs_crp")
+    if crp is not None and "hs_crp_mg_l" not in data:
+        data["hs_crp_mg_l"] = crp
+    if not questionnaires.empty:
+        newest_q = questionnaires.sort_values("answered_on").groupby("instrument").tail(1)
+        by_instrument = {row["instrument"]: row for _, row in newest_q.iterrows()}
+        mapping = {
+            "gsrs": ("gsrs_mean", "mean"),
+            "fss": ("fss_mean", "mean"),
+            "compass31": ("compass31_total", "total"),
+            "mct": ("mct_total", "total"),
+        }
+        for instrument, (key, column) in mapping.items():
+            row = by_instrument.get(instrument)
+            if row is not None and pd.notna(row[column]):
+                _set_path(data, f"questionnaires.{key}", float(row[column]))
+    if not food.empty and "food_reactions_count" not in data.get("history", {}):
+        reacted = int(food[food["reaction_grade"] >= 1]["food"].nunique())
+        _set_path(data, "history.food_reactions_count", reacted)
+    return data
