@@ -46,8 +46,8 @@ def _root(
 
 def _register() -> None:
     # Each module adds its commands to ``app`` on import.
+    import hostcap.cli.demo_commands
     import hostcap.cli.store_commands  # noqa: F401
-    import hostcap.cli.demo_commands  # noqa: F401
 
 
 _register()
