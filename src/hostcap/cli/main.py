@@ -6,6 +6,7 @@ exit code here, and only here.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -44,10 +45,16 @@ def _root(
     """hostcap command line."""
 
 
+# Command modules add their commands to ``app`` on import; add a new module's name here.
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo_commands",
+    "store_commands",
+)
+
+
 def _register() -> None:
-    # Each module adds its commands to ``app`` on import.
-    import hostcap.cli.demo_commands
-    import hostcap.cli.store_commands  # noqa: F401
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"hostcap.cli.{name}")
 
 
 _register()
