@@ -1,0 +1,57 @@
+"""The shared vocabulary of hostcap: analytes, units, medications, instruments, interventions.
+
+Every entry is packaged YAML under ``hostcap/catalog/data`` read through ``importlib.resources``
+into frozen pydantic models; loaders are cached. Catalog ids are lower-case snake case
+(``tryptase``, ``hs_crp``, ``cetirizine``, ``fss``); analytes can also be looked up by LOINC code
+(``21582-2``) or by hostcap's local code (``HC-NAD-WB``, code system ``urn:hostcap:local``).
+
+This package is part of the pure core: it takes data and returns data, and never touches the
+database, files outside the package, or the faces.
+"""
+
+from hostcap.catalog.analytes import (
+    Analyte,
+    Band,
+    analytes,
+    canonical_factor,
+    check_plausibility,
+    from_canonical,
+    get_analyte,
+    to_canonical,
+)
+from hostcap.catalog.interventions import (
+    Intervention,
+    InterventionKind,
+    get_intervention,
+    interventions,
+)
+from hostcap.catalog.medications import (
+    DrugClass,
+    Medication,
+    antihistamine_load,
+    get_medication,
+    medications,
+)
+from hostcap.catalog.units import convert_unit, normalise_unit
+
+__all__ = [
+    "Analyte",
+    "Band",
+    "DrugClass",
+    "Intervention",
+    "InterventionKind",
+    "Medication",
+    "analytes",
+    "antihistamine_load",
+    "canonical_factor",
+    "check_plausibility",
+    "convert_unit",
+    "from_canonical",
+    "get_analyte",
+    "get_intervention",
+    "get_medication",
+    "interventions",
+    "medications",
+    "normalise_unit",
+    "to_canonical",
+]

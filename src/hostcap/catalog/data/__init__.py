@@ -1,0 +1,1 @@
+"""Packaged catalog data (YAML), read through ``importlib.resources`` by ``hostcap.catalog``."""
