@@ -1,0 +1,59 @@
+"""Look interventions up in ``hostcap.catalog`` when that package is installed.
+
+The catalog is written alongside this package; until it is importable, lookups answer
+``None`` ("unchecked") and ``hostcap rules check`` says so with a warning.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from hostcap.errors import NotFoundError, UnknownIdError
+
+__all__ = ["InterventionInfo", "lookup_intervention"]
+
+
+@dataclass(frozen=True)
+class InterventionInfo:
+    """What the plan and the checks need to know about one intervention id."""
+
+    id: str
+    found: bool | None  # None: the catalog is not available
+    name: str
+    prescription: bool | None
+    unit: str | None
+
+
+def _get(item: Any, *names: str) -> Any:
+    for name in names:
+        value = getattr(item, name, None)
+        if value is None and isinstance(item, dict):
+            value = item.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def lookup_intervention(intervention_id: str) -> InterventionInfo:
+    """The catalog's entry for ``intervention_id`` (found=False if unknown, None if no catalog)."""
+    try:
+        catalog = importlib.import_module("hostcap.catalog")
+        get_intervention = catalog.get_intervention
+    except (ImportError, AttributeError):
+        return InterventionInfo(
+            intervention_id, None, intervention_id.replace("_", " "), None, None
+        )
+    try:
+        item = get_intervention(intervention_id)
+    except (LookupError, UnknownIdError, NotFoundError):
+        return InterventionInfo(intervention_id, False, intervention_id, None, None)
+    prescription = _get(item, "prescription")
+    return InterventionInfo(
+        id=intervention_id,
+        found=True,
+        name=str(_get(item, "name", "label") or intervention_id),
+        prescription=None if prescription is None else bool(prescription),
+        unit=_get(item, "unit", "dose_unit"),
+    )

@@ -1,0 +1,1 @@
+"""Packaged rulebook data (YAML); read through importlib.resources by ``rulebook_loading``."""
