@@ -41,6 +41,11 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def _limit(x: float) -> str:
+    # Limits are round numbers; write 1000000 rather than 1e+06.
+    return f"{x:.10g}"
+
+
 class Band(CatalogModel):
     """A labelled interpretation band in the canonical unit (``low <= value < high``)."""
 
@@ -128,12 +133,12 @@ class Analyte(CatalogModel):
     @property
     def hard_range(self) -> str:
         """``"0–2000 ng/mL"``: the hard limits as written in messages."""
-        return f"{_fmt(self.hard_min)}–{_fmt(self.hard_max)} {self.canonical_unit}"
+        return f"{_limit(self.hard_min)}–{_limit(self.hard_max)} {self.canonical_unit}"
 
     @property
     def soft_range(self) -> str:
         """``"0.5–200 ng/mL"``: the usual range as written in messages."""
-        return f"{_fmt(self.soft_min)}–{_fmt(self.soft_max)} {self.canonical_unit}"
+        return f"{_limit(self.soft_min)}–{_limit(self.soft_max)} {self.canonical_unit}"
 
     def citation_keys(self) -> tuple[str, ...]:
         """Every citation key this entry rests on."""
