@@ -20,16 +20,12 @@ from hostcap.clinical_decisions.criteria_evaluation import (
     meets_tryptase_criterion,
 )
 from hostcap.clinical_decisions.rule_schema import rulebook_json_schema
-from hostcap.clinical_decisions.rulebook_checks import CHECKS, check_rulebook
+from hostcap.clinical_decisions.rulebook_checks import check_rulebook
 from hostcap.clinical_decisions.rulebook_docs import rulebook_markdown
 from hostcap.clinical_decisions.rulebook_loading import Rulebook, build_rulebook, load_rulebook
-from hostcap.clinical_decisions.safety_triage import EMERGENCY_MESSAGE, LEVELS
 from hostcap.clinical_decisions.text_rendering import render_text
 
 __all__ = [
-    "CHECKS",
-    "EMERGENCY_MESSAGE",
-    "LEVELS",
     "AssessmentInput",
     "AssessmentResult",
     "Rulebook",

@@ -214,7 +214,7 @@ def _expected(error: Mapping[str, Any]) -> str:
     if kind in bounds:
         return bounds[kind].format(**ctx)
     if kind == "extra_forbidden":
-        return "no such field (see `hostcap assess --schema`)"
+        return "only the fields listed by `hostcap assess --schema`"
     if kind == "missing":
         return "a value (this field is required)"
     if kind in {"literal_error", "enum"}:

@@ -24,6 +24,7 @@ class InterventionInfo:
     name: str
     prescription: bool | None
     unit: str | None
+    typical_range: tuple[float, float] | None = None
 
 
 def _get(item: Any, *names: str) -> Any:
@@ -56,4 +57,9 @@ def lookup_intervention(intervention_id: str) -> InterventionInfo:
         name=str(_get(item, "name", "label") or intervention_id),
         prescription=None if prescription is None else bool(prescription),
         unit=_get(item, "unit", "dose_unit"),
+        typical_range=(
+            (float(_get(item, "typical_min")), float(_get(item, "typical_max")))
+            if _get(item, "typical_min") is not None and _get(item, "typical_max") is not None
+            else None
+        ),
     )

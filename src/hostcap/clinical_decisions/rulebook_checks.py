@@ -421,7 +421,24 @@ class CheckInterventionsInCatalog(RulebookCheck):
                                 expected="a non-prescription intervention",
                             )
                         )
-                    elif info.unit and info.unit.replace(" ", "") != dose.unit.replace(" ", ""):
+                    elif info.typical_range and (
+                        dose.low < info.typical_range[0] or dose.high > info.typical_range[1]
+                    ):
+                        out.append(
+                            self.issue(
+                                where,
+                                f"dose {dose.low:g}-{dose.high:g} {dose.unit} lies outside the "
+                                f"catalog's typical range {info.typical_range}",
+                                severity=Severity.WARNING,
+                                value=(dose.low, dose.high),
+                                expected=f"within {info.typical_range}",
+                            )
+                        )
+                    if (
+                        info.found
+                        and info.unit
+                        and info.unit.replace(" ", "") != dose.unit.replace(" ", "")
+                    ):
                         out.append(
                             self.issue(
                                 where,
