@@ -20,28 +20,41 @@ from __future__ import annotations
 import math
 import re
 from functools import cache
-from typing import Any
-
-import pint
+from typing import TYPE_CHECKING, Any
 
 from hostcap.errors import Issue, ValidationError
 
+if TYPE_CHECKING:
+    import pint
+
 __all__ = [
-    "UREG",
     "convert_unit",
     "normalise_unit",
     "split_annotation",
     "ucum_to_pint",
     "unit_factor",
+    "unit_registry",
 ]
 
-#: The one pint registry of hostcap. Units pint lacks are declared here.
-UREG: pint.UnitRegistry[Any] = pint.UnitRegistry()
-# International units are substance-specific: give them their own dimension so that nothing
-# converts them to mass by accident.
-UREG.define("international_unit = [international_unit] = IU")
-# Colony-forming units are counts; UCUM writes them as the annotation {CFU}.
-UREG.define("colony_forming_unit = 1 = CFU")
+
+@cache
+def unit_registry() -> pint.UnitRegistry[Any]:
+    """The one pint registry of hostcap, created on first use.
+
+    pint takes about a second to import and build its registry; creating it lazily keeps
+    ``hostcap --help`` and every command that converts nothing fast. Units pint lacks are
+    declared here.
+    """
+    import pint
+
+    ureg: pint.UnitRegistry[Any] = pint.UnitRegistry()
+    # International units are substance-specific: give them their own dimension so that nothing
+    # converts them to mass by accident.
+    ureg.define("international_unit = [international_unit] = IU")
+    # Colony-forming units are counts; UCUM writes them as the annotation {CFU}.
+    ureg.define("colony_forming_unit = 1 = CFU")
+    return ureg
+
 
 _EXAMPLES = "ng/mL, mg/L, ug/g{creat}, umol/L, 10*9/L, g/dL"
 
@@ -144,7 +157,13 @@ def ucum_to_pint(unit: str) -> str:
 
 
 def _quantity(unit: str) -> Any:
-    return UREG.parse_expression(ucum_to_pint(unit))
+    return unit_registry().parse_expression(ucum_to_pint(unit))
+
+
+def _pint_errors() -> Any:
+    import pint.errors
+
+    return pint.errors
 
 
 def _normalise_atoms(text: str) -> str:
@@ -222,7 +241,7 @@ def normalise_unit(text: str) -> str:
     spelled = prefix + _normalise_atoms(s.strip()) + annotation
     try:
         _quantity(spelled)
-    except (pint.errors.PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
+    except (_pint_errors().PintError, ValueError, TypeError, AttributeError, SyntaxError) as exc:
         raise _unknown(text, type(exc).__name__) from None
     return spelled
 
@@ -279,12 +298,12 @@ def unit_factor(from_unit: str, to_unit: str, molar_mass_g_per_mol: float | None
     q_src, q_dst = _quantity(src), _quantity(dst)
     candidates = [q_src]
     if molar_mass_g_per_mol is not None:
-        molar = UREG.Quantity(molar_mass_g_per_mol, "g/mol")
+        molar = unit_registry().Quantity(molar_mass_g_per_mol, "g/mol")
         candidates += [q_src * molar, q_src / molar]
     for q in candidates:
         try:
             converted = q.to(q_dst.units)
-        except pint.errors.DimensionalityError:
+        except _pint_errors().DimensionalityError:
             continue
         return _snap(float(converted.magnitude) / float(q_dst.magnitude))
     raise incompatible(f"dimension {q_src.dimensionality} is not {q_dst.dimensionality}")
