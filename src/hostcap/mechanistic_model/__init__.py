@@ -1,0 +1,86 @@
+"""The Host Capacity chain as a quantitative, inspectable model (a HYPOTHESIS).
+
+Gut dysbiosis → butyrate → colonocyte energy → NAD⁺ and α-KG → SIRT1/DNMT, TET2 and H3K9me3 at
+Spp1 → inflammatory tone and osteopontin → mast cell activation threshold → mediator release →
+what a client feels and what a lab measures. One packaged definition (``data/base.yaml``) is the
+single source of truth; competing hypotheses (``essay``, ``biochemical``, ``butyrate_direct``,
+``null``) are declared as edits of it, and phenotype presets (``healthy``, ``A``, ``B``, ``C``) as
+parameter sets. From it hostcap derives the right-hand side, the analytic Jacobian and its
+sparsity (sympy), SBML L3V2 and Antimony, and the model card.
+
+This package is part of the pure core: it takes data and returns data, and reads only its own
+packaged files.
+"""
+
+from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
+from hostcap.mechanistic_model.definition import (
+    HYPOTHESIS_NOTE,
+    PHENOTYPES,
+    VARIANTS,
+    Edge,
+    ModelDefinition,
+    ObservableSpec,
+    ParameterSpec,
+    PhenotypePreset,
+    StateSpec,
+    VariantSpec,
+    load_definition,
+    phenotype_preset,
+    phenotype_presets,
+    variant_specs,
+)
+from hostcap.mechanistic_model.exchange import sbml_errors, to_antimony, to_sbml
+from hostcap.mechanistic_model.protocols import (
+    HOURS_PER_WEEK,
+    InputSegment,
+    InterventionDose,
+    Phase,
+    Protocol,
+    input_segments,
+    protocol_from_mapping,
+    protocol_from_yaml,
+    validate_protocol,
+)
+from hostcap.mechanistic_model.simulation import (
+    SolverStatus,
+    Trajectory,
+    initial_state,
+    simulate,
+    steady_state,
+)
+
+__all__ = [
+    "HOURS_PER_WEEK",
+    "HYPOTHESIS_NOTE",
+    "PHENOTYPES",
+    "VARIANTS",
+    "CompiledModel",
+    "Edge",
+    "InputSegment",
+    "InterventionDose",
+    "ModelDefinition",
+    "ObservableSpec",
+    "ParameterSpec",
+    "Phase",
+    "PhenotypePreset",
+    "Protocol",
+    "SolverStatus",
+    "StateSpec",
+    "Trajectory",
+    "VariantSpec",
+    "compile_model",
+    "initial_state",
+    "input_segments",
+    "load_definition",
+    "phenotype_preset",
+    "phenotype_presets",
+    "protocol_from_mapping",
+    "protocol_from_yaml",
+    "sbml_errors",
+    "simulate",
+    "steady_state",
+    "to_antimony",
+    "to_sbml",
+    "validate_protocol",
+    "variant_specs",
+]

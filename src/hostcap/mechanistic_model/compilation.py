@@ -1,0 +1,266 @@
+"""Derive the right-hand side, the analytic Jacobian and its sparsity from the one definition.
+
+sympy turns the rate laws of a :class:`~hostcap.mechanistic_model.definition.ModelDefinition`
+into plain arithmetic (common subexpressions eliminated) that is compiled once into Python
+functions. The functions work unchanged on scalars and on numpy arrays whose *leading* axis
+indexes states / parameters / inputs and whose trailing axes are a batch: ``y`` of shape ``(S,)``
+or ``(S, N)``, ``p`` of shape ``(P,)`` or ``(P, N)``, ``u`` of shape ``(U,)`` or ``(U, N)``. The
+Jacobian is returned as its non-zero values in the order of :attr:`CompiledModel.sparsity`, so a
+batched solver can assemble a sparse LU without re-deriving anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import numpy as np
+import sympy
+from numpy.typing import NDArray
+from sympy.printing.numpy import NumPyPrinter
+
+from hostcap.errors import UnknownIdError, ValidationError
+from hostcap.mechanistic_model.definition import (
+    ModelDefinition,
+    load_definition,
+    phenotype_preset,
+)
+
+__all__ = ["CompiledModel", "compile_model", "parse_symbolic"]
+
+Array = NDArray[np.float64]
+Kernel = Callable[[Any, Any, Any, Any], Array]
+_RESERVED = {"t", "y", "p", "u", "numpy", "_stack"}
+
+
+def _stack(values: Sequence[Any]) -> Array:
+    """Stack per-row results, broadcasting constants to the batch shape."""
+    return np.array(np.broadcast_arrays(*values), dtype=float)
+
+
+def parse_symbolic(
+    definition: ModelDefinition, *, substitute: bool = True
+) -> tuple[dict[str, sympy.Symbol], dict[str, sympy.Expr], dict[str, sympy.Expr], dict[str, Any]]:
+    """Parse every expression, rate law and observable of ``definition`` with sympy.
+
+    Parameters
+    ----------
+    definition
+        A resolved variant.
+    substitute
+        True: expressions are substituted, so rates and observables are written in states,
+        parameters and inputs only (for code generation). False: names of expressions stay as
+        symbols (for SBML assignment rules and Antimony).
+
+    Returns
+    -------
+    tuple
+        ``(symbols, expressions, rates, observables)``, each by id.
+    """
+    symbols = {
+        n: sympy.Symbol(n, real=True)
+        for n in (*definition.state_ids, *definition.parameter_ids, *definition.input_ids)
+    }
+    for e in definition.expressions:
+        symbols[e.id] = sympy.Symbol(e.id, real=True)
+    local: dict[str, Any] = dict(symbols)
+    exprs: dict[str, sympy.Expr] = {}
+    for e in definition.expressions:
+        parsed = sympy.sympify(e.expression, locals=local)
+        exprs[e.id] = parsed
+        if substitute:
+            local[e.id] = parsed
+    rates = {s: sympy.sympify(definition.rates[s], locals=local) for s in definition.state_ids}
+    observables = {o.id: sympy.sympify(o.expression, locals=local) for o in definition.observables}
+    return symbols, exprs, rates, observables
+
+
+def _function_source(
+    name: str,
+    outputs: Sequence[sympy.Expr],
+    states: Sequence[str],
+    params: Sequence[str],
+    inputs: Sequence[str],
+) -> str:
+    printer = NumPyPrinter({"fully_qualified_modules": True})
+    replacements, reduced = sympy.cse(
+        list(outputs), symbols=sympy.numbered_symbols("_c"), optimizations="basic"
+    )
+
+    def unpack(names: Sequence[str], source: str) -> str:
+        if not names:
+            return ""
+        return f"    {', '.join(names)}{',' if len(names) == 1 else ''} = {source}\n"
+
+    lines = [f"def {name}(t, y, p, u):\n"]
+    lines.append(unpack(states, "y"))
+    lines.append(unpack(params, "p"))
+    lines.append(unpack(inputs, "u"))
+    for sym, expr in replacements:
+        lines.append(f"    {sym} = {printer.doprint(expr)}\n")
+    body = ", ".join(printer.doprint(e) for e in reduced)
+    lines.append(f"    return _stack([{body}])\n" if reduced else "    return _stack([])\n")
+    return "".join(lines)
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A variant compiled to numerical kernels; what ``simulate`` and batch solvers run.
+
+    Attributes
+    ----------
+    definition
+        The resolved variant this was derived from.
+    state_ids, parameter_ids, input_ids
+        Orderings of the leading axes of ``y``, ``p`` and ``u``.
+    observable_ids, expression_ids
+        Orderings of the rows returned by :meth:`observables` and :meth:`expressions`.
+    sparsity
+        ``(rows, cols)`` of the structurally non-zero Jacobian entries; :meth:`jacobian_values`
+        returns values in this order.
+    source
+        The generated Python source of every kernel (for inspection and reuse).
+    """
+
+    definition: ModelDefinition
+    state_ids: tuple[str, ...]
+    parameter_ids: tuple[str, ...]
+    input_ids: tuple[str, ...]
+    observable_ids: tuple[str, ...]
+    expression_ids: tuple[str, ...]
+    sparsity: tuple[NDArray[np.int64], NDArray[np.int64]]
+    source: str
+    _kernels: dict[str, Kernel] = field(repr=False)
+
+    @property
+    def variant(self) -> str:
+        return self.definition.variant
+
+    def rhs(self, t: Any, y: Any, p: Any, u: Any) -> Array:
+        """d state / d t, shape ``(S, ...)``."""
+        return self._kernels["rhs"](t, y, p, u)
+
+    def jacobian_values(self, t: Any, y: Any, p: Any, u: Any) -> Array:
+        """Non-zero Jacobian entries in :attr:`sparsity` order, shape ``(nnz, ...)``."""
+        return self._kernels["jac"](t, y, p, u)
+
+    def jacobian(self, t: Any, y: Any, p: Any, u: Any) -> Array:
+        """The dense Jacobian d rhs / d y: shape ``(S, S)`` or ``(S, S, N)`` for a batch."""
+        values = self.jacobian_values(t, y, p, u)
+        n = len(self.state_ids)
+        dense = np.zeros((n, n, *values.shape[1:]))
+        rows, cols = self.sparsity
+        dense[rows, cols] = values
+        return dense
+
+    def observables(self, t: Any, y: Any, p: Any, u: Any) -> Array:
+        """Observable values, shape ``(O, ...)`` in :attr:`observable_ids` order."""
+        return self._kernels["obs"](t, y, p, u)
+
+    def expressions(self, t: Any, y: Any, p: Any, u: Any) -> Array:
+        """Named intermediates (SBML assignment rules), shape ``(E, ...)``."""
+        return self._kernels["expr"](t, y, p, u)
+
+    def default_parameters(self) -> dict[str, float]:
+        """Parameter values of the definition (the healthy preset), by id."""
+        return {p.id: p.value for p in self.definition.parameters}
+
+    def parameter_values(
+        self, phenotype: str = "healthy", overrides: Mapping[str, float] | None = None
+    ) -> dict[str, float]:
+        """Parameter values for a phenotype preset, then ``overrides``, by id.
+
+        Preset entries for parameters this variant does not use (e.g. the ``null`` variant's
+        personal mean threshold in the mechanistic variants) are skipped.
+
+        Raises
+        ------
+        UnknownIdError
+            For an unknown phenotype or an override naming no parameter of this variant.
+        """
+        values = self.default_parameters()
+        preset = phenotype_preset(phenotype)
+        values.update({k: v for k, v in preset.parameters.items() if k in values})
+        for k, v in (overrides or {}).items():
+            if k not in values:
+                raise UnknownIdError(f"parameter of variant {self.variant}", k, values)
+            values[k] = float(v)
+        return values
+
+    def parameter_vector(
+        self, phenotype: str = "healthy", overrides: Mapping[str, float] | None = None
+    ) -> Array:
+        """:meth:`parameter_values` as a vector in :attr:`parameter_ids` order."""
+        values = self.parameter_values(phenotype, overrides)
+        return np.array([values[k] for k in self.parameter_ids], dtype=float)
+
+    def input_vector(self, values: Mapping[str, float] | None = None) -> Array:
+        """Inputs in :attr:`input_ids` order (missing inputs are 0)."""
+        values = values or {}
+        unknown = set(values) - set(self.input_ids)
+        if unknown:
+            raise UnknownIdError("model input", sorted(unknown)[0], self.input_ids)
+        return np.array([float(values.get(k, 0.0)) for k in self.input_ids])
+
+
+@cache
+def compile_model(variant: str = "essay") -> CompiledModel:
+    """Compile a variant's rate laws, Jacobian, observables and intermediates (cached).
+
+    Parameters
+    ----------
+    variant
+        ``essay``, ``biochemical``, ``butyrate_direct`` or ``null``.
+
+    Returns
+    -------
+    CompiledModel
+
+    Examples
+    --------
+    >>> from hostcap.mechanistic_model import compile_model
+    >>> m = compile_model("essay")
+    >>> y = [s.initial for s in m.definition.states]
+    >>> m.rhs(0.0, y, m.parameter_vector("A"), m.input_vector()).shape
+    (18,)
+    """
+    definition = load_definition(variant)
+    clash = _RESERVED & {*definition.state_ids, *definition.parameter_ids, *definition.input_ids}
+    if clash:
+        raise ValidationError.single("names", sorted(clash), "no reserved names (t, y, p, u)")
+    symbols, exprs_sub, rates, observables = parse_symbolic(definition)
+    states = [symbols[s] for s in definition.state_ids]
+    rate_list = [rates[s] for s in definition.state_ids]
+    jac = sympy.Matrix(rate_list).jacobian(states)
+    rows, cols = [], []
+    nonzero: list[sympy.Expr] = []
+    for i in range(len(states)):
+        for j in range(len(states)):
+            entry = jac[i, j]
+            if entry != 0:
+                rows.append(i)
+                cols.append(j)
+                nonzero.append(entry)
+    args = (definition.state_ids, definition.parameter_ids, definition.input_ids)
+    sources = {
+        "rhs": _function_source("rhs", rate_list, *args),
+        "jac": _function_source("jac", nonzero, *args),
+        "obs": _function_source("obs", [observables[o.id] for o in definition.observables], *args),
+        "expr": _function_source("expr", [exprs_sub[e.id] for e in definition.expressions], *args),
+    }
+    namespace: dict[str, Any] = {"numpy": np, "_stack": _stack}
+    source = "\n\n".join(sources.values())
+    exec(compile(source, f"<hostcap model {variant}>", "exec"), namespace)
+    return CompiledModel(
+        definition=definition,
+        state_ids=definition.state_ids,
+        parameter_ids=definition.parameter_ids,
+        input_ids=definition.input_ids,
+        observable_ids=tuple(o.id for o in definition.observables),
+        expression_ids=tuple(e.id for e in definition.expressions),
+        sparsity=(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)),
+        source=source,
+        _kernels={k: namespace[k] for k in sources},
+    )

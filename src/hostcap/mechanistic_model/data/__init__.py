@@ -1,0 +1,1 @@
+"""Packaged model definition (YAML), read through ``importlib.resources``."""
