@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hostcap.catalog import (
@@ -171,6 +171,7 @@ def test_an_unreadable_unit_is_refused_for_the_analyte() -> None:
 _PAIRS = [(a.id, u) for a in analytes().values() for u in a.accepted_units]
 
 
+@settings(deadline=None)  # the first example may build the pint registry
 @given(
     st.sampled_from(_PAIRS),
     st.floats(min_value=1e-9, max_value=1e9, allow_nan=False, allow_infinity=False),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hostcap.catalog import analytes, convert_unit, normalise_unit
@@ -57,6 +57,7 @@ def test_an_unreadable_unit_is_named_in_the_error(typed: str) -> None:
     assert "expected a UCUM unit" in issue.message
 
 
+@settings(deadline=None)  # the first example may build the pint registry
 @given(
     st.sampled_from(["ng/mL", "mg/dL", "mg/L", "ug/L", "umol/L", "pg/mg{creat}"]).flatmap(
         lambda u: st.tuples(
@@ -137,6 +138,7 @@ _PAIRS = [
 ]
 
 
+@settings(deadline=None)  # the first example may build the pint registry
 @given(st.sampled_from(_PAIRS), st.floats(min_value=1e-6, max_value=1e6))
 def test_every_pair_of_accepted_units_converts_there_and_back(
     pair: tuple[str, str, str], value: float

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, computed_field, model_validator
 
 from hostcap.catalog.loading import CatalogModel, load_entries
 from hostcap.errors import Issue, UnknownIdError, ValidationError
@@ -111,6 +111,7 @@ class Instrument(CatalogModel):
     citation: str
     further_citations: tuple[str, ...] = ()
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def n_items(self) -> int:
         """Number of items (answers expected)."""
