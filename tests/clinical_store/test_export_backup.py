@@ -47,6 +47,7 @@ def test_default_export_has_codes_and_days_but_no_identity_or_dates(
             "food_trials.csv",
             "episodes.csv",
             "interventions.csv",
+            "findings.csv",
         ]
     )
     text = "".join(p.read_text() for p in paths)

@@ -101,8 +101,9 @@ def row_location(index: int, column: str | None = None, *, first_line: int = 2) 
     return f"row {row}, {column}" if column else f"row {row}"
 
 
-def _blank(series: pd.Series) -> np.ndarray:
-    return np.asarray(series.isna() | (series.astype("string").str.strip() == ""), dtype=bool)
+def _text(series: pd.Series) -> pd.Series:
+    # Arrow-backed strings: strip, compare and parse run in C++ rather than per Python object.
+    return series.astype("string[pyarrow]").str.strip()
 
 
 def parse_columns(
@@ -162,8 +163,8 @@ def _issue(col: Column, i: int, value: object, message: str, first_line: int) ->
 def _parse_one(
     series: pd.Series, col: Column, out: ParsedFrame, *, now: dt.datetime, first_line: int
 ) -> None:
-    text = series.astype("string").str.strip()
-    blank = _blank(series)
+    text = _text(series)
+    blank = np.asarray(text.isna() | (text == ""), dtype=bool)
     raw_values = series.to_numpy(dtype=object)
     if col.required:
         out.add(

@@ -70,10 +70,10 @@ class ClientInfo:
 
 @dataclass
 class ValidatedRecords:
-    """Rows ready to insert (``rows``, in file order) and every issue found."""
+    """Rows ready to insert (``rows``: table columns, in file order) and every issue found."""
 
     kind: str
-    rows: list[dict[str, Any]]
+    rows: pd.DataFrame
     issues: list[Issue]
     n_input: int
 
@@ -87,7 +87,7 @@ class ValidatedRecords:
 
 
 CheckFn = Callable[[ParsedFrame, Mapping[str, ClientInfo], int], None]
-RowsFn = Callable[[pd.DataFrame], list[dict[str, Any]]]
+RowsFn = Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,9 @@ class RecordKind:
 
 def _check_clients(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int) -> None:
     codes = parsed.frame["client_code"]
-    known = codes.map(lambda c: c in clients if isinstance(c, str) else True)
+    unknown = (codes.notna() & ~codes.isin(list(clients))).to_numpy(dtype=bool)
     parsed.add(
-        ~known.to_numpy(dtype=bool),
+        unknown,
         lambda i: Issue(
             location=row_location(i, "client_code", first_line=first_line),
             message=f"client_code {describe_value(codes.iat[i])} is not in the store; expected "
@@ -122,12 +122,8 @@ def _check_clients(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first
             expected="an existing client code",
         ),
     )
-    parsed.frame["client_id"] = codes.map(
-        lambda c: clients[c].id if isinstance(c, str) and c in clients else None
-    )
-    parsed.frame["birth_year"] = codes.map(
-        lambda c: clients[c].birth_year if isinstance(c, str) and c in clients else None
-    )
+    parsed.frame["client_id"] = codes.map({c: info.id for c, info in clients.items()})
+    parsed.frame["birth_year"] = codes.map({c: info.birth_year for c, info in clients.items()})
 
 
 def _check_not_before_birth(parsed: ParsedFrame, column: str, first_line: int) -> None:
@@ -139,14 +135,15 @@ def _check_not_before_birth(parsed: ParsedFrame, column: str, first_line: int) -
     event_year = pd.Series(np.nan, index=when.index)
     event_year[valid] = pd.DatetimeIndex(when[valid]).year.astype(float)
     before = (valid & (event_year < years.astype(float))).to_numpy(dtype=bool)
+    birth_years = years.to_numpy(dtype=float, na_value=np.nan)
     parsed.add(
         before,
         lambda i: Issue(
             location=row_location(i, column, first_line=first_line),
             message=f"{column} value {when.iat[i]:%Y-%m-%d} is before the client's birth year "
-            f"{int(years.iat[i])}; expected a date on or after {int(years.iat[i])}-01-01",
+            f"{int(birth_years[i])}; expected a date on or after {int(birth_years[i])}-01-01",
             value=str(when.iat[i]),
-            expected=f"a date on or after {int(years.iat[i])}-01-01",
+            expected=f"a date on or after {int(birth_years[i])}-01-01",
         ),
     )
 
@@ -182,34 +179,23 @@ def _catalog_lookup(
         except HostcapError as exc:
             resolved[value] = None
             messages[value] = exc
-    ids = raw.map(lambda v: resolved.get(v) if isinstance(v, str) else None)
-    failed = raw.map(lambda v: isinstance(v, str) and resolved.get(v) is None)
+    ids = raw.map(resolved)
+    failed = raw.notna() & ids.isna()
     parsed.add(
         failed.to_numpy(dtype=bool),
         lambda i: Issue(
             location=row_location(i, column, first_line=first_line),
-            message=f"{column}: {messages[raw.iat[i]]}",
+            message=f"{column}: {messages[str(raw.iat[i])]}",
             value=raw.iat[i],
-            expected=getattr(messages[raw.iat[i]], "expected", None),
+            expected=getattr(messages[str(raw.iat[i])], "expected", None),
         ),
     )
     return ids
 
 
-def _common_rows(frame: pd.DataFrame, names: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Rows as dicts with Python scalars (None for missing), column ``src`` → field ``dst``."""
-    out = pd.DataFrame({dst: frame[src] for src, dst in names.items()})
-    out = out.astype(object).where(out.notna(), None)
-    records: list[dict[str, Any]] = out.to_dict("records")
-    return records
-
-
-def _as_date(value: Any) -> dt.date | None:
-    return None if value is None else pd.Timestamp(value).date()
-
-
-def _as_datetime(value: Any) -> dt.datetime | None:
-    return None if value is None else pd.Timestamp(value).to_pydatetime()
+def _common_rows(frame: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
+    """The columns to store, renamed ``src`` → ``dst``; the store converts types per column."""
+    return pd.DataFrame({dst: frame[src] for src, dst in names.items()}, index=frame.index)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,21 +220,21 @@ def _check_labs(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
         except ValidationError as exc:
             pair_errors[(analyte_id, unit)] = exc
     keys = list(zip(frame["analyte_id"], frame["unit"], strict=True))
-    factor = np.array([factors.get(k, np.nan) for k in keys], dtype=float)  # type: ignore[call-overload]
+    factor = np.array([factors.get(k, np.nan) for k in keys], dtype=float)
     unit_bad = np.array([k in pair_errors for k in keys], dtype=bool)
     parsed.add(
         unit_bad,
         lambda i: Issue(
             location=row_location(i, "unit", first_line=first_line),
-            message=str(pair_errors[keys[i]]),  # type: ignore[index]
+            message=str(pair_errors[keys[i]]),
             value=frame["unit"].iat[i],
-            expected=pair_errors[keys[i]].expected,  # type: ignore[index]
+            expected=pair_errors[keys[i]].expected,
         ),
     )
     entered = frame["value"].to_numpy(dtype=float, na_value=np.nan)
     canonical = entered * factor
     frame["canonical_value"] = canonical
-    frame["canonical_unit"] = [canon_units.get(k) for k in keys]  # type: ignore[call-overload]
+    frame["canonical_unit"] = [canon_units.get(k) for k in keys]
     # Plausibility, vectorised per analyte; the catalog writes the message for offending rows.
     warnings: list[str | None] = [None] * len(frame)
     for analyte_id in frame["analyte_id"].dropna().unique():
@@ -288,7 +274,7 @@ def _check_labs(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
     )
 
 
-def _lab_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _lab_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _common_rows(
         frame,
         {
@@ -306,8 +292,6 @@ def _lab_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "warning": "warning",
         },
     )
-    for r in rows:
-        r["collected_at"] = _as_datetime(r["collected_at"])
     return rows
 
 
@@ -364,7 +348,7 @@ def _check_meds(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
     )
 
 
-def _med_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _med_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _common_rows(
         frame,
         {
@@ -381,10 +365,7 @@ def _med_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "rescue_doses_per_week": "rescue_doses_per_week",
         },
     )
-    for r in rows:
-        r["start_date"] = _as_date(r["start_date"])
-        r["end_date"] = _as_date(r["end_date"])
-        r["rescue_doses_per_week"] = r["rescue_doses_per_week"] or 0.0
+    rows["rescue_doses_per_week"] = pd.to_numeric(rows["rescue_doses_per_week"]).fillna(0.0)
     return rows
 
 
@@ -453,28 +434,22 @@ def _check_questionnaires(
     frame["answers_list"] = pd.Series(answers_out, index=frame.index, dtype=object)
 
 
-def _questionnaire_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = []
-    for client_id, instrument_id, date, answers, score in zip(
-        frame["client_id"],
-        frame["instrument_id"],
-        frame["date"],
-        frame["answers_list"],
-        frame["score"],
-        strict=True,
-    ):
-        rows.append(
-            {
-                "client_id": int(client_id),
-                "instrument": instrument_id,
-                "answered_on": _as_date(date),
-                "answers": answers,
-                "total": float(score.total),
-                "mean": None if score.mean is None else float(score.mean),
-                "subscales": {k: float(v) for k, v in score.subscales.items()},
-                "interpretation": "; ".join(score.interpretation) or None,
-            }
-        )
+def _questionnaire_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    scores = list(frame["score"])
+    rows = _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "instrument_id": "instrument",
+            "date": "answered_on",
+            "answers_list": "answers",
+        },
+    )
+    rows["total"] = [float(sc.total) for sc in scores]
+    rows["mean"] = [None if sc.mean is None else float(sc.mean) for sc in scores]
+    subscales: list[Any] = [{k: float(v) for k, v in sc.subscales.items()} for sc in scores]
+    rows["subscales"] = subscales
+    rows["interpretation"] = ["; ".join(sc.interpretation) or None for sc in scores]
     return rows
 
 
@@ -487,7 +462,7 @@ def _check_food(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
     _check_not_before_birth(parsed, "date", first_line)
 
 
-def _food_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _food_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _common_rows(
         frame,
         {
@@ -500,10 +475,7 @@ def _food_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "notes": "notes",
         },
     )
-    for r in rows:
-        r["trial_date"] = _as_date(r["trial_date"])
-        r["reaction_grade"] = int(r["reaction_grade"])
-        r["food"] = str(r["food"]).lower()
+    rows["food"] = rows["food"].astype(str).str.lower()
     return rows
 
 
@@ -525,7 +497,7 @@ def _check_episodes(
     )
 
 
-def _episode_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _episode_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _common_rows(
         frame,
         {
@@ -540,11 +512,6 @@ def _episode_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "notes": "notes",
         },
     )
-    for r in rows:
-        r["onset_at"] = _as_datetime(r["onset_at"])
-        r["severity"] = int(r["severity"])
-        r["emergency_care"] = bool(r["emergency_care"])
-        r["anaphylaxis"] = bool(r["anaphylaxis"])
     return rows
 
 
@@ -576,7 +543,7 @@ def _check_interventions(
     )
 
 
-def _intervention_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _intervention_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _common_rows(
         frame,
         {
@@ -589,13 +556,10 @@ def _intervention_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "phase": "phase",
         },
     )
-    for r in rows:
-        r["start_date"] = _as_date(r["start_date"])
-        r["end_date"] = _as_date(r["end_date"])
     return rows
 
 
-_FIELD_PATH = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$"
+_FIELD_PATH = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$"
 
 
 def _check_findings(
@@ -636,7 +600,7 @@ def parse_finding_value(text: Any) -> Any:
         return raw
 
 
-def _finding_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _finding_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _common_rows(
         frame,
         {
@@ -647,8 +611,6 @@ def _finding_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
             "source": "source",
         },
     )
-    for r in rows:
-        r["recorded_on"] = _as_date(r["recorded_on"])
     return rows
 
 
@@ -674,14 +636,11 @@ def _check_new_clients(
     )
 
 
-def _client_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def _client_rows(frame: pd.DataFrame) -> pd.DataFrame:
     rows = _common_rows(
         frame,
         {"client_code": "code", "sex": "sex", "birth_year": "birth_year", "demo": "demo"},
     )
-    for r in rows:
-        r["birth_year"] = int(r["birth_year"])
-        r["demo"] = bool(r["demo"])
     return rows
 
 
@@ -862,11 +821,13 @@ def validate_records(
 ) -> ValidatedRecords:
     """Parse and check ``raw`` (strings) as ``kind``; rows only when there is no error at all."""
     parsed = parse_columns(raw, kind.columns, now=now, first_line=first_line)
-    if not parsed.bad_rows.all() or len(raw) == 0:
+    # Row checks need every column; a missing or unknown column is reported on its own.
+    structural = any(i.location.startswith("column ") for i in parsed.issues)
+    if not structural:
         kind.check(parsed, clients, first_line)
     issues = sorted(parsed.issues, key=_issue_order)
     if any(i.severity == Severity.ERROR for i in issues):
-        return ValidatedRecords(kind.name, [], issues, len(raw))
+        return ValidatedRecords(kind.name, pd.DataFrame(), issues, len(raw))
     return ValidatedRecords(kind.name, kind.rows(parsed.frame), issues, len(raw))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Table, delete, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +28,7 @@ from hostcap.clinical_store.audit import (
     append_audit,
     verify_chain,
 )
+from hostcap.clinical_store.bulk_insert import bulk_insert, python_values
 from hostcap.clinical_store.engine import (
     create_store_engine,
     current_revision,
@@ -100,6 +102,63 @@ def _strip_row(issues: Sequence[Issue]) -> list[Issue]:
             loc = ""
         out.append(Issue(loc, i.message, i.severity, i.value, i.expected, i.code))
     return out
+
+
+def _key_values(series: pd.Series) -> pd.Series:
+    """Key values comparable across the file and the database (dates/times to datetime64)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return series
+    if series.dtype == object:
+        sample = series.dropna()
+        if not sample.empty and isinstance(sample.iat[0], dt.date | pd.Timestamp):
+            return pd.to_datetime(series)
+    return series
+
+
+def _duplicate_issues(
+    spec: RecordKind, rows: pd.DataFrame, existing: pd.Series, *, replace: bool
+) -> list[Issue]:
+    """Rows repeating an earlier row's key, and (unless replacing) keys already stored."""
+    issues: list[Issue] = []
+    if rows.empty:
+        return issues
+    shown_keys = [k for k in spec.key if k != "client_id"]
+    label = ", ".join(shown_keys)
+
+    def shown(i: int) -> str:
+        return ", ".join(str(rows[k].iat[i]) for k in shown_keys)
+
+    keys = rows[list(spec.key)].copy()
+    for k in spec.key:
+        keys[k] = _key_values(keys[k])
+    repeated = keys.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        first_of = keys.reset_index(drop=True).groupby(list(spec.key), sort=False).ngroup()
+        first_row = pd.Series(np.arange(len(keys))).groupby(first_of.to_numpy()).transform("min")
+        for i in (int(j) for j in np.flatnonzero(repeated)):
+            issues.append(
+                Issue(
+                    location=f"row {i + 2}",
+                    message=f"duplicate {spec.name} record ({label} = {shown(i)}) repeats row "
+                    f"{int(first_row.to_numpy()[i]) + 2}; expected one row per {label}",
+                    value=shown(i),
+                    expected=f"one row per {label}",
+                    code="duplicate_in_file",
+                )
+            )
+    if not replace:
+        for i in (int(j) for j in np.flatnonzero(existing.notna().to_numpy())):
+            issues.append(
+                Issue(
+                    location=f"row {i + 2}",
+                    message=f"{spec.name} record ({label} = {shown(i)}) is already in the store; "
+                    "expected a new record (use --replace to overwrite it explicitly)",
+                    value=shown(i),
+                    expected="a new record, or --replace",
+                    code="duplicate",
+                )
+            )
+    return issues
 
 
 class Store:
@@ -265,51 +324,55 @@ class Store:
         ------
         ValidationError
             Listing every problem (with its row) when any row is bad; nothing is written.
+        DuplicateError
+            For a single record whose key is already stored (and ``replace`` is false).
         """
         spec = self._kind(kind)
         with self.transaction() as session:
             checked = self.validate(kind, raw, session=session)
+            rows = checked.rows
             issues = list(checked.issues)
-            existing = self._existing(session, spec, checked.rows) if checked.rows else {}
-            issues.extend(self._duplicate_issues(spec, checked.rows, existing, replace=replace))
+            existing = self._existing(session, spec, rows)
+            issues.extend(_duplicate_issues(spec, rows, existing, replace=replace))
             errors = [i for i in issues if i.severity == Severity.ERROR]
             if errors:
-                what = "record" if single else f"{kind} import"
-                duplicate_only = all("already in the store" in i.message for i in errors)
-                if duplicate_only and single:
+                if single and all(i.code == "duplicate" for i in errors):
+                    first = errors[0]
                     raise DuplicateError(
-                        errors[0].message,
-                        field=errors[0].location,
-                        value=errors[0].value,
-                        expected=errors[0].expected,
+                        first.message,
+                        field=first.location,
+                        value=first.value,
+                        expected=first.expected,
                     )
                 raise ValidationError(
-                    issues if not single else errors,
-                    context="" if single else f"{what}: nothing was written",
+                    errors if single else issues,
+                    context="" if single else f"{kind} import: nothing was written",
                 )
             warnings = tuple(i for i in issues if i.severity == Severity.WARNING)
+            replaced_ids = sorted({int(v) for v in existing.dropna()}) if replace else []
             if dry_run:
                 session.rollback()
                 return ImportReport(
-                    kind, len(raw), len(checked.rows), len(existing), True, None, warnings
+                    kind, len(raw), len(rows), len(replaced_ids), True, None, warnings
                 )
-            replaced = self._replace(session, spec, existing, actor=actor) if existing else 0
+            if replaced_ids:
+                self._replace(session, spec, replaced_ids, actor=actor)
             batch = None if single else uuid.uuid4().hex[:16]
-            ids = self._insert(session, spec, checked.rows, batch=batch)
+            ids = self._insert(session, spec, rows, batch=batch)
             self._audit_insert(
                 session,
                 spec,
-                checked.rows,
+                rows,
                 ids,
                 batch=batch,
                 single=single,
                 actor=actor,
                 source=source,
                 source_sha256=source_sha256,
-                replaced=replaced,
+                replaced=len(replaced_ids),
             )
             return ImportReport(
-                kind, len(raw), len(ids), replaced, False, batch, warnings, tuple(ids)
+                kind, len(raw), len(ids), len(replaced_ids), False, batch, warnings, tuple(ids)
             )
 
     def _kind(self, kind: str) -> RecordKind:
@@ -320,78 +383,29 @@ class Store:
                 "kind", kind, "one of " + ", ".join(sorted(KINDS))
             ) from None
 
-    def _existing(
-        self, session: Session, spec: RecordKind, rows: list[dict[str, Any]]
-    ) -> dict[tuple[Any, ...], int]:
-        """Natural keys of ``rows`` that are already stored, with the stored row id."""
+    def _existing(self, session: Session, spec: RecordKind, rows: pd.DataFrame) -> pd.Series:
+        """For each row, the id of a stored record with the same natural key (NaN if none)."""
+        if rows.empty:
+            return pd.Series(dtype="float64")
         table = _table(spec)
         key_cols = [table.c[k] for k in spec.key]
-        if spec.needs_client:
-            client_ids = sorted({r["client_id"] for r in rows})
-            query = select(table.c.id, *key_cols).where(table.c.client_id.in_(client_ids))
-        else:
-            keys = sorted({r[spec.key[0]] for r in rows})
-            query = select(table.c.id, *key_cols).where(key_cols[0].in_(keys))
-        wanted = {tuple(r[k] for k in spec.key) for r in rows}
-        found: dict[tuple[Any, ...], int] = {}
-        for row_id, *key in session.execute(query):
-            k = tuple(key)
-            if k in wanted:
-                found[k] = row_id
-        return found
-
-    def _duplicate_issues(
-        self,
-        spec: RecordKind,
-        rows: list[dict[str, Any]],
-        existing: Mapping[tuple[Any, ...], int],
-        *,
-        replace: bool,
-    ) -> list[Issue]:
-        issues: list[Issue] = []
-        if not rows:
-            return issues
-        keys = [tuple(r[k] for k in spec.key) for r in rows]
-        first_seen: dict[tuple[Any, ...], int] = {}
-        label = ", ".join(k for k in spec.key if k != "client_id")
-        for i, key in enumerate(keys):
-            shown = ", ".join(
-                str(v) for k, v in zip(spec.key, key, strict=True) if k != "client_id"
-            )
-            if key in first_seen:
-                issues.append(
-                    Issue(
-                        location=f"row {i + 2}",
-                        message=f"duplicate {spec.name} record ({label} = {shown}) repeats row "
-                        f"{first_seen[key] + 2}; expected one row per {label}",
-                        value=shown,
-                        expected=f"one row per {label}",
-                    )
-                )
-            else:
-                first_seen[key] = i
-            if key in existing and not replace:
-                issues.append(
-                    Issue(
-                        location=f"row {i + 2}",
-                        message=f"{spec.name} record ({label} = {shown}) is already in the store; "
-                        "expected a new record (use --replace to overwrite it explicitly)",
-                        value=shown,
-                        expected="a new record, or --replace",
-                    )
-                )
-        return issues
+        first = spec.key[0]
+        wanted = sorted({v for v in rows[first] if v is not None})
+        query = select(table.c.id, *key_cols).where(key_cols[0].in_(wanted))
+        stored = pd.DataFrame(session.execute(query).all(), columns=["id", *spec.key])
+        if stored.empty:
+            return pd.Series(np.nan, index=rows.index)
+        keys = rows[list(spec.key)].copy()
+        for k in spec.key:
+            keys[k] = _key_values(keys[k])
+            stored[k] = _key_values(stored[k])
+        merged = keys.reset_index().merge(stored, on=list(spec.key), how="left")
+        return pd.Series(merged["id"].to_numpy(dtype=float), index=rows.index)
 
     def _replace(
-        self,
-        session: Session,
-        spec: RecordKind,
-        existing: Mapping[tuple[Any, ...], int],
-        *,
-        actor: str | None,
-    ) -> int:
+        self, session: Session, spec: RecordKind, ids: list[int], *, actor: str | None
+    ) -> None:
         table = _table(spec)
-        ids = sorted(existing.values())
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             befores = session.execute(select(table).where(table.c.id.in_(chunk))).mappings().all()
@@ -406,22 +420,22 @@ class Store:
                     actor=actor,
                 )
             session.execute(delete(table).where(table.c.id.in_(chunk)))
-        return len(ids)
 
     def _insert(
-        self, session: Session, spec: RecordKind, rows: list[dict[str, Any]], *, batch: str | None
+        self, session: Session, spec: RecordKind, rows: pd.DataFrame, *, batch: str | None
     ) -> list[int]:
         table = _table(spec)
-        if not rows:
+        if rows.empty:
             return []
+        rows = rows.copy()
         if "import_batch" in table.c:
-            for r in rows:
-                r["import_batch"] = batch
+            rows["import_batch"] = batch
         if spec.name == "clients":
-            for r in rows:
-                r["created_at"] = _now()
+            rows["created_at"] = _now()
         before_max = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
-        session.execute(table.insert(), rows)
+        # Key order keeps the unique index's B-tree writes local (3-5x faster on big files).
+        ordered = rows.sort_values(list(spec.key), kind="stable") if len(rows) > 1 else rows
+        bulk_insert(session.connection(), table, ordered)
         # Ids are assigned in insertion order inside this locked write transaction.
         new_ids = (
             session.execute(select(table.c.id).where(table.c.id > before_max).order_by(table.c.id))
@@ -434,7 +448,7 @@ class Store:
         self,
         session: Session,
         spec: RecordKind,
-        rows: list[dict[str, Any]],
+        rows: pd.DataFrame,
         ids: list[int],
         *,
         batch: str | None,
@@ -447,20 +461,23 @@ class Store:
         table = _table(spec)
         codes = self._codes_by_id(session) if spec.needs_client else {}
         if single:
-            for row_id, row in zip(ids, rows, strict=True):
-                code = codes.get(int(row["client_id"])) if spec.needs_client else row.get("code")
+            for row_id, (_, row) in zip(ids, rows.iterrows(), strict=True):
+                after = python_values(row)
+                code = codes.get(int(after["client_id"])) if spec.needs_client else after["code"]
                 append_audit(
                     session,
                     action="create",
                     entity=table.name,
                     entity_id=row_id,
                     client_code=code,
-                    after={k: v for k, v in row.items() if k != "import_batch"},
+                    after=after,
                     actor=actor,
                 )
             return
         client_codes = (
-            sorted({codes.get(int(r["client_id"]), "") for r in rows}) if spec.needs_client else []
+            sorted({codes.get(int(c), "") for c in rows["client_id"].unique()})
+            if spec.needs_client
+            else sorted(str(c) for c in rows["code"])
         )
         append_audit(
             session,
@@ -483,7 +500,7 @@ class Store:
         )
 
     def _codes_by_id(self, session: Session) -> dict[int, str]:
-        return dict(session.execute(select(ClientRow.id, ClientRow.code)).tuples().all())
+        return {int(i): str(c) for i, c in session.execute(select(ClientRow.id, ClientRow.code))}
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
-    Index,
     Integer,
     MetaData,
     String,
@@ -59,8 +58,10 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-def _client_fk() -> Mapped[int]:
-    return mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=True)
+def _client_fk(*, index: bool = False) -> Mapped[int]:
+    # Tables whose unique key starts with client_id need no index of their own on it: the
+    # unique index serves lookups by client, and one index fewer makes bulk imports faster.
+    return mapped_column(ForeignKey("clients.id", ondelete="RESTRICT"), index=index)
 
 
 class ClientRow(Base):
@@ -98,7 +99,7 @@ class EnrolmentRow(Base):
     __tablename__ = "enrolments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[int] = _client_fk()
+    client_id: Mapped[int] = _client_fk(index=True)
     protocol: Mapped[str] = mapped_column(String(100))
     started_on: Mapped[dt.date] = mapped_column(Date)
     ended_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -265,7 +266,7 @@ class AssessmentRow(Base):
     __tablename__ = "assessments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    client_id: Mapped[int] = _client_fk()
+    client_id: Mapped[int] = _client_fk(index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     rulebook_version: Mapped[str] = mapped_column(String(32))
     rulebook_sha256: Mapped[str] = mapped_column(String(64))
@@ -303,5 +304,3 @@ class AuditHeadRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
 
-
-Index("ix_lab_results_client_analyte", LabResultRow.client_id, LabResultRow.analyte)

@@ -41,7 +41,7 @@ DEMO_CLIENTS: tuple[DemoClient, ...] = (
         resembles="pattern A (gut-dominant)",
         labs=(
             ("tryptase", 6.2, "ng/mL", -30, "baseline", None),
-            ("tryptase", 5.9, "ug/L", 0, "baseline", None),
+            ("tryptase", 5.9, "ug/L", -13, "baseline", None),
             ("tryptase", 11.8, "ng/mL", -20, "acute", 2.0),
             ("hs_crp", 1.8, "mg/L", 0, "routine", None),
             ("haemoglobin", 13.1, "g/dL", 0, "routine", None),
@@ -54,7 +54,7 @@ DEMO_CLIENTS: tuple[DemoClient, ...] = (
             ("mct", "2,2,1,2,2", 0),
         ),
         food=(("egg", 0, 7), ("tomato", 2, 14), ("aged cheese", 3, 21), ("rice", 0, 28)),
-        episodes=((-21, 18, "skin;gastrointestinal", 6, 180), (-5, 12, "gastrointestinal", 4, 90)),
+        episodes=((-20, 12, "skin;gastrointestinal", 6, 180), (-5, 12, "gastrointestinal", 4, 90)),
         findings=(
             ("history.antibiotic_courses_2y", "4"),
             ("symptom_pattern", "episodic"),
@@ -197,13 +197,13 @@ def _rows(client: DemoClient, day0: dt.date) -> Iterator[tuple[str, dict[str, st
                 "duration_minutes": str(minutes),
             },
         )
-    for field, value in client.findings:
+    for finding_field, finding_value in client.findings:
         yield (
             "findings",
             {
                 "client_code": code,
-                "field": field,
-                "value": value,
+                "field": finding_field,
+                "value": finding_value,
                 "date": day0.isoformat(),
                 "source": "demo",
             },

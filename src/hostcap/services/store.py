@@ -10,6 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from hostcap.clinical_store import EXPORT_FILES, KINDS, ImportReport, Store, export_tidy
@@ -252,7 +253,7 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
             gaps = (
                 pd.to_datetime(baselines["collected_at"]) - pd.Timestamp(acute["collected_at"])
             ).abs()
-            nearest = baselines.loc[gaps.idxmin()]
+            nearest = baselines.iloc[int(np.argmin(gaps.to_numpy()))]
             event["baseline_ng_ml"] = float(nearest["value"])
             end, known = _resolution_before(episodes, pd.Timestamp(nearest["collected_at"]))
             if known and end is not None:
