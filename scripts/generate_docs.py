@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+
+from hostcap.generated_docs import GENERATED_DOCS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
-# (module, function, file): each function returns the Markdown text of its document.
-GENERATED = [
-    ("hostcap.clinical_store.formats_doc", "import_formats_markdown", "import-formats.md"),
-    ("hostcap.settings", "settings_markdown", "settings.md"),
-    ("hostcap.cli.reference_doc", "cli_reference_markdown", "cli.md"),
-]
-
 
 def main() -> None:
-    for module, function, name in GENERATED:
-        text = getattr(importlib.import_module(module), function)()
-        (DOCS / name).write_text(text)
-        print(f"wrote docs/{name}")
+    for doc in GENERATED_DOCS:
+        (DOCS / doc.filename).write_text(doc.render())
+        print(f"wrote docs/{doc.filename}")
 
 
 if __name__ == "__main__":

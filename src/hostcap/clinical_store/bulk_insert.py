@@ -92,5 +92,3 @@ def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", tuples)
-
-
