@@ -131,3 +131,18 @@ def test_other_kinds_import_from_their_documented_columns(clients: Store, tmp_pa
     counts = clients.row_counts()
     assert counts["medication_uses"] == 2 and counts["food_trials"] == 2
     assert counts["episodes"] == 1 and counts["questionnaire_responses"] == 1
+
+
+def test_reported_ids_follow_the_file_rows_even_though_rows_are_written_in_key_order(
+    clients: Store, tmp_path: Path
+) -> None:
+    # Rows out of key order: B2 before A1, later dates first.
+    body = (
+        "B2,hs_crp,0.3,mg/dL,2026-01-06T08:30,routine,\n"
+        "A1,tryptase,14,ug/L,2026-02-05T11:00,acute,2\n"
+        "A1,tryptase,5.1,ng/mL,2026-01-05T09:00,baseline,\n"
+    )
+    report = import_file(clients, "labs", _write(tmp_path, body))
+    labs = clients.frame("labs").set_index("id")
+    values = [float(labs.loc[i, "value"]) for i in report.ids]
+    assert values == pytest.approx([3.0, 14.0, 5.1])
