@@ -171,3 +171,33 @@ def test_a_failed_audit_verification_exits_non_zero(
         conn.execute("UPDATE audit_log SET actor = 'mallory'")
     assert main(["audit", "--verify", "--database", db]) != 0
     assert "altered" in capsys.readouterr().err
+
+
+def test_every_record_kind_can_be_imported_from_the_command_line() -> None:
+    from hostcap.cli.store_commands import ImportKind
+    from hostcap.clinical_store import KINDS
+
+    assert {k.value for k in ImportKind} == set(KINDS)
+
+
+def test_visits_are_recorded_and_exported_as_days_since_enrolment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'v.sqlite'}"
+    assert main(["init", "--database", url]) == 0
+    assert (
+        main(["client", "add", "V1", "--sex", "other", "--birth-year", "1990", "--database", url])
+        == 0
+    )
+    args = ["visit", "add", "V1", "--date", "2026-01-05", "--kind", "baseline", "--week", "0"]
+    assert main([*args, "--database", url]) == 0
+    assert (
+        main(["visit", "add", "V1", "--date", "2026-02-02", "--week", "4", "--database", url]) == 0
+    )
+    capsys.readouterr()
+    assert main(["visit", "add", "V1", "--date", "2026-02-02", "--database", url]) != 0
+    assert "already in the store" in capsys.readouterr().err
+    assert main(["export", "--out", str(tmp_path / "x"), "--database", url]) == 0
+    visits = (tmp_path / "x" / "visits.csv").read_text().splitlines()
+    assert visits[0].startswith("client_code") and "visit_day" in visits[0]
+    assert len(visits) == 3

@@ -48,6 +48,7 @@ def test_default_export_has_codes_and_days_but_no_identity_or_dates(
             "episodes.csv",
             "interventions.csv",
             "findings.csv",
+            "visits.csv",
         ]
     )
     text = "".join(p.read_text() for p in paths)

@@ -30,6 +30,11 @@ questionnaire_app = typer.Typer(help="Questionnaire responses.", no_args_is_help
 food_app = typer.Typer(help="Food reintroduction trials.", no_args_is_help=True)
 episode_app = typer.Typer(help="Episodes.", no_args_is_help=True)
 intervention_app = typer.Typer(help="Protocol interventions.", no_args_is_help=True)
+visit_app = typer.Typer(help="Visits (the protocol's contact points).", no_args_is_help=True)
+finding_app = typer.Typer(
+    help="Clinical findings used by assessments (history, examination, genetics).",
+    no_args_is_help=True,
+)
 app.add_typer(client_app, name="client")
 app.add_typer(lab_app, name="lab")
 app.add_typer(med_app, name="med")
@@ -37,6 +42,8 @@ app.add_typer(questionnaire_app, name="questionnaire")
 app.add_typer(food_app, name="food")
 app.add_typer(episode_app, name="episode")
 app.add_typer(intervention_app, name="intervention")
+app.add_typer(visit_app, name="visit")
+app.add_typer(finding_app, name="finding")
 
 
 class Sex(StrEnum):
@@ -59,6 +66,15 @@ class ImportKind(StrEnum):
     food = "food"
     episodes = "episodes"
     interventions = "interventions"
+    findings = "findings"
+    visits = "visits"
+
+
+class VisitKind(StrEnum):
+    baseline = "baseline"
+    follow_up = "follow_up"
+    unscheduled = "unscheduled"
+    final = "final"
 
 
 ReplaceOption = Annotated[
@@ -317,6 +333,42 @@ def food_add(
         replace=replace,
     )
     _report(report, "food trial")
+
+
+@visit_app.command("add")
+def visit_add(
+    code: str,
+    date: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
+    kind: Annotated[VisitKind, typer.Option("--kind")] = VisitKind.follow_up,
+    week: Annotated[str | None, typer.Option("--week", help="planned week of the protocol")] = None,
+    notes: Annotated[str | None, typer.Option("--notes")] = None,
+    replace: ReplaceOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Record a visit."""
+    store = store_services.open_store(database)
+    values = {"client_code": code, "date": date, "visit_kind": kind.value}
+    report = store.add_one("visits", values | {"week": week, "notes": notes}, replace=replace)
+    _report(report, "visit")
+
+
+@finding_app.command("add")
+def finding_add(
+    code: str,
+    field: Annotated[
+        str, typer.Option("--field", help="assessment input path, e.g. findings.splenomegaly")
+    ],
+    value: Annotated[str, typer.Option("--value", help="true/false, a number, or text")],
+    date: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
+    source: Annotated[str | None, typer.Option("--source")] = None,
+    replace: ReplaceOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Record a clinical finding (a dotted assessment-input path and its value)."""
+    store = store_services.open_store(database)
+    values = {"client_code": code, "field": field, "value": value, "date": date}
+    report = store.add_one("findings", values | {"source": source}, replace=replace)
+    _report(report, "finding")
 
 
 @episode_app.command("add")

@@ -33,6 +33,7 @@ EXPORT_FILES = {
     "episodes": "episodes.csv",
     "interventions": "interventions.csv",
     "findings": "findings.csv",
+    "visits": "visits.csv",
 }
 _DROP = {"id", "client_id", "import_batch"}
 _DATE_COLUMNS = {
@@ -43,6 +44,7 @@ _DATE_COLUMNS = {
     "trial_date",
     "onset_at",
     "recorded_on",
+    "visit_date",
 }
 
 

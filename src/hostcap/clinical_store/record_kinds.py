@@ -35,6 +35,7 @@ from hostcap.clinical_store.tables import (
     LabResultRow,
     MedicationUseRow,
     QuestionnaireResponseRow,
+    VisitRow,
 )
 from hostcap.errors import HostcapError, Issue, Severity, ValidationError, describe_value
 
@@ -479,6 +480,27 @@ def _food_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+VISIT_KINDS = ("baseline", "follow_up", "unscheduled", "final")
+
+
+def _check_visits(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int) -> None:
+    _check_clients(parsed, clients, first_line)
+    _check_not_before_birth(parsed, "date", first_line)
+
+
+def _visit_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    return _common_rows(
+        frame,
+        {
+            "client_id": "client_id",
+            "date": "visit_date",
+            "week": "week",
+            "visit_kind": "kind",
+            "notes": "notes",
+        },
+    )
+
+
 def _check_episodes(
     parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
 ) -> None:
@@ -787,6 +809,34 @@ def _kinds() -> dict[str, RecordKind]:
             check=_check_findings,
             rows=_finding_rows,
             description="clinical findings used by assessments (history, examination, genetics)",
+        ),
+        "visits": RecordKind(
+            name="visits",
+            table=VisitRow,
+            columns=(
+                _client_col(),
+                Column("date", ColumnType.DATE),
+                Column(
+                    "visit_kind",
+                    ColumnType.CHOICE,
+                    required=False,
+                    choices=VISIT_KINDS,
+                    default="follow_up",
+                ),
+                Column(
+                    "week",
+                    ColumnType.FLOAT,
+                    required=False,
+                    minimum=-52,
+                    maximum=520,
+                    help="weeks since enrolment, as planned",
+                ),
+                Column("notes", ColumnType.TEXT, required=False),
+            ),
+            key=("client_id", "visit_date"),
+            check=_check_visits,
+            rows=_visit_rows,
+            description="visits (the protocol's contact points; missed visits are simply absent)",
         ),
         "interventions": RecordKind(
             name="interventions",
