@@ -1,0 +1,175 @@
+"""Figures of the cohort analyses: functions that take results and return a matplotlib Figure.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state, no GUI
+backend); the services layer saves them. Every figure that shows phenotypes says in its title that
+they are hypothesis labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from hostcap.outcome_analytics.cohort_models import MixedModelFit
+from hostcap.outcome_analytics.marker_order import KaplanMeierCurve
+from hostcap.outcome_analytics.measure_specs import get_measure, measure_specs
+from hostcap.outcome_analytics.variant_ranking import VariantComparison
+
+__all__ = ["forest_figure", "km_figure", "spaghetti_figure", "variant_figure"]
+
+_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#666666")
+
+
+def _label(measure: str) -> str:
+    spec = measure_specs().get(measure)
+    return f"{spec.label} ({spec.unit})" if spec else measure
+
+
+def spaghetti_figure(
+    measurements: pd.DataFrame,
+    clients: pd.DataFrame,
+    measure: str,
+    bands: pd.DataFrame | None = None,
+    *,
+    max_lines_per_phenotype: int = 60,
+) -> Figure:
+    """One panel per phenotype: each client's trajectory, with the median and 25–75 % band.
+
+    ``bands`` comes from :func:`hostcap.outcome_analytics.trajectory_bands`; without it only the
+    trajectories are drawn. At most ``max_lines_per_phenotype`` clients per panel are drawn (the
+    first by code) so large cohorts stay legible; the bands use every client.
+    """
+    data = measurements.loc[measurements["measure"] == measure].merge(
+        clients[["client", "phenotype"]], on="client"
+    )
+    phenotypes = sorted(data["phenotype"].unique()) or ["(no data)"]
+    fig = Figure(figsize=(3.2 * len(phenotypes), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(phenotypes), sharey=True, squeeze=False)[0]
+    log = measure in measure_specs() and get_measure(measure).log_scale
+    for ax, phenotype, colour in zip(axes, phenotypes, _COLOURS * 4, strict=False):
+        part = data.loc[data["phenotype"] == phenotype]
+        for i, (_, rows) in enumerate(part.groupby("client", sort=True)):
+            if i >= max_lines_per_phenotype:
+                break
+            ax.plot(rows["week"], rows["value"], color=colour, alpha=0.25, linewidth=0.8)
+        if bands is not None:
+            b = bands.loc[(bands["measure"] == measure) & (bands["phenotype"] == phenotype)]
+            if len(b):
+                ax.fill_between(b["week"], b["q25"], b["q75"], color="black", alpha=0.15)
+                ax.plot(b["week"], b["q50"], color="black", linewidth=1.8, label="median")
+        ax.set_title(f"phenotype {phenotype} (n={part['client'].nunique()})", fontsize=9)
+        ax.set_xlabel("week")
+        if log:
+            ax.set_yscale("log")
+    axes[0].set_ylabel(_label(measure))
+    fig.suptitle(
+        f"{_label(measure)}: clients, median and 25–75 % band by phenotype "
+        "(phenotypes are hypothesis labels)",
+        fontsize=9,
+    )
+    return fig
+
+
+def km_figure(curves: Sequence[KaplanMeierCurve], title: str) -> Figure:
+    """Kaplan–Meier curves of the share improved (1 − P(not yet improved)) with 95 % bands."""
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    for curve, colour in zip(curves, _COLOURS * 4, strict=False):
+        t = np.asarray(curve.timeline)
+        label = " / ".join(curve.group) + f" (n={curve.n}, events={curve.events})"
+        ax.step(t, 1 - np.asarray(curve.not_improved), where="post", color=colour, label=label)
+        ax.fill_between(
+            t,
+            1 - np.asarray(curve.ci_high),
+            1 - np.asarray(curve.ci_low),
+            step="post",
+            color=colour,
+            alpha=0.15,
+        )
+    ax.set_xlabel("week")
+    ax.set_ylabel("share with sustained reliable improvement")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    if curves:
+        ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def forest_figure(fits: Sequence[MixedModelFit]) -> Figure:
+    """Forest plot of every fitted fixed effect except intercepts, with 95 % CIs.
+
+    Terms from models that did not converge are drawn hollow and marked "(not converged)".
+    """
+    rows = pd.concat([f.table for f in fits], ignore_index=True) if fits else pd.DataFrame()
+    if len(rows):
+        rows = rows.loc[(rows["term"] != "Intercept") & rows["estimate"].notna()]
+    height = max(2.5, 0.28 * len(rows) + 1.2)
+    fig = Figure(figsize=(7.5, height), layout="constrained")
+    ax = fig.subplots()
+    if len(rows) == 0:
+        ax.text(0.5, 0.5, "no fitted effects", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    y = np.arange(len(rows))[::-1]
+    labels = [
+        f"{m}: {t}" + ("" if c else " (not converged)")
+        for m, t, c in zip(rows["measure"], rows["term"], rows["converged"], strict=True)
+    ]
+    est = rows["estimate"].to_numpy(dtype=float)
+    low = rows["ci_low"].to_numpy(dtype=float)
+    high = rows["ci_high"].to_numpy(dtype=float)
+    ax.errorbar(
+        est,
+        y,
+        xerr=np.vstack([est - low, high - est]),
+        fmt="none",
+        ecolor="#333333",
+        capsize=2,
+    )
+    converged = rows["converged"].to_numpy(dtype=bool)
+    ax.scatter(rows["estimate"][converged], y[converged], color="#1b9e77", zorder=3)
+    ax.scatter(rows["estimate"][~converged], y[~converged], facecolors="none", edgecolors="#d95f02")
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("estimate (log scale per week for tryptase and hs-CRP) with 95 % CI")
+    ax.set_title("Mixed-model fixed effects", fontsize=9)
+    return fig
+
+
+def variant_figure(comparison: VariantComparison) -> Figure:
+    """Paired difference in held-out error vs the reference, with 95 % bootstrap CIs."""
+    fig = Figure(figsize=(6.0, 3.5), layout="constrained")
+    ax = fig.subplots()
+    table = comparison.table.loc[comparison.table["variant"] != comparison.reference]
+    if table.empty:
+        ax.text(
+            0.5,
+            0.5,
+            "no variant comparison yet:\n" + comparison.note,
+            ha="center",
+            va="center",
+            wrap=True,
+            fontsize=8,
+        )
+        ax.set_axis_off()
+        return fig
+    y = np.arange(len(table))[::-1]
+    diff = table["diff_vs_reference"].to_numpy(dtype=float)
+    low = table["diff_ci_low"].to_numpy(dtype=float)
+    high = table["diff_ci_high"].to_numpy(dtype=float)
+    ax.errorbar(
+        diff,
+        y,
+        xerr=np.vstack([diff - low, high - diff]),
+        fmt="o",
+        color="#7570b3",
+        capsize=3,
+    )
+    ax.axvline(0, color="grey", linewidth=0.8)
+    ax.set_yticks(y, list(table["variant"]))
+    ax.set_xlabel(f"held-out error − {comparison.reference} (below 0: better than reference)")
+    ax.set_title(f"Model variants vs {comparison.reference} ({comparison.n_clients} clients)")
+    return fig
