@@ -201,3 +201,34 @@ def test_visits_are_recorded_and_exported_as_days_since_enrolment(
     visits = (tmp_path / "x" / "visits.csv").read_text().splitlines()
     assert visits[0].startswith("client_code") and "visit_day" in visits[0]
     assert len(visits) == 3
+
+
+def test_an_enrolment_keeps_its_phases_and_bad_phases_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hostcap.clinical_store import Store
+
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    assert main(["init", "--database", url]) == 0
+    assert (
+        main(["client", "add", "E1", "--sex", "female", "--birth-year", "1980", "--database", url])
+        == 0
+    )
+    bad = ["enrol", "E1", "--protocol", "p", "--start", "2026-01-05"]
+    assert main([*bad, "--phase", "a:0:8", "--phase", "b:6:4", "--database", url]) != 0
+    err = capsys.readouterr().err
+    assert "phase 2 (b)" in err and "6.0" in err
+    assert main([*bad, "--phase", "restore", "--database", url]) != 0
+    assert "NAME:START_WEEK:END_WEEK" in capsys.readouterr().err
+    good = [*bad, "--phase", "remove:0:4", "--phase", "restore:4:12", "--phenotype-label", "A"]
+    assert main([*good, "--database", url]) == 0
+    store = Store(url)
+    try:
+        (enrolment,) = store.enrolments("E1")
+    finally:
+        store.dispose()
+    assert enrolment["phenotype_label"] == "A"
+    assert [(p["name"], p["start_week"], p["end_week"]) for p in enrolment["phases"]] == [
+        ("remove", 0.0, 4.0),
+        ("restore", 4.0, 12.0),
+    ]

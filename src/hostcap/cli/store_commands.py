@@ -15,7 +15,7 @@ from rich.table import Table
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
 from hostcap.clinical_store import ImportReport
-from hostcap.errors import IntegrityError
+from hostcap.errors import IntegrityError, ValidationError
 from hostcap.services import store as store_services
 
 __all__ = ["app"]
@@ -163,6 +163,18 @@ def _render_overview(overview: dict[str, Any]) -> None:
         f"[bold]{client['code']}[/]{demo}  sex {client['sex']}, born {client['birth_year']}"
         + (f", enrolled {client['enrolled_on']}" if client["enrolled_on"] else "")
     )
+    for e in overview.get("enrolments", []):
+        phases = ", ".join(
+            f"{p['name']} wk {_fmt(p['start_week'])}–{_fmt(p['end_week'])}" for p in e["phases"]
+        )
+        label = (
+            f", phenotype label {e['phenotype_label']} (hypothesis)" if e["phenotype_label"] else ""
+        )
+        console.print(
+            f"protocol {e['protocol']} from {e['started_on']}{label}"
+            + (f": {phases}" if phases else ""),
+            markup=False,
+        )
     counts = ", ".join(f"{k} {v}" for k, v in overview["counts"].items())
     console.print(f"records: {counts}")
     if overview["latest_labs"]:
@@ -333,6 +345,48 @@ def food_add(
         replace=replace,
     )
     _report(report, "food trial")
+
+
+def _parse_phase(text: str) -> tuple[str, float, float]:
+    name, _, weeks = text.partition(":")
+    start, _, end = weeks.partition(":")
+    try:
+        return name.strip(), float(start), float(end)
+    except ValueError:
+        raise ValidationError.single(
+            "--phase", text, "NAME:START_WEEK:END_WEEK, e.g. restore:0:8"
+        ) from None
+
+
+@app.command("enrol")
+def enrol_command(
+    code: str,
+    protocol: Annotated[str, typer.Option("--protocol", help="protocol name")],
+    start: Annotated[str, typer.Option("--start", help="YYYY-MM-DD (day 0)")],
+    phase: Annotated[
+        list[str] | None,
+        typer.Option("--phase", help="NAME:START_WEEK:END_WEEK, repeat in order"),
+    ] = None,
+    phenotype_label: Annotated[
+        str | None, typer.Option("--phenotype-label", help="rule-based label, e.g. A")
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Enrol a client in a protocol (day 0 anchors de-identified dates and analysis weeks)."""
+    try:
+        started_on = dt.date.fromisoformat(start)
+    except ValueError:
+        raise ValidationError.single("--start", start, "a date YYYY-MM-DD") from None
+    phases = [_parse_phase(p) for p in phase or []]
+    store = store_services.open_store(database)
+    store.add_enrolment(
+        code,
+        protocol=protocol,
+        started_on=started_on,
+        phenotype_label=phenotype_label,
+        phases=phases,
+    )
+    console.print(f"enrolled {code} in {protocol} from {started_on} ({len(phases)} phases)")
 
 
 @visit_app.command("add")

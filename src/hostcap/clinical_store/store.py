@@ -49,6 +49,7 @@ from hostcap.clinical_store.tables import (
     ClientIdentityRow,
     ClientRow,
     EnrolmentRow,
+    ProtocolPhaseRow,
 )
 from hostcap.errors import (
     ConfigurationError,
@@ -89,6 +90,39 @@ def _table(spec: RecordKind) -> Table:
 
 def _now() -> dt.datetime:
     return dt.datetime.now().replace(microsecond=0)
+
+
+def _phase_issues(phases: Sequence[tuple[str, float, float]]) -> list[Issue]:
+    issues: list[Issue] = []
+    previous_end: float | None = None
+    for i, (name, start, end) in enumerate(phases, start=1):
+        where = f"phase {i} ({name})"
+        if not str(name).strip():
+            issues.append(
+                Issue(where, "phase name is empty; expected a name", value=name, expected="a name")
+            )
+        if not 0 <= start < end <= 520:
+            issues.append(
+                Issue(
+                    where,
+                    f"phase weeks {start}–{end} are not a forward interval; expected "
+                    "0 <= start_week < end_week <= 520",
+                    value=f"{start}-{end}",
+                    expected="0 <= start_week < end_week <= 520",
+                )
+            )
+        if previous_end is not None and start < previous_end:
+            issues.append(
+                Issue(
+                    where,
+                    f"phase starts at week {start}, before the previous phase ends (week "
+                    f"{previous_end}); expected phases in order without overlap",
+                    value=start,
+                    expected=f">= {previous_end}",
+                )
+            )
+        previous_end = end
+    return issues
 
 
 def _strip_row(issues: Sequence[Issue]) -> list[Issue]:
@@ -549,8 +583,20 @@ class Store:
         protocol: str,
         started_on: dt.date,
         phenotype_label: str | None = None,
+        phases: Sequence[tuple[str, float, float]] = (),
         actor: str | None = None,
     ) -> int:
+        """Enrol a client in a protocol; ``phases`` are (name, start_week, end_week), in order.
+
+        Raises
+        ------
+        ValidationError
+            For a future start, a start before the birth year, or phases that are empty,
+            reversed or overlapping (every problem listed; nothing is written).
+        """
+        phase_issues = _phase_issues(phases)
+        if phase_issues:
+            raise ValidationError(phase_issues, context="enrolment: nothing was written")
         if started_on > dt.date.today():
             raise ValidationError.single(
                 "started_on", started_on.isoformat(), "a date not in the future"
@@ -569,16 +615,44 @@ class Store:
             )
             session.add(row)
             session.flush()
+            for name, start_week, end_week in phases:
+                session.add(
+                    ProtocolPhaseRow(
+                        enrolment_id=row.id,
+                        name=name,
+                        start_week=float(start_week),
+                        end_week=float(end_week),
+                    )
+                )
             append_audit(
                 session,
                 action="create",
                 entity="enrolments",
                 entity_id=row.id,
                 client_code=code,
-                after=row_to_dict(row),
+                after=row_to_dict(row) | {"phases": [list(p) for p in phases]},
                 actor=actor,
             )
             return row.id
+
+    def enrolments(self, code: str) -> list[dict[str, Any]]:
+        """A client's enrolments, oldest first, each with its phases."""
+        with self.reading() as session:
+            client = self.client(session, code)
+            rows = session.execute(
+                select(EnrolmentRow)
+                .where(EnrolmentRow.client_id == client.id)
+                .order_by(EnrolmentRow.started_on, EnrolmentRow.id)
+            ).scalars()
+            out = []
+            for row in rows:
+                phases = session.execute(
+                    select(ProtocolPhaseRow)
+                    .where(ProtocolPhaseRow.enrolment_id == row.id)
+                    .order_by(ProtocolPhaseRow.start_week)
+                ).scalars()
+                out.append(row_to_dict(row) | {"phases": [row_to_dict(p) for p in phases]})
+            return out
 
     # -- assessments ----------------------------------------------------------------------------
 

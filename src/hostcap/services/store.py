@@ -149,6 +149,7 @@ def client_overview(store: Store, code: str) -> dict[str, Any]:
             "demo": client.demo,
             "enrolled_on": day0,
         },
+        "enrolments": store.enrolments(code),
         "counts": {kind: len(frame) for kind, frame in frames.items()},
         "latest_labs": latest_labs,
         "current_medications": _records(
