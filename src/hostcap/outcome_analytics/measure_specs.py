@@ -15,7 +15,7 @@ Three rules, chosen per measure by what is known about its noise:
       log-normal limits are then a fall of ≥ 20.9 % or a rise of ≥ 26.4 %.
     * hs-CRP — within-subject CV ≈ 50 % (catalog) and an analytical CV of 5 % (an assumption:
       typical for immunoturbidimetric hs-CRP, not in EVIDENCE.md), so
-      ``CV = √(50² + 5²) = 50.2 %``: a fall of ≥ 73.5 % or a rise of ≥ 277 % is needed.
+      ``CV = √(50² + 5²) = 50.2 %``: a fall of ≥ 73.2 % or a rise of ≥ 272.5 % is needed.
 
 ``rci`` — the Jacobson–Truax reliable change index for scores with a known SD and reliability:
     ``SE = SD·√(1 − r)``, ``S_diff = √2·SE``; the change is reliable when
