@@ -30,6 +30,8 @@ from hostcap.mechanistic_model.definition import (
     variant_specs,
 )
 from hostcap.mechanistic_model.exchange import sbml_errors, to_antimony, to_sbml
+from hostcap.mechanistic_model.model_card import causal_diagram, model_card_markdown
+from hostcap.mechanistic_model.observation_sampling import sample_observations
 from hostcap.mechanistic_model.protocols import (
     HOURS_PER_WEEK,
     InputSegment,
@@ -48,6 +50,7 @@ from hostcap.mechanistic_model.simulation import (
     simulate,
     steady_state,
 )
+from hostcap.mechanistic_model.trajectory_bands import expected_trajectory_band
 
 __all__ = [
     "HOURS_PER_WEEK",
@@ -68,14 +71,18 @@ __all__ = [
     "StateSpec",
     "Trajectory",
     "VariantSpec",
+    "causal_diagram",
     "compile_model",
+    "expected_trajectory_band",
     "initial_state",
     "input_segments",
     "load_definition",
+    "model_card_markdown",
     "phenotype_preset",
     "phenotype_presets",
     "protocol_from_mapping",
     "protocol_from_yaml",
+    "sample_observations",
     "sbml_errors",
     "simulate",
     "steady_state",
