@@ -70,3 +70,12 @@ def test_feature_errors_name_the_column_and_what_was_expected() -> None:
         discover_phenotypes(clients, features=["sex"])
     with pytest.raises(ValidationError, match="at least one numeric baseline feature"):
         discover_phenotypes(pd.DataFrame({"client": ["a"], "phenotype": ["A"], "protocol": ["p"]}))
+
+
+def test_a_constant_feature_is_dropped_and_the_drop_is_reported() -> None:
+    clients = make_cohort(30, seed=7, separation=6.0, measures=()).clients.assign(flat=2.0)
+    result = discover_phenotypes(clients, n_bootstrap=0)
+    assert "flat" not in result.features
+    assert any("flat" in w for w in result.warnings)
+    with pytest.raises(ValidationError, match="varies between clients"):
+        discover_phenotypes(clients, features=["flat"])

@@ -47,6 +47,7 @@ def _root(
 
 # Command modules add their commands to ``app`` on import; add a new module's name here.
 COMMAND_MODULES: tuple[str, ...] = (
+    "analysis_commands",
     "assess_commands",
     "demo_commands",
     "store_commands",

@@ -15,7 +15,8 @@ Clients labelled ``insufficient_data`` are kept, as their own level — dropping
 the sample on a label.
 
 Every warning raised while fitting (``ConvergenceWarning``, singular or boundary fits) is captured
-and returned with the estimates, and ``converged`` is False when the optimiser says so. When the
+and returned with the estimates, and ``converged`` is False when no optimiser (L-BFGS, then
+Powell, then Nelder–Mead) reached a converged fit with a finite log-likelihood. When the
 random-slope model cannot be fitted at all (a singular matrix), a random-intercept model is
 fitted instead and the result says so; nothing is dropped silently.
 """
@@ -33,6 +34,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 
 from hostcap.errors import ValidationError
+from hostcap.outcome_analytics.blas_threads import single_blas_thread
 from hostcap.outcome_analytics.input_frames import validate_clients, validate_measurements
 from hostcap.outcome_analytics.measure_specs import MEASURES, MeasureSpec, get_measure
 
@@ -128,25 +130,38 @@ def mixed_model_frame(
 
 
 def _fit_one(frame: pd.DataFrame, formula: str, re_formula: str) -> tuple[Any, list[str]]:
-    """Fit with L-BFGS; when that does not converge, refit with Powell (derivative-free).
+    """Fit with L-BFGS; when that does not converge, try Powell, then Nelder–Mead.
 
     Random-slope variances near zero put the optimum on the boundary, where gradient methods
-    often stall; Powell usually converges there. Every warning of every attempt is returned.
+    often stall and derivative-free ones may succeed. An attempt whose log-likelihood is not
+    finite is never used (Powell can "converge" to a degenerate point with an infinite REML
+    criterion). The first converged attempt with a finite log-likelihood is returned;
+    otherwise the attempt with the highest finite log-likelihood, flagged not converged.
+    Every warning of every attempt is returned.
     """
     messages: list[str] = []
-    result: Any = None
-    for method in ("lbfgs", "powell"):
-        with warnings.catch_warnings(record=True) as caught:
+    attempts: list[Any] = []
+    for method in ("lbfgs", "powell", "nm"):
+        with warnings.catch_warnings(record=True) as caught, single_blas_thread():
             warnings.simplefilter("always")
             model = smf.mixedlm(formula, frame, groups=frame["client"], re_formula=re_formula)
             attempt = model.fit(reml=True, method=[method])
         messages += [f"{w.category.__name__}: {w.message}" for w in caught]
-        if result is None or bool(attempt.converged) or not bool(result.converged):
-            result = attempt
-        if bool(attempt.converged):
-            break
-        messages.append(f"not converged with {method}; refitting with another optimiser")
-    return result, list(dict.fromkeys(messages))
+        finite = bool(np.isfinite(attempt.llf))
+        if bool(attempt.converged) and finite:
+            if attempts:
+                messages.append(f"converged with {method}")
+            return attempt, list(dict.fromkeys(messages))
+        reason = "a non-finite log-likelihood" if not finite else "no convergence"
+        messages.append(f"{method}: {reason}; trying another optimiser")
+        attempts.append(attempt)
+    usable = [a for a in attempts if np.isfinite(a.llf)]
+    best = max(usable, key=lambda a: float(a.llf)) if usable else attempts[0]
+    messages.append(
+        "no optimiser converged; reporting the attempt with the highest log-likelihood "
+        "(converged = False)"
+    )
+    return best, list(dict.fromkeys(messages))
 
 
 def fit_mixed_models(
@@ -252,7 +267,16 @@ def _summarise(
     params = result.fe_params
     ci = result.conf_int().loc[fe_names]
     pvalues = result.pvalues.loc[fe_names]
-    converged = bool(getattr(result, "converged", False))
+    converged = bool(getattr(result, "converged", False)) and bool(np.isfinite(result.llf))
+    ci_values = ci.to_numpy(dtype=float)
+    if not np.isfinite(ci_values).all():
+        # statsmodels can report convergence and still have a singular covariance of the
+        # estimates; say so rather than leave empty intervals unexplained.
+        notes = [
+            *notes,
+            "standard errors not finite (singular covariance of the estimates): "
+            "estimates without confidence intervals",
+        ]
     joined = " | ".join(notes)
     table = pd.DataFrame(
         {

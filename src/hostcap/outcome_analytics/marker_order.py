@@ -301,8 +301,9 @@ def marker_order(times: pd.DataFrame, *, n_bootstrap: int = 200, seed: int = 0) 
             "events": wide_e.sum(axis=0),
             "rmst_weeks": point,
             "rank": point_rank,
-            "rank_ci_low": np.percentile(boot_ranks, 2.5, axis=0),
-            "rank_ci_high": np.percentile(boot_ranks, 97.5, axis=0),
+            # Observed ranks, not interpolated ones: the interval ends are ranks that occurred.
+            "rank_ci_low": np.percentile(boot_ranks, 2.5, axis=0, method="lower"),
+            "rank_ci_high": np.percentile(boot_ranks, 97.5, axis=0, method="higher"),
             "mean_boot_rank": boot_ranks.mean(axis=0),
         }
     )

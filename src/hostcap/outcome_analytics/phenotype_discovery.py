@@ -27,6 +27,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 from hostcap.errors import ValidationError
+from hostcap.outcome_analytics.blas_threads import single_blas_thread
 from hostcap.outcome_analytics.input_frames import validate_clients
 
 __all__ = ["PhenotypeDiscovery", "default_features", "discover_phenotypes"]
@@ -117,16 +118,18 @@ class PhenotypeDiscovery:
 
 
 def default_features(clients: pd.DataFrame) -> list[str]:
-    """Numeric columns of ``clients`` other than identifiers and demographics."""
+    """Numeric (not boolean) columns of ``clients`` other than identifiers and demographics."""
     return [
         str(c)
         for c in clients.columns
-        if c not in NON_FEATURES and pd.api.types.is_numeric_dtype(clients[c])
+        if c not in NON_FEATURES
+        and pd.api.types.is_numeric_dtype(clients[c])
+        and not pd.api.types.is_bool_dtype(clients[c])
     ]
 
 
 def _fit(x: np.ndarray, k: int, seed: int, caught: list[str]) -> GaussianMixture:
-    with warnings.catch_warnings(record=True) as got:
+    with warnings.catch_warnings(record=True) as got, single_blas_thread():
         warnings.simplefilter("always")
         gmm = GaussianMixture(
             n_components=k, covariance_type="full", n_init=3, random_state=seed, reg_covar=1e-4
@@ -185,10 +188,18 @@ def discover_phenotypes(
         raise ValidationError.single(
             "clients", len(complete), "at least 3 clients with every feature present"
         )
-    raw = complete[chosen].to_numpy(dtype=float)
-    sd = raw.std(axis=0)
-    x = (raw - raw.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     caught: list[str] = []
+    constant = [f for f in chosen if complete[f].nunique() < 2]
+    if constant:
+        # A feature with one value carries no information about clusters; say it was dropped.
+        caught.append(f"constant feature(s) left out: {', '.join(constant)}")
+        chosen = [f for f in chosen if f not in constant]
+    if not chosen:
+        raise ValidationError.single(
+            "features", constant, "at least one feature that varies between clients"
+        )
+    raw = complete[chosen].to_numpy(dtype=float)
+    x = (raw - raw.mean(axis=0)) / raw.std(axis=0)
     bic: dict[int, float] = {}
     models: dict[int, GaussianMixture] = {}
     for k in range(1, min(max_k, len(complete) - 1) + 1):

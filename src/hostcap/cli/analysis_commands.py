@@ -1,0 +1,79 @@
+"""``hostcap analyze cohort``: the cohort's outcome analyses written to a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hostcap.cli.main import app
+from hostcap.cli.options import DatabaseOption
+from hostcap.services import analytics as analytics_services
+
+__all__ = ["app"]
+
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+analyze_app = typer.Typer(
+    help="Outcome analyses of the stored cohort (phenotypes are hypothesis labels).",
+    no_args_is_help=True,
+)
+app.add_typer(analyze_app, name="analyze")
+
+
+@analyze_app.command("cohort")
+def cohort_command(
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for responders.csv, marker_order.csv, mixed_models.csv, "
+            "phenotype_discovery.json, variant_comparison.csv, summary.md and figures/.",
+            file_okay=False,
+        ),
+    ],
+    database: DatabaseOption = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address for the per-client model fits (default: in process).",
+        ),
+    ] = None,
+    max_fit_clients: Annotated[
+        int,
+        typer.Option(
+            "--max-fit-clients",
+            min=1,
+            help="Most clients fitted per model variant for the model-vs-data comparison.",
+        ),
+    ] = 30,
+    n_bootstrap: Annotated[
+        int,
+        typer.Option("--bootstrap", min=20, help="Bootstrap resamples for marker-order intervals."),
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of resampling and fits.")] = 0,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
+    ] = True,
+) -> None:
+    """Who responded, which marker moved first, what differs by phenotype, which variant fits."""
+    files = analytics_services.analyze_cohort_at(
+        database,
+        out_dir,
+        scheduler,
+        max_fit_clients=max_fit_clients,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        progress=progress,
+        console=err,
+    )
+    n_figures = sum(1 for name in files if name.startswith("figures/"))
+    out.print(f"summary: {files['summary.md']}")
+    for name in analytics_services.ANALYSIS_FILES:
+        if name != "summary.md":
+            out.print(f"{name}: {files[name]}")
+    out.print(f"figures: {n_figures} in {Path(out_dir) / 'figures'}")
