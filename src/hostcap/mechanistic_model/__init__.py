@@ -12,6 +12,14 @@ This package is part of the pure core: it takes data and returns data, and reads
 packaged files.
 """
 
+from hostcap.mechanistic_model.batch_simulation import (
+    BatchResult,
+    MemberStatus,
+    batch_steady_state,
+    iter_batches,
+    parameter_matrix,
+    simulate_batch,
+)
 from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
 from hostcap.mechanistic_model.definition import (
     HYPOTHESIS_NOTE,
@@ -57,10 +65,12 @@ __all__ = [
     "HYPOTHESIS_NOTE",
     "PHENOTYPES",
     "VARIANTS",
+    "BatchResult",
     "CompiledModel",
     "Edge",
     "InputSegment",
     "InterventionDose",
+    "MemberStatus",
     "ModelDefinition",
     "ObservableSpec",
     "ParameterSpec",
@@ -71,13 +81,16 @@ __all__ = [
     "StateSpec",
     "Trajectory",
     "VariantSpec",
+    "batch_steady_state",
     "causal_diagram",
     "compile_model",
     "expected_trajectory_band",
     "initial_state",
     "input_segments",
+    "iter_batches",
     "load_definition",
     "model_card_markdown",
+    "parameter_matrix",
     "phenotype_preset",
     "phenotype_presets",
     "protocol_from_mapping",
@@ -85,6 +98,7 @@ __all__ = [
     "sample_observations",
     "sbml_errors",
     "simulate",
+    "simulate_batch",
     "steady_state",
     "to_antimony",
     "to_sbml",
