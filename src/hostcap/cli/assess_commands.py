@@ -11,7 +11,7 @@ from rich.console import Console
 
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
-from hostcap.errors import InputError, Severity
+from hostcap.errors import HostcapError, InputError, Severity
 from hostcap.services import assessment as assessment_services
 
 __all__ = ["app"]
@@ -68,32 +68,77 @@ def assess_command(
             "--no-trajectory", help="Skip the mechanistic model's expected trajectory band."
         ),
     ] = False,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help="With CODE: show the client's stored assessments exactly as they were made "
+            "(not re-assessed), oldest first.",
+        ),
+    ] = False,
+    all_clients: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Assess and save every stored client; print triage, criteria and phenotype "
+            "for each.",
+        ),
+    ] = False,
     database: DatabaseOption = None,
 ) -> None:
     """Assess a client: safety triage first, then criteria, phenotype (hypothesis) and plan.
 
-    Exit code 0 whatever the triage level; bad input exits non-zero naming every problem.
+    With CODE the input is built from the clinical store and the assessment is saved there with
+    the rulebook version and sha256. Exit code 0 whatever the triage level; bad input exits
+    non-zero naming every problem.
     """
     if schema:
         _print(assessment_services.input_schema_json())
         return
-    if (code is None) == (input_file is None):
+    chosen = [code is not None, input_file is not None, all_clients]
+    if sum(chosen) != 1:
         raise InputError(
-            "give either a stored client CODE or --input FILE (exactly one)",
-            field="CODE / --input",
+            "give exactly one of a stored client CODE, --input FILE or --all",
+            field="CODE / --input / --all",
             value=code or (str(input_file) if input_file else None),
-            expected="exactly one of CODE and --input",
+            expected="exactly one of CODE, --input and --all",
         )
+    if history and code is None:
+        raise InputError(
+            "--history shows a stored client's assessments; give its CODE",
+            field="--history",
+            value=str(input_file) if input_file else "--all",
+            expected="a stored client CODE",
+        )
+    if all_clients:
+        summaries = assessment_services.assess_all_clients(
+            database, rulebook_extra, with_trajectory=not no_trajectory
+        )
+        if output_format == OutputFormat.json:
+            _print(assessment_services.format_summaries_json(summaries))
+        else:
+            _print("".join(assessment_services.format_summary(s) for s in summaries))
+        return
     if input_file is not None:
         result = assessment_services.assess_file(
             input_file, rulebook_extra, with_trajectory=not no_trajectory
         )
-    else:
-        assert code is not None
-        result = assessment_services.assess_client(
-            code, database, rulebook_extra, with_trajectory=not no_trajectory
-        )
-    _print(assessment_services.format_result(result, output_format.value))
+        _print(assessment_services.format_result(result, output_format.value))
+        return
+    assert code is not None
+    if history:
+        stored = assessment_services.client_assessment_history(code, database)
+        current = assessment_services.load_rulebook_file(rulebook_extra)
+        _print(assessment_services.format_history(stored, output_format.value, current))
+        return
+    outcome = assessment_services.assess_client(
+        code, database, rulebook_extra, with_trajectory=not no_trajectory
+    )
+    _print(assessment_services.format_result(outcome.result, output_format.value))
+    err.print(
+        f"saved as assessment #{outcome.assessment_id} of {code} (rulebook "
+        f"{outcome.result.rulebook.version}, sha256 {outcome.result.rulebook.sha256[:12]})"
+    )
 
 
 @rules_app.command("check")
@@ -110,7 +155,11 @@ def rules_check_command(rulebook_extra: RulebookExtraOption = None) -> None:
     )
     _print(summary)
     if errors:
-        raise typer.Exit(1)
+        # An error (exit code 1), not typer.Exit: main() reports the error and returns its code
+        # whichever way Typer is run.
+        raise HostcapError(
+            f"the rulebook check found {len(errors)} error(s); the rulebook cannot be used"
+        )
 
 
 @rules_app.command("schema")

@@ -14,6 +14,15 @@ _BANNER = {
 }
 
 
+def _shown(value: object) -> str:
+    # Questionnaire means arrive as long fractions; four significant digits are plenty to read.
+    if value is None:
+        return "unknown"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _criterion_line(key: str, c: CriterionResult) -> str:
     extra = ""
     score = getattr(c, "score", None)
@@ -22,8 +31,9 @@ def _criterion_line(key: str, c: CriterionResult) -> str:
         extra = f" score {score}" if score is not None else f" score range {rng}"
     if key == "hat":
         extra = (
-            f" corrected baseline {getattr(c, 'corrected_baseline_tryptase_ng_ml', None)} ng/mL;"
-            f" genotyping suggested: {getattr(c, 'genotyping_suggested', None)}"
+            f" corrected baseline {_shown(getattr(c, 'corrected_baseline_tryptase_ng_ml', None))}"
+            " ng/mL;"
+            f" genotyping suggested: {_shown(getattr(c, 'genotyping_suggested', None))}"
         )
     flag = " [CONTESTED]" if c.contested else ""
     missing = f"  (missing: {', '.join(c.missing)})" if c.missing else ""
@@ -60,7 +70,8 @@ def render_text(result: AssessmentResult) -> str:
     for c in p.contributions:
         if c.contribution > 0:
             lines.append(
-                f"    {c.phenotype} +{c.contribution:.2f} of {c.weight:g}: {c.feature} = {c.value}"
+                f"    {c.phenotype} +{c.contribution:.2f} of {c.weight:g}: {c.feature}"
+                f" = {_shown(c.value)}"
             )
     if p.missing_features:
         lines.append(f"  missing features: {', '.join(p.missing_features)}")

@@ -7,12 +7,15 @@ wires in the mechanistic model's expected trajectory band when that package prov
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import pydantic
 import yaml
 
 from hostcap.clinical_decisions import (
@@ -26,17 +29,39 @@ from hostcap.clinical_decisions import (
     parse_assessment_input,
     render_text,
 )
-from hostcap.errors import ConfigurationError, HostcapError, InputError, Issue
+from hostcap.errors import (
+    ConfigurationError,
+    HostcapError,
+    InputError,
+    Issue,
+    ValidationError,
+)
+
+if TYPE_CHECKING:
+    from hostcap.clinical_store import Store
 
 __all__ = [
+    "AssessmentSummary",
+    "ClientAssessment",
+    "StoredAssessment",
+    "assess_all_clients",
     "assess_client",
     "assess_data",
     "assess_file",
+    "assess_stored_client",
+    "assess_stored_clients",
     "check_rules",
+    "client_assessment_history",
+    "client_safety_banner",
+    "format_history",
     "format_result",
+    "format_summaries_json",
+    "format_summary",
     "input_schema_json",
     "load_rulebook_file",
     "read_input_file",
+    "stored_assessments",
+    "stored_client_input",
     "trajectory_provider",
 ]
 
@@ -138,24 +163,144 @@ def format_result(result: AssessmentResult, fmt: OutputFormat) -> str:
     return render_text(result)
 
 
-def _stored_input(code: str, database_url: str | None) -> AssessmentInput:
-    store_services = importlib.import_module("hostcap.services.store")
-    build = getattr(store_services, "build_assessment_input", None)
-    if build is not None:
-        return parse_assessment_input(build(database_url, code))
-    # Until the store offers build_assessment_input, use its plain-data builder when present.
-    data_builder = getattr(store_services, "assessment_input_data", None)
-    if data_builder is None:
+# -- stored clients -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientAssessment:
+    """One stored client's assessment and, when it was saved, its id in the store."""
+
+    code: str
+    input: AssessmentInput
+    result: AssessmentResult
+    assessment_id: int | None
+
+
+@dataclass(frozen=True)
+class StoredAssessment:
+    """An assessment as the store holds it: input and result exactly as they were produced."""
+
+    id: int
+    code: str
+    created_at: dt.datetime
+    rulebook_version: str
+    rulebook_sha256: str
+    package_version: str
+    triage_level: str
+    input: dict[str, Any]
+    result: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the stored result unchanged, with what produced it."""
+        return {
+            "id": self.id,
+            "code": self.code,
+            "created_at": self.created_at.isoformat(),
+            "rulebook_version": self.rulebook_version,
+            "rulebook_sha256": self.rulebook_sha256,
+            "package_version": self.package_version,
+            "triage_level": self.triage_level,
+            "input": self.input,
+            "result": self.result,
+        }
+
+
+@dataclass(frozen=True)
+class AssessmentSummary:
+    """What a cohort loop or the demo needs from one client's assessment.
+
+    ``error`` names every problem when the client's stored data could not be assessed (the
+    other fields are then None/empty); one client's bad data never stops the loop.
+    """
+
+    code: str
+    triage_level: str | None
+    triage_reasons: tuple[str, ...]
+    criteria: dict[str, str]
+    phenotype_label: str | None
+    phenotype_scores: dict[str, float]
+    protocol_id: str | None
+    assessment_id: int | None
+    rulebook_version: str
+    rulebook_sha256: str
+    error: str | None = None
+    result: AssessmentResult | None = field(default=None, repr=False, compare=False)
+
+
+def _store_services() -> Any:
+    # Imported on use: the store services pull in the database layer, which file-only
+    # assessments (and the pure core's users) never need.
+    module = importlib.import_module("hostcap.services.store")
+    if not hasattr(module, "assessment_input_data"):
         raise ConfigurationError(
             "assessing a stored client needs the clinical store; not available yet"
         )
-    store = store_services.open_store(database_url)
-    try:
-        return parse_assessment_input(data_builder(store, code))
-    finally:
-        dispose = getattr(store, "dispose", None)
-        if dispose is not None:
-            dispose()
+    return module
+
+
+def _cached(provider: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
+    """One band per phenotype preset per call: a cohort loop simulates at most four."""
+    if provider is None:
+        return None
+    bands: dict[str, Any] = {}
+
+    def provide(phenotype: str) -> Any:
+        if phenotype not in bands:
+            bands[phenotype] = provider(phenotype)
+        return bands[phenotype]
+
+    return provide
+
+
+def stored_client_input(store: Store, code: str) -> AssessmentInput:
+    """The validated assessment input built from ``code``'s stored records.
+
+    Raises
+    ------
+    hostcap.errors.UnknownIdError
+        When the store holds no client ``code``.
+    hostcap.errors.ValidationError
+        When the stored records do not make a valid input (every problem named).
+    """
+    data = _store_services().assessment_input_data(store, code)
+    return parse_assessment_input(data)
+
+
+def _input_json(inp: AssessmentInput) -> dict[str, Any]:
+    # Exactly the fields the store supplied (by their contract names), nothing filled in.
+    return inp.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def assess_stored_client(
+    store: Store,
+    code: str,
+    rulebook: Rulebook | None = None,
+    *,
+    provider: Callable[[str], Any] | None = None,
+    save: bool = True,
+    actor: str | None = None,
+) -> ClientAssessment:
+    """Build ``code``'s input from the store, validate it, assess it and (by default) save it.
+
+    The saved row holds the input and the result exactly as produced, the rulebook version and
+    sha256 (the store adds the package version), so it can be shown unchanged later whatever
+    happens to the rulebook.
+    """
+    inp = stored_client_input(store, code)
+    book = rulebook or load_rulebook()
+    result = assess(inp, book, trajectory_provider=provider)
+    assessment_id = None
+    if save:
+        assessment_id = store.save_assessment(
+            code,
+            input_json=_input_json(inp),
+            result_json=result.model_dump(mode="json"),
+            rulebook_version=book.version,
+            rulebook_sha256=book.sha256,
+            triage_level=result.triage.level,
+            actor=actor,
+        )
+    return ClientAssessment(code=code, input=inp, result=result, assessment_id=assessment_id)
 
 
 def assess_client(
@@ -164,18 +309,280 @@ def assess_client(
     extra_rulebook: Path | None = None,
     *,
     with_trajectory: bool = True,
-) -> AssessmentResult:
-    """Assess a stored client: the input is built from the clinical store.
+    save: bool = True,
+) -> ClientAssessment:
+    """Assess a stored client from the store at ``database_url`` (``hostcap assess CODE``).
 
     Raises
     ------
     hostcap.errors.ConfigurationError
         When the store services cannot build an assessment input.
+    hostcap.errors.UnknownIdError
+        When the store holds no client ``code``.
+    hostcap.errors.ValidationError
+        When the stored records do not make a valid input.
     """
-    inp = _stored_input(code, database_url)
     book = load_rulebook_file(extra_rulebook)
-    provider = trajectory_provider() if with_trajectory else None
-    return assess(inp, book, trajectory_provider=provider)
+    store = _store_services().open_store(database_url)
+    try:
+        provider = trajectory_provider() if with_trajectory else None
+        return assess_stored_client(store, code, book, provider=provider, save=save)
+    finally:
+        store.dispose()
+
+
+def _summary(code: str, book: Rulebook, outcome: ClientAssessment) -> AssessmentSummary:
+    r = outcome.result
+    criteria = r.criteria.model_dump()
+    return AssessmentSummary(
+        code=code,
+        triage_level=r.triage.level,
+        triage_reasons=tuple(reason.rule_id for reason in r.triage.reasons),
+        criteria={key: str(value["status"]) for key, value in criteria.items()},
+        phenotype_label=r.phenotype.label,
+        phenotype_scores=dict(r.phenotype.scores),
+        protocol_id=None if r.plan is None else r.plan.protocol_id,
+        assessment_id=outcome.assessment_id,
+        rulebook_version=book.version,
+        rulebook_sha256=book.sha256,
+        result=r,
+    )
+
+
+def assess_stored_clients(
+    store: Store,
+    codes: Sequence[str] | None = None,
+    save: bool = True,
+    *,
+    rulebook: Rulebook | None = None,
+    with_trajectory: bool = True,
+    actor: str | None = None,
+) -> list[AssessmentSummary]:
+    """Assess every stored client (or those in ``codes``), saving each assessment by default.
+
+    For ``make run``'s demo and the synthetic cohort loop. A client whose stored data cannot
+    be assessed gets a summary with ``error`` (every problem named) instead of stopping the
+    loop; an unknown code in ``codes`` is such an error too. The mechanistic model's band is
+    computed once per phenotype preset.
+    """
+    book = rulebook or load_rulebook()
+    if codes is None:
+        codes = [str(c["code"]) for c in store.list_clients()]
+    provider = _cached(trajectory_provider()) if with_trajectory else None
+    out: list[AssessmentSummary] = []
+    for code in codes:
+        try:
+            outcome = assess_stored_client(
+                store, code, book, provider=provider, save=save, actor=actor
+            )
+        except HostcapError as exc:
+            detail = exc.report() if isinstance(exc, ValidationError) else str(exc)
+            out.append(
+                AssessmentSummary(
+                    code=code,
+                    triage_level=None,
+                    triage_reasons=(),
+                    criteria={},
+                    phenotype_label=None,
+                    phenotype_scores={},
+                    protocol_id=None,
+                    assessment_id=None,
+                    rulebook_version=book.version,
+                    rulebook_sha256=book.sha256,
+                    error=f"{exc}" if detail == str(exc) else f"{exc}\n{detail}",
+                )
+            )
+            continue
+        out.append(_summary(code, book, outcome))
+    return out
+
+
+def format_summary(summary: AssessmentSummary) -> str:
+    """A few lines for one client: triage (with rule ids), criteria statuses, phenotype."""
+    if summary.error is not None:
+        return f"{summary.code}: NOT ASSESSED — {summary.error}\n"
+    reasons = f" ({', '.join(summary.triage_reasons)})" if summary.triage_reasons else ""
+    level = (summary.triage_level or "").upper().replace("_", " ")
+    lines = [f"{summary.code}: triage {level}{reasons}"]
+    if summary.triage_level == "emergency":
+        lines.append("  criteria, phenotype and plan suppressed: emergency care first")
+    else:
+        lines.append("  criteria: " + ", ".join(f"{k} {v}" for k, v in summary.criteria.items()))
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(summary.phenotype_scores.items()))
+        lines.append(
+            f"  phenotype (hypothesis, unvalidated): {summary.phenotype_label}"
+            + (f" [{scores}]" if scores else "")
+            + (f"; plan {summary.protocol_id}" if summary.protocol_id else "")
+        )
+    saved = (
+        f"saved as assessment #{summary.assessment_id}, "
+        if summary.assessment_id is not None
+        else ""
+    )
+    lines.append(f"  {saved}rulebook {summary.rulebook_version} ({summary.rulebook_sha256[:12]})")
+    return "\n".join(lines) + "\n"
+
+
+def assess_all_clients(
+    database_url: str | None = None,
+    extra_rulebook: Path | None = None,
+    *,
+    with_trajectory: bool = True,
+    save: bool = True,
+) -> list[AssessmentSummary]:
+    """``hostcap assess --all``: assess (and save) every client of the store at ``database_url``."""
+    book = load_rulebook_file(extra_rulebook)
+    store = _store_services().open_store(database_url)
+    try:
+        return assess_stored_clients(
+            store, None, save, rulebook=book, with_trajectory=with_trajectory
+        )
+    finally:
+        store.dispose()
+
+
+def format_summaries_json(summaries: Sequence[AssessmentSummary]) -> str:
+    """Summaries as a JSON list (the full results are in the store or ``--history``)."""
+    rows = [
+        {
+            "code": s.code,
+            "triage_level": s.triage_level,
+            "triage_reasons": list(s.triage_reasons),
+            "criteria": s.criteria,
+            "phenotype_label": s.phenotype_label,
+            "phenotype_scores": s.phenotype_scores,
+            "phenotype_hypothesis": True,
+            "protocol_id": s.protocol_id,
+            "assessment_id": s.assessment_id,
+            "rulebook": {"version": s.rulebook_version, "sha256": s.rulebook_sha256},
+            "error": s.error,
+        }
+        for s in summaries
+    ]
+    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+
+
+def stored_assessments(store: Store, code: str) -> list[StoredAssessment]:
+    """Every assessment saved for ``code``, oldest first, exactly as stored."""
+    return [
+        StoredAssessment(
+            id=int(row["id"]),
+            code=code,
+            created_at=row["created_at"],
+            rulebook_version=str(row["rulebook_version"]),
+            rulebook_sha256=str(row["rulebook_sha256"]),
+            package_version=str(row["package_version"]),
+            triage_level=str(row["triage_level"]),
+            input=dict(row["input"]),
+            result=dict(row["result"]),
+        )
+        for row in store.assessments(code)
+    ]
+
+
+def client_assessment_history(code: str, database_url: str | None = None) -> list[StoredAssessment]:
+    """``hostcap assess CODE --history``: the stored assessments of ``code``."""
+    store = _store_services().open_store(database_url)
+    try:
+        # The client lookup names an unknown code (UnknownIdError) rather than printing nothing.
+        return stored_assessments(store, code)
+    finally:
+        store.dispose()
+
+
+def format_history(
+    history: Sequence[StoredAssessment], fmt: OutputFormat, current: Rulebook | None = None
+) -> str:
+    """Stored assessments for display: JSON exactly as stored, or each one's text rendering.
+
+    The text form says when the rulebook has changed since an assessment was made; the content
+    shown is always the stored result, never a re-assessment.
+    """
+    if fmt == "json":
+        return json.dumps([h.as_dict() for h in history], indent=2, ensure_ascii=False) + "\n"
+    if not history:
+        return "no stored assessments\n"
+    book = current or load_rulebook()
+    parts = []
+    for h in history:
+        header = (
+            f"### assessment #{h.id} of {h.code}, {h.created_at:%Y-%m-%d %H:%M} — rulebook "
+            f"{h.rulebook_version} (sha256 {h.rulebook_sha256[:12]}), hostcap {h.package_version}"
+        )
+        if h.rulebook_sha256 != book.sha256:
+            header += (
+                f"\n(the rulebook has changed since: now {book.version}, sha256 "
+                f"{book.sha256[:12]}; shown as stored, not re-assessed)"
+            )
+        try:
+            body = render_text(AssessmentResult.model_validate(h.result))
+        except pydantic.ValidationError:
+            # Stored under an older output contract: show the stored JSON itself.
+            body = json.dumps(h.result, indent=2, ensure_ascii=False) + "\n"
+        parts.append(f"{header}\n{body}")
+    return "\n".join(parts)
+
+
+# Banner order, most severe first; a level this version does not know sorts as most severe.
+_BANNER_RANK = {"referral": 1, "urgent_referral": 2, "emergency": 3}
+_BANNER_LABELS = {
+    "emergency": "EMERGENCY",
+    "urgent_referral": "URGENT REFERRAL — refer for specialist work-up",
+    "referral": "REFER FOR SPECIALIST WORK-UP",
+}
+
+
+def _banner_line(reason: Mapping[str, Any], level: str, source: str) -> str:
+    label = _BANNER_LABELS.get(level, level.upper())
+    return (
+        f"{label}: {reason.get('message')} [{reason.get('rule_id')}; {reason.get('citation')}]"
+        f"{source}"
+    )
+
+
+def client_safety_banner(store: Store, code: str) -> list[str]:
+    """The safety lines every view of a client must carry, most severe first.
+
+    Live triage on the client's current stored data (packaged rulebook: safety rules cannot be
+    changed by a practice file), then every emergency or referral reason of the newest stored
+    assessment that live triage does not repeat, marked with its assessment id and date. When
+    the stored data cannot be triaged, a line says so — an empty banner always means "no
+    safety rule fired", never "could not check". Routine clients get an empty list.
+    """
+    lines: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    try:
+        live = assess(stored_client_input(store, code), load_rulebook()).triage
+    except ValidationError as exc:
+        lines.append(
+            (
+                99,
+                f"SAFETY TRIAGE COULD NOT RUN on the stored data ({len(exc.issues)} problem(s), "
+                f"first: {exc.issues[0] if exc.issues else exc}); run `hostcap assess {code}` "
+                "to see every problem. Missing or invalid data cannot rule a red flag out.",
+            )
+        )
+    else:
+        if live.level == "emergency":
+            lines.append((4, live.headline))
+        for reason in live.reasons:
+            seen.add(reason.rule_id)
+            line = _banner_line(reason.model_dump(), reason.level, "")
+            lines.append((_BANNER_RANK.get(reason.level, 3), line))
+    history = store.assessments(code)
+    if history:
+        latest = history[-1]
+        triage = latest["result"].get("triage") or {}
+        when = latest["created_at"]
+        stamp = f"{when:%Y-%m-%d}" if isinstance(when, dt.date) else str(when)
+        for reason in triage.get("reasons") or []:
+            if reason.get("rule_id") in seen:
+                continue
+            level = str(reason.get("level") or triage.get("level") or latest["triage_level"])
+            source = f" (from assessment #{latest['id']} of {stamp})"
+            lines.append((_BANNER_RANK.get(level, 3), _banner_line(reason, level, source)))
+    lines.sort(key=lambda item: -item[0])
+    return [text for _, text in lines]
 
 
 def check_rules(extra_rulebook: Path | None = None) -> list[Issue]:
