@@ -257,7 +257,7 @@ def stored_client_input(store: Store, code: str) -> AssessmentInput:
 
     Raises
     ------
-    hostcap.errors.UnknownIdError
+    hostcap.errors.NotFoundError
         When the store holds no client ``code``.
     hostcap.errors.ValidationError
         When the stored records do not make a valid input (every problem named).
@@ -317,7 +317,7 @@ def assess_client(
     ------
     hostcap.errors.ConfigurationError
         When the store services cannot build an assessment input.
-    hostcap.errors.UnknownIdError
+    hostcap.errors.NotFoundError
         When the store holds no client ``code``.
     hostcap.errors.ValidationError
         When the stored records do not make a valid input.
@@ -484,7 +484,7 @@ def client_assessment_history(code: str, database_url: str | None = None) -> lis
     """``hostcap assess CODE --history``: the stored assessments of ``code``."""
     store = _store_services().open_store(database_url)
     try:
-        # The client lookup names an unknown code (UnknownIdError) rather than printing nothing.
+        # The client lookup names an unknown code (NotFoundError) rather than printing nothing.
         return stored_assessments(store, code)
     finally:
         store.dispose()
