@@ -355,6 +355,8 @@ def simulate(
         mask = (times >= seg.start_h) & ((times <= seg.end_h) if last else (times < seg.end_h))
         inputs_at[mask] = u
         if seg.end_h <= seg.start_h:
+            # A zero-length run (weeks=0): the saved state is the start state.
+            out[times == seg.start_h] = y
             continue
 
         def fun(t: float, x: Array, u: Array = u) -> Array:

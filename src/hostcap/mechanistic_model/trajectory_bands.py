@@ -9,13 +9,14 @@ under the protocol; the band is the 10th/50th/90th percentile across members, we
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from scipy.integrate import solve_ivp
 from scipy.sparse import csc_matrix
 
-from hostcap.errors import ComputationError
+from hostcap.errors import ComputationError, UnknownIdError, ValidationError
 from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
 from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol, input_segments
 from hostcap.mechanistic_model.simulation import initial_state, steady_state
@@ -76,7 +77,33 @@ def expected_trajectory_band(
     ------
     ComputationError
         When fewer than half of the members could be simulated.
+
+    Notes
+    -----
+    Results are cached per argument set (the decision engine asks for the same preset band
+    again and again); each call returns its own copy.
     """
+    known = compile_model(variant).observable_ids
+    for name in names:
+        if name not in known:
+            raise UnknownIdError("observable", name, known)
+    if weeks < 1:
+        raise ValidationError.single("weeks", weeks, "a whole number of weeks >= 1")
+    band = _band(phenotype, protocol, int(weeks), variant, members, spread, seed, tuple(names))
+    return band.copy()
+
+
+@lru_cache(maxsize=64)
+def _band(
+    phenotype: str,
+    protocol: Protocol | None,
+    weeks: int,
+    variant: str,
+    members: int,
+    spread: float,
+    seed: int,
+    names: tuple[str, ...],
+) -> pd.DataFrame:
     m = compile_model(variant)
     nominal = m.parameter_values(phenotype)
     base_state = initial_state(m, phenotype)
