@@ -285,7 +285,7 @@ def test_practice_phenotype_weights_change_scores_and_the_rulebook_stamp(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = _write(tmp_path, "a.json", PATTERN_A)
-    rc, out, _ = _run(capsys, "assess", "--input", str(data), "--format", "json")
+    rc, out, _ = _run(capsys, "assess", "--input", str(data), "--format", "json", "--no-trajectory")
     base = json.loads(out)
     phenotype_rules = yaml.safe_load(
         (
@@ -298,7 +298,15 @@ def test_practice_phenotype_weights_change_scores_and_the_rulebook_stamp(
     rc, out, _ = _run(capsys, "rules", "check", "--rulebook-extra", str(path))
     assert rc == 0, out
     rc, out, _ = _run(
-        capsys, "assess", "--input", str(data), "--format", "json", "--rulebook-extra", str(path)
+        capsys,
+        "assess",
+        "--input",
+        str(data),
+        "--format",
+        "json",
+        "--no-trajectory",
+        "--rulebook-extra",
+        str(path),
     )
     assert rc == 0
     practice = json.loads(out)

@@ -19,6 +19,7 @@ from hostcap.clinical_decisions.criteria_evaluation import (
     hat_corrected_tryptase,
     meets_tryptase_criterion,
 )
+from hostcap.clinical_decisions.protocol_planning import TrajectoryProvider
 from hostcap.clinical_decisions.rule_schema import rulebook_json_schema
 from hostcap.clinical_decisions.rulebook_checks import check_rulebook
 from hostcap.clinical_decisions.rulebook_docs import rulebook_markdown
@@ -29,6 +30,7 @@ __all__ = [
     "AssessmentInput",
     "AssessmentResult",
     "Rulebook",
+    "TrajectoryProvider",
     "assess",
     "build_rulebook",
     "check_rulebook",

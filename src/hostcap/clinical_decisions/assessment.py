@@ -14,7 +14,7 @@ used) and, optionally, a trajectory provider from the mechanistic model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from hostcap.clinical_decisions.criteria_evaluation import (
     ItemOutcome,
 )
 from hostcap.clinical_decisions.phenotype_scoring import HYPOTHESIS_STATEMENT, score_phenotypes
-from hostcap.clinical_decisions.protocol_planning import plan_protocol
+from hostcap.clinical_decisions.protocol_planning import TrajectoryProvider, plan_protocol
 from hostcap.clinical_decisions.rule_schema import CRITERION_KEYS, CriterionRule, SafetyRule
 from hostcap.clinical_decisions.rulebook_loading import Rulebook, load_rulebook
 from hostcap.clinical_decisions.safety_triage import (
@@ -153,7 +153,7 @@ def assess(
     inp: AssessmentInput | Mapping[str, Any],
     rulebook: Rulebook | None = None,
     *,
-    trajectory_provider: Callable[[str], Any] | None = None,
+    trajectory_provider: TrajectoryProvider | None = None,
 ) -> AssessmentResult:
     """Assess one client: triage, criteria, phenotype, plan.
 
@@ -164,8 +164,9 @@ def assess(
     rulebook
         The rulebook to use; the packaged one when None.
     trajectory_provider
-        ``f(phenotype) -> DataFrame(week, name, low, median, high)`` from the mechanistic model;
-        without it the plan says "trajectory band unavailable".
+        ``f(phenotype_preset, plan_phases) -> DataFrame(week, name, low, median, high)`` (or a
+        ``(frame, note)`` pair, or None) from the mechanistic model; without it the plan says
+        "trajectory band unavailable".
 
     Returns
     -------

@@ -27,7 +27,13 @@ from hostcap.clinical_decisions.intervention_lookup import lookup_intervention
 from hostcap.clinical_decisions.rule_schema import MonitoringSchedule, ProtocolRule
 from hostcap.errors import UnknownIdError
 
-__all__ = ["CONVENTIONAL_THERAPY", "PLAN_STATEMENT", "choose_protocol", "plan_protocol"]
+__all__ = [
+    "CONVENTIONAL_THERAPY",
+    "PLAN_STATEMENT",
+    "TrajectoryProvider",
+    "choose_protocol",
+    "plan_protocol",
+]
 
 CONVENTIONAL_THERAPY = (
     "Continue prescribed medication; discuss any change with the prescriber. This plan never "
@@ -38,7 +44,9 @@ PLAN_STATEMENT = (
     "phenotype and is untested. It adds non-prescription interventions one phase at a time and "
     "is reviewed at every monitoring visit."
 )
-TrajectoryProvider = Callable[[str], Any]
+#: ``provider(phenotype_preset, phases)`` returns the band (a DataFrame of week, name, low,
+#: median, high), a ``(band, note)`` pair when it says itself what was simulated, or None.
+TrajectoryProvider = Callable[[str, Sequence[PhasePlan]], Any]
 
 
 def choose_protocol(label: str, protocols: Sequence[ProtocolRule]) -> ProtocolRule:
@@ -51,7 +59,11 @@ def choose_protocol(label: str, protocols: Sequence[ProtocolRule]) -> ProtocolRu
     )
 
 
-def _band(phenotype: PhenotypeResult, provider: TrajectoryProvider | None) -> TrajectoryBand:
+def _band(
+    phenotype: PhenotypeResult,
+    provider: TrajectoryProvider | None,
+    phases: Sequence[PhasePlan],
+) -> TrajectoryBand:
     label = phenotype.label
     preset: str | None = label if label in {"A", "B", "C"} else None
     if preset is None and label == "mixed":
@@ -63,7 +75,15 @@ def _band(phenotype: PhenotypeResult, provider: TrajectoryProvider | None) -> Tr
             note="trajectory band unavailable"
             + ("" if preset else " (no phenotype preset for this label)"),
         )
-    frame = provider(preset)
+    answer = provider(preset, phases)
+    note = (
+        f"Expected band from the mechanistic model's phenotype {preset} preset "
+        "(hypothesis-based; the model is the essay's, not a validated one)."
+    )
+    frame = answer
+    if isinstance(answer, tuple):
+        frame, told = answer
+        note = f"{note} {told}"
     if frame is None:
         return TrajectoryBand(available=False, phenotype=preset, note="trajectory band unavailable")
     rows = frame.to_dict(orient="records") if hasattr(frame, "to_dict") else list(frame)
@@ -74,10 +94,7 @@ def _band(phenotype: PhenotypeResult, provider: TrajectoryProvider | None) -> Tr
     return TrajectoryBand(
         available=True,
         phenotype=preset,
-        note=(
-            f"Expected band from the mechanistic model's phenotype {preset} preset "
-            "(hypothesis-based; the model is the essay's, not a validated one)."
-        ),
+        note=note,
         rows=clean,
     )
 
@@ -173,7 +190,7 @@ def plan_protocol(
             questionnaires=list(monitoring.questionnaires),
             diary=monitoring.diary,
         ),
-        trajectory_band=_band(phenotype, trajectory_provider),
+        trajectory_band=_band(phenotype, trajectory_provider, phases),
         essay_notes=list(essay_notes),
         rules_used=[rule_id for rule_id, _ in used],
         citations=citations,

@@ -123,10 +123,12 @@ def wao2020_criterion_1(inp: AssessmentInput, ctx: TriageContext, params: Params
     ce = inp.current_episode
     if ce is None:
         return None
+    # Laryngeal involvement (stridor) is respiratory compromise in WAO 2020 criterion 1 (a).
     return k_and(
         ce.skin_mucosal,
         k_or(
             ce.respiratory_compromise,
+            ce.laryngeal,
             reduced_blood_pressure(inp, ce, params),
             ce.syncope,
             ce.severe_gi,
@@ -152,9 +154,15 @@ def niaid2006_criterion_1(inp: AssessmentInput, ctx: TriageContext, params: Para
     ce = inp.current_episode
     if ce is None:
         return None
+    # NIAID/FAAN lists stridor under respiratory compromise: laryngeal involvement counts.
     return k_and(
         ce.skin_mucosal,
-        k_or(ce.respiratory_compromise, reduced_blood_pressure(inp, ce, params), ce.syncope),
+        k_or(
+            ce.respiratory_compromise,
+            ce.laryngeal,
+            reduced_blood_pressure(inp, ce, params),
+            ce.syncope,
+        ),
     )
 
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pydantic
 import yaml
@@ -22,6 +22,7 @@ from hostcap.clinical_decisions import (
     AssessmentInput,
     AssessmentResult,
     Rulebook,
+    TrajectoryProvider,
     assess,
     build_rulebook,
     check_rulebook,
@@ -29,6 +30,7 @@ from hostcap.clinical_decisions import (
     parse_assessment_input,
     render_text,
 )
+from hostcap.clinical_decisions.assessment_result import PhasePlan
 from hostcap.errors import (
     ConfigurationError,
     HostcapError,
@@ -112,23 +114,95 @@ def load_rulebook_file(extra: Path | None = None) -> Rulebook:
     return load_rulebook(_read_text(extra, "--rulebook-extra"))
 
 
-def trajectory_provider() -> Callable[[str], Any] | None:
-    """``f(phenotype) -> band`` from ``hostcap.mechanistic_model`` when it provides one.
-
-    Returns None when the package or ``expected_trajectory_band`` is missing; a provider whose
-    computation fails answers None, and the plan then says "trajectory band unavailable".
-    """
+def _band_function() -> Callable[..., Any] | None:
     try:
         module = importlib.import_module("hostcap.mechanistic_model")
-        band = module.expected_trajectory_band
-    except (ImportError, AttributeError):
+    except ImportError:
+        return None
+    band = getattr(module, "expected_trajectory_band", None)
+    if band is None:
+        try:
+            band = importlib.import_module(
+                "hostcap.mechanistic_model.trajectory_bands"
+            ).expected_trajectory_band
+        except (ImportError, AttributeError):
+            return None
+    return cast("Callable[..., Any]", band)
+
+
+def _slug(text: str, index: int) -> str:
+    slug = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+    return f"phase_{index + 1}_{slug}"[:60]
+
+
+def _model_protocol(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
+    """The plan's phases as a mechanistic-model protocol, each dose at the middle of its range."""
+    protocols = importlib.import_module("hostcap.mechanistic_model")
+    data = {
+        "id": f"plan_{phenotype.lower()}",
+        "phenotype": phenotype,
+        "phases": [
+            {
+                "id": _slug(phase.name, i),
+                "start_week": phase.start_week,
+                "interventions": [
+                    {"id": d.intervention, "dose": (d.low + d.high) / 2, "unit": d.unit}
+                    for d in phase.interventions
+                ],
+            }
+            for i, phase in enumerate(phases)
+        ],
+    }
+    return protocols.protocol_from_mapping(data)
+
+
+def trajectory_provider() -> TrajectoryProvider | None:
+    """``f(phenotype, phases) -> (band, note)`` from ``hostcap.mechanistic_model``, if present.
+
+    The plan's phases are simulated with each dose at the middle of its range; when the model
+    cannot take them (an intervention it does not model, a unit it does not use) the band is
+    the untreated course and the note says so. Returns None when the package or
+    ``expected_trajectory_band`` is missing; a band whose computation fails answers None, and
+    the plan then says "trajectory band unavailable".
+    """
+    band = _band_function()
+    if band is None:
         return None
 
-    def provide(phenotype: str) -> Any:
+    def provide(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
+        weeks = max((p.end_week for p in phases), default=16)
         try:
-            return band(phenotype, protocol=None, weeks=16, variant="essay")
+            protocol = _model_protocol(phenotype, phases)
+            told = (
+                "Simulated under this plan's phases, each dose at the middle of its range, "
+                f"{weeks} weeks."
+            )
+        except (HostcapError, ImportError, AttributeError) as exc:
+            protocol = None
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            told = (
+                "Untreated course (no interventions): the plan's phases could not be "
+                f"simulated ({first})."
+            )
+        try:
+            return band(phenotype, protocol=protocol, weeks=weeks, variant="essay"), told
         except (HostcapError, ValueError, ArithmeticError):
             return None
+
+    return provide
+
+
+def _cached(provider: TrajectoryProvider | None) -> TrajectoryProvider | None:
+    """One band per phenotype preset and plan per call: a cohort loop simulates only a few."""
+    if provider is None:
+        return None
+    bands: dict[str, Any] = {}
+
+    def provide(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
+        key = json.dumps([phenotype, [p.model_dump(mode="json") for p in phases]], sort_keys=True)
+        if key not in bands:
+            bands[key] = provider(phenotype, phases)
+        return bands[key]
 
     return provide
 
@@ -238,20 +312,6 @@ def _store_services() -> Any:
     return module
 
 
-def _cached(provider: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
-    """One band per phenotype preset per call: a cohort loop simulates at most four."""
-    if provider is None:
-        return None
-    bands: dict[str, Any] = {}
-
-    def provide(phenotype: str) -> Any:
-        if phenotype not in bands:
-            bands[phenotype] = provider(phenotype)
-        return bands[phenotype]
-
-    return provide
-
-
 def stored_client_input(store: Store, code: str) -> AssessmentInput:
     """The validated assessment input built from ``code``'s stored records.
 
@@ -276,7 +336,7 @@ def assess_stored_client(
     code: str,
     rulebook: Rulebook | None = None,
     *,
-    provider: Callable[[str], Any] | None = None,
+    provider: TrajectoryProvider | None = None,
     save: bool = True,
     actor: str | None = None,
 ) -> ClientAssessment:
