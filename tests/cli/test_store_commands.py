@@ -232,3 +232,25 @@ def test_an_enrolment_keeps_its_phases_and_bad_phases_write_nothing(
         ("remove", 0.0, 4.0),
         ("restore", 4.0, 12.0),
     ]
+
+
+def test_client_show_leads_with_the_referral_even_before_any_assessment_is_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hostcap.clinical_store import Store
+    from hostcap.services.demo import record_demo_clients
+
+    url = f"sqlite:///{tmp_path / 'r.sqlite'}"
+    store = Store(url)
+    try:
+        store.init()
+        record_demo_clients(store)
+        assert store.assessments("DEMO-R1") == []
+    finally:
+        store.dispose()
+    capsys.readouterr()
+    assert main(["client", "show", "DEMO-R1", "--database", url]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("REFER FOR SPECIALIST WORK-UP")
+    assert main(["client", "show", "DEMO-A1", "--database", url]) == 0
+    assert "REFER FOR SPECIALIST" not in capsys.readouterr().out

@@ -14,6 +14,7 @@ from hostcap.cli.options import DatabaseOption
 from hostcap.cli.store_commands import _render_overview
 from hostcap.services import demo as demo_services
 from hostcap.services import store as store_services
+from hostcap.services.client_view import client_view
 
 __all__ = ["app"]
 
@@ -35,7 +36,7 @@ def demo_command(
     console.print(f"store: {store.engine.url!r}", markup=False)
     for line in demo_services.record_demo_clients(store):
         console.print(Rule(f"{line['code']}: resembles {line['resembles']}"))
-        _render_overview(store_services.client_overview(store, line["code"]))
+        _render_overview(client_view(store, line["code"]))
     check = store.verify_audit()
     console.print(f"audit chain: {'intact' if check.ok else 'BROKEN'} ({check.entries} entries)")
     console.print(f"outputs: {out}", markup=False)

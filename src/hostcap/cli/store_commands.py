@@ -4,12 +4,14 @@ export, audit, backup."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hostcap.cli.main import app
@@ -17,6 +19,7 @@ from hostcap.cli.options import DatabaseOption
 from hostcap.clinical_store import ImportReport
 from hostcap.errors import IntegrityError, ValidationError
 from hostcap.services import store as store_services
+from hostcap.services.client_view import client_view
 
 __all__ = ["app"]
 
@@ -136,7 +139,7 @@ def _fmt(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return "" if math.isnan(value) else f"{value:.4g}"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, dt.date):
@@ -146,18 +149,9 @@ def _fmt(value: Any) -> str:
 
 def _render_overview(overview: dict[str, Any]) -> None:
     client = overview["client"]
-    # Safety first: the newest stored assessment's triage and referral reasons lead the view.
-    assessments = overview["assessments"]
-    if assessments:
-        latest = assessments[-1]
-        triage = latest["result"].get("triage", {})
-        level = triage.get("level", latest["triage_level"])
-        if level != "routine":
-            console.print(f"[bold red]TRIAGE: {level}[/]")
-            for reason in triage.get("reasons", []):
-                console.print(
-                    f"  • {reason.get('message')} [{reason.get('rule_id')}]", markup=False
-                )
+    # Safety first: live triage and the newest stored assessment's emergency/referral reasons.
+    for line in overview.get("safety", []):
+        console.print(f"[bold red]{escape(line)}[/]")
     demo = " (DEMO DATA)" if client["demo"] else ""
     console.print(
         f"[bold]{client['code']}[/]{demo}  sex {client['sex']}, born {client['birth_year']}"
@@ -231,7 +225,7 @@ def _render_overview(overview: dict[str, Any]) -> None:
 def client_show(code: str, database: DatabaseOption = None) -> None:
     """Show a client's records, safety status first."""
     store = store_services.open_store(database)
-    _render_overview(store_services.client_overview(store, code))
+    _render_overview(client_view(store, code))
 
 
 @lab_app.command("add")

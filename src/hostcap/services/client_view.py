@@ -1,0 +1,26 @@
+"""What every view of a client shows: the safety banner first, then the records.
+
+One function, so that ``hostcap client show``, the demo and (later) the web app cannot show a
+client without the emergency / specialist-referral lines the clinical safety rules require.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hostcap.clinical_store import Store
+from hostcap.services.assessment import client_safety_banner
+from hostcap.services.store import client_overview
+
+__all__ = ["client_view"]
+
+
+def client_view(store: Store, code: str) -> dict[str, Any]:
+    """``client_overview`` plus ``safety``: the banner lines (live triage + newest assessment).
+
+    An empty ``safety`` list means no safety rule fired on the stored data; when triage could
+    not run, the banner says so instead of staying silent.
+    """
+    view = client_overview(store, code)
+    view["safety"] = client_safety_banner(store, code)
+    return view
