@@ -469,7 +469,7 @@ def iter_batches(
     # Right-continuous inputs at the save times (a boundary belongs to the segment it starts).
     seg_at = np.clip(np.searchsorted(seg_start, times, side="right") - 1, 0, seg_start.size - 1)
     u_at = seg_inputs[:, seg_at]
-    guess = np.array(initial_state(m, phenotype))
+    guess = np.array(initial_state(m, phenotype)) if y0 is None else None
     n_total = parameters.shape[1]
     for lo in range(0, n_total, chunk_size):
         hi = min(lo + chunk_size, n_total)
@@ -477,6 +477,7 @@ def iter_batches(
         n = hi - lo
         status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
         if y0 is None:
+            assert guess is not None
             start, found = batch_steady_state(m, p, guess)
             status[~found] = MemberStatus.NO_STEADY_STATE.value
             start = _initial_overrides(m, start, p)
@@ -502,13 +503,13 @@ def iter_batches(
             states[found] = run.states
             status[found] = run.status
             steps[found] = run.steps
-        n_t = times.size
-        flat = states.transpose(2, 0, 1).reshape(len(m.state_ids), n * n_t)
-        p_flat = np.repeat(p, n_t, axis=1)
-        u_flat = np.tile(u_at, (1, n))
+        # One observable evaluation per save time keeps memory at O(N) (no (P, N*T) copies).
+        observables = np.empty((n, times.size, len(m.observable_ids)))
         with np.errstate(invalid="ignore"):
-            obs = m.observables(0.0, flat, p_flat, u_flat)
-        observables = obs.reshape(len(m.observable_ids), n, n_t).transpose(1, 2, 0)
+            for j in range(times.size):
+                observables[:, j, :] = m.observables(
+                    0.0, states[:, j, :].T, p, u_at[:, j : j + 1]
+                ).T
         yield BatchResult(
             time_h=times,
             member=np.arange(first_member + lo, first_member + hi, dtype=np.int64),
