@@ -323,7 +323,15 @@ def stored_client_input(store: Store, code: str) -> AssessmentInput:
         When the stored records do not make a valid input (every problem named).
     """
     data = _store_services().assessment_input_data(store, code)
-    return parse_assessment_input(data)
+    try:
+        return parse_assessment_input(data)
+    except ValidationError as exc:
+        # Say where the bad values came from: stored records, fixed by recording new ones.
+        raise ValidationError(
+            exc.issues,
+            context=f"the stored records of {code} do not make a valid assessment input "
+            "(record corrected values, e.g. `hostcap finding add`, then assess again)",
+        ) from None
 
 
 def _input_json(inp: AssessmentInput) -> dict[str, Any]:
