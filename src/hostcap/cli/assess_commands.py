@@ -116,8 +116,10 @@ def assess_command(
         )
         if output_format == OutputFormat.json:
             _print(assessment_services.format_summaries_json(summaries))
-        else:
+        elif summaries:
             _print("".join(assessment_services.format_summary(s) for s in summaries))
+        else:
+            _print("no clients in the store\n")
         return
     if input_file is not None:
         result = assessment_services.assess_file(
