@@ -119,20 +119,29 @@ def check_phase_order(protocol: Protocol) -> list[Issue]:
         where = f"phases[{i}]"
         if phase.id in seen:
             issues.append(
-                Issue(f"{where}.id", "duplicate phase id", value=phase.id, expected="a unique id")
+                Issue(
+                    f"{where}.id",
+                    f"duplicate phase id {phase.id!r}; expected a unique id",
+                    value=phase.id,
+                    expected="a unique id",
+                )
             )
         seen.add(phase.id)
         if phase.start_week < 0:
             issues.append(
                 Issue(
-                    f"{where}.start_week", "negative start", value=phase.start_week, expected=">= 0"
+                    f"{where}.start_week",
+                    f"negative start week {phase.start_week:g}; expected >= 0",
+                    value=phase.start_week,
+                    expected=">= 0",
                 )
             )
         if phase.start_week <= previous:
             issues.append(
                 Issue(
                     f"{where}.start_week",
-                    f"not after the previous phase (week {previous:g})",
+                    f"start week {phase.start_week:g} is not after the previous phase's "
+                    f"(week {previous:g}); expected > {previous:g}",
                     value=phase.start_week,
                     expected=f"> {previous:g}",
                 )
@@ -155,7 +164,7 @@ def check_interventions(protocol: Protocol) -> list[Issue]:
                 issues.append(
                     Issue(
                         f"{where}.id",
-                        "unknown intervention",
+                        f"unknown intervention {item.id!r}; expected one of: {shown}",
                         value=item.id,
                         expected=f"one of: {shown}",
                     )
@@ -165,7 +174,7 @@ def check_interventions(protocol: Protocol) -> list[Issue]:
                 issues.append(
                     Issue(
                         f"{where}.id",
-                        "listed twice in one phase",
+                        f"{item.id!r} listed twice in one phase; expected once per phase",
                         value=item.id,
                         expected="once per phase",
                     )
@@ -176,7 +185,7 @@ def check_interventions(protocol: Protocol) -> list[Issue]:
                 issues.append(
                     Issue(
                         f"{where}.unit",
-                        f"wrong unit for {key}",
+                        f"wrong unit for {key}: {item.unit!r}; expected {unit!r}",
                         value=item.unit,
                         expected=f"{unit!r}",
                     )
@@ -199,19 +208,21 @@ def check_doses(protocol: Protocol) -> list[Issue]:
             limit = DOSE_ERROR_FACTOR * hi
             unit = entry.dose_unit
             if not 0 < item.dose <= limit:
+                expected = f"> 0 and <= {limit:g} {unit} (typical {lo:g}-{hi:g} {unit})"
                 issues.append(
                     Issue(
                         where,
-                        f"implausible dose of {key}",
+                        f"implausible dose of {key}: {item.dose:g} {unit}; expected {expected}",
                         value=item.dose,
-                        expected=f"> 0 and <= {limit:g} {unit} (typical {lo:g}-{hi:g} {unit})",
+                        expected=expected,
                     )
                 )
             elif not lo <= item.dose <= hi:
                 issues.append(
                     Issue(
                         where,
-                        f"dose of {key} outside the typical range",
+                        f"dose of {key} {item.dose:g} {unit} is outside the typical range "
+                        f"{lo:g}-{hi:g} {unit}",
                         value=item.dose,
                         expected=f"{lo:g}-{hi:g} {unit}",
                         severity=Severity.WARNING,
