@@ -53,6 +53,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "model_commands",
     "scale_commands",
     "store_commands",
+    "synth_commands",
 )
 
 

@@ -1,0 +1,152 @@
+"""generate_cohort: reproducible, faithful to the design, honest ground truth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hostcap.errors import ValidationError
+from hostcap.mechanistic_model import compile_model, simulate
+from hostcap.synthetic import (
+    DEFAULT_DESIGN,
+    STORE_KINDS,
+    SyntheticCohort,
+    assign_protocols,
+    client_parameters,
+    draw_clients,
+    generate_cohort,
+    simulate_cohort,
+)
+from hostcap.synthetic.record_generation import plan_visits
+
+
+@pytest.fixture(scope="module")
+def cohort() -> SyntheticCohort:
+    return generate_cohort(24, 7, weeks=8)
+
+
+def test_same_seed_gives_identical_frames_and_another_seed_does_not(
+    cohort: SyntheticCohort,
+) -> None:
+    again = generate_cohort(24, 7, weeks=8)
+    for kind in STORE_KINDS:
+        assert cohort.records[kind].equals(again.records[kind]), kind
+    assert cohort.truth_effects.equals(again.truth_effects)
+    other = generate_cohort(24, 8, weeks=8)
+    assert not cohort.records["labs"]["value"].equals(other.records["labs"]["value"])
+
+
+def test_every_record_is_synthetic_and_flagged_demo(cohort: SyntheticCohort) -> None:
+    clients = cohort.records["clients"]
+    assert set(clients["demo"]) == {"true"}
+    assert clients["client_code"].str.startswith("SYN7-").all()
+    assert cohort.meta["synthetic"] is True
+    assert "HYPOTHESIS" in str(cohort.meta["hypothesis_note"])
+
+
+def test_stacked_simulation_matches_the_models_own_simulate() -> None:
+    model = compile_model("essay")
+    rng = np.random.default_rng(3)
+    clients = draw_clients(3, 3, 8, DEFAULT_DESIGN, rng)
+    params, guesses = client_parameters(model, clients, DEFAULT_DESIGN, rng)
+    protocols = [a.model_protocol for a in assign_protocols(clients, 1.0, rng)]
+    run = simulate_cohort(model, params, guesses, protocols, weeks=8)
+    assert run.fallback == 0
+    for i in range(3):
+        values = dict(zip(model.parameter_ids, params[:, i], strict=True))
+        traj = simulate(model, protocols[i], weeks=8, save_at=run.day * 24, parameters=values)
+        for name in ("symptom_load", "tryptase_serum", "hs_crp", "food_tolerance"):
+            np.testing.assert_allclose(run.observable(model, name)[i], traj[name], rtol=1e-4)
+        # The protocol moves the client: the comparison is not between two flat lines.
+        assert abs(traj["symptom_load"][-1] - traj["symptom_load"][0]) > 0.1
+
+
+def test_effect_scale_zero_means_no_true_effect_anywhere() -> None:
+    null_effect = generate_cohort(12, 3, weeks=8, effect_scale=0.0)
+    effects = null_effect.truth_effects
+    assert (effects["true_effect"] == 0).all()
+    # From a steady state with nothing acting, nothing changes either.
+    assert np.abs(effects["true_change"]).max() < 1e-6
+
+
+def test_the_essay_protocols_lower_true_symptom_load(cohort: SyntheticCohort) -> None:
+    effects = cohort.truth_effects
+    final = effects[(effects["measure"] == "symptom_load") & (effects["week"] == 8)]
+    assert final["true_effect"].mean() < -0.3
+    assert np.allclose(final["true_effect"], final["true_value"] - final["untreated_value"])
+
+
+def test_null_variant_clients_regress_to_the_mean_without_any_protocol_effect() -> None:
+    flare = generate_cohort(10, 5, weeks=8, variant="null", effect_scale=0.0)
+    effects = flare.truth_effects
+    load = effects[(effects["measure"] == "symptom_load") & (effects["week"] == 8)]
+    assert (load["true_effect"] == 0).all()
+    assert load["true_change"].mean() < -0.1  # enrolled in a flare, they improve anyway
+
+
+def test_phenotype_mix_sex_and_hat_prevalence_follow_the_design() -> None:
+    clients = draw_clients(6000, 1, 16, DEFAULT_DESIGN, np.random.default_rng(1))
+    shares = clients["phenotype"].value_counts(normalize=True)
+    for label, expected in DEFAULT_DESIGN.phenotype_mix.items():
+        assert abs(shares[label] - expected) < 0.025, label
+    assert abs((clients["sex"] == "female").mean() - DEFAULT_DESIGN.female_fraction) < 0.025
+    carriers = (clients["hat_copies"] > 0).mean()
+    assert abs(carriers - DEFAULT_DESIGN.hat_prevalence) < 0.012
+    mixed = clients[clients["phenotype"] == "mixed"]["components"]
+    assert set(mixed) <= {"A+B", "A+C", "B+C"}
+
+
+def test_hat_carriers_start_with_higher_true_tryptase() -> None:
+    design = dataclasses.replace(DEFAULT_DESIGN, hat_prevalence=0.5)
+    cohort = generate_cohort(20, 2, weeks=4, design=design, effect_scale=0.0)
+    base = cohort.truth_effects[
+        (cohort.truth_effects["measure"] == "tryptase_serum") & (cohort.truth_effects["week"] == 0)
+    ].merge(cohort.truth_clients[["client_code", "hat_copies"]], on="client_code")
+    carriers = base[base["hat_copies"] > 0]["true_value"].median()
+    others = base[base["hat_copies"] == 0]["true_value"].median()
+    assert carriers > 1.8 * others
+
+
+def test_dropout_removes_later_visits_and_missed_visits_are_missing() -> None:
+    rng = np.random.default_rng(4)
+    clients = draw_clients(300, 4, 16, DEFAULT_DESIGN, rng)
+    plan = plan_visits(clients, 16, DEFAULT_DESIGN, rng).frame
+    dropped = clients["dropout_week"].to_numpy(dtype=float)
+    for c in np.flatnonzero(np.isfinite(dropped))[:20]:
+        held = plan[(plan["client"] == c) & plan["happened"]]
+        assert (held["day"] <= dropped[c] * 7).all()
+    keen = dataclasses.replace(DEFAULT_DESIGN, dropout_per_week=1e-9, missed_visit_rate=0.0)
+    clients_keen = draw_clients(300, 4, 16, keen, np.random.default_rng(4))
+    plan_keen = plan_visits(clients_keen, 16, keen, np.random.default_rng(4)).frame
+    assert plan_keen["happened"].all()
+    assert plan["happened"].sum() < 0.9 * plan_keen["happened"].sum()
+    follow_up = plan[plan["week"] > 0]
+    assert 0.05 < 1 - follow_up["happened"].mean() < 0.4
+    jitter = (plan["day"] - plan["week"] * 7).abs()
+    assert jitter.max() <= DEFAULT_DESIGN.jitter_days and jitter.max() > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "option", "expected"),
+    [
+        ({"n": 0}, "--n", "from 1 to"),
+        ({"n": -5}, "--n", "from 1 to"),
+        ({"variant": "lunar"}, "--variant", "essay, biochemical, butyrate_direct, null"),
+        ({"effect_scale": -0.5}, "--effect-scale", "from 0"),
+        ({"effect_scale": float("nan")}, "--effect-scale", "from 0"),
+        ({"weeks": 2}, "--weeks", "from 4 to 52"),
+    ],
+)
+def test_bad_options_name_the_option_the_value_and_what_was_expected(
+    kwargs: dict[str, object], option: str, expected: str
+) -> None:
+    args: dict[str, object] = {"n": 5, "seed": 1} | kwargs
+    n, seed = args.pop("n"), args.pop("seed")
+    with pytest.raises(ValidationError) as info:
+        generate_cohort(n, seed, **args)  # type: ignore[arg-type]
+    issue = info.value.issues[0]
+    assert issue.location == option
+    assert expected in str(issue.expected)
+    assert "got" in issue.message
