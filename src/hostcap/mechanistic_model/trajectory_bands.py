@@ -8,6 +8,7 @@ under the protocol; the band is the 10th/50th/90th percentile across members, we
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -38,7 +39,7 @@ BAND_OBSERVABLES: tuple[str, ...] = (
 def expected_trajectory_band(
     phenotype: str,
     protocol: Protocol | None = None,
-    weeks: int = 16,
+    weeks: float = 16,
     variant: str = "essay",
     *,
     members: int = 12,
@@ -55,7 +56,7 @@ def expected_trajectory_band(
     protocol
         Intervention phases (``None``: no interventions).
     weeks
-        Horizon.
+        Horizon (rounded up to whole weeks).
     variant
         Model variant (hypothesis) to use.
     members
@@ -88,8 +89,9 @@ def expected_trajectory_band(
         if name not in known:
             raise UnknownIdError("observable", name, known)
     if weeks < 1:
-        raise ValidationError.single("weeks", weeks, "a whole number of weeks >= 1")
-    band = _band(phenotype, protocol, int(weeks), variant, members, spread, seed, tuple(names))
+        raise ValidationError.single("weeks", weeks, "a horizon of at least 1 week")
+    horizon = math.ceil(weeks)  # whole weeks, covering a protocol's last part-week
+    band = _band(phenotype, protocol, horizon, variant, members, spread, seed, tuple(names))
     return band.copy()
 
 
