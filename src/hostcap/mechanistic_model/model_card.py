@@ -188,6 +188,50 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
         "dotted grey = P (plausible, untested), dotted red = S (speculative or contradicted); "
         "purple edges exist only in the variants named on them.",
         "",
+        "## Intended use and limits",
+        "",
+        "- **Use**: to make the essay's claims explicit and testable — which link a protocol "
+        "acts through, on what time scale, and what each observable should do if the chain "
+        "holds — and to compare the essay's chain with its competitors (`biochemical`, "
+        "`butyrate_direct`, `null`) against outcome data.",
+        "- **Not for**: predicting any individual's course, choosing doses, or starting or "
+        "stopping a prescription drug (that is a discussion with the prescriber).",
+        "- **Limits**: most rate constants are assumed (source `assumed`) and set only to give "
+        "the time scales of DOMAIN.md; several links have never been measured (grade S); "
+        "phenotypes A/B/C are hypothesis labels, not validated subtypes; symptom load and food "
+        "tolerance are transparent derived scores, not validated instruments.",
+        "",
+        "## How it is checked",
+        "",
+        "- The right-hand side, the analytic Jacobian (with its sparsity pattern), SBML and "
+        "Antimony are all generated from the definition; the Jacobian is tested against "
+        "central differences for every variant.",
+        "- Closed-form sub-cases (CRP and tryptase first-order clearance, 5hmC relaxation, the "
+        "`null` threshold's regression to the mean) match the solver to 1e-7.",
+        "- The healthy preset reproduces the cited reference values (butyrate ~15 mM, hs-CRP "
+        "~1 mg/L, osteopontin ~51 µg/L, whole-blood NAD⁺ ~30 µM) and the NR dose-response of "
+        "Conze 2019 (+22/51/142 % at 100/300/1000 mg/d) and the HαT tryptase medians.",
+        "- Every variant × phenotype exported as SBML passes libsbml's consistency check with "
+        "zero errors and, run in libRoadRunner under a four-phase protocol with an antibiotic "
+        "course, matches `simulate()` to a relative error ≤ 1e-4 on every state at every save "
+        "point.",
+        "",
+        "## How to run it",
+        "",
+        "```",
+        "hostcap simulate --variant essay --phenotype A "
+        "--protocol examples/protocols/phenotype-a-gut-first.yaml --weeks 16 "
+        "--out traj.csv --plot traj.png",
+        "hostcap model export --format sbml --variant essay --phenotype A "
+        "--protocol examples/protocols/phenotype-a-gut-first.yaml -o model.xml",
+        "hostcap model card --out docs/model-card.md",
+        "```",
+        "",
+        "In Python: `hostcap.mechanistic_model.simulate(variant, protocol, phenotype=..., "
+        "weeks=...)` returns a `Trajectory` (`.to_frame()`, `.plot()`, `.status`); "
+        "`compile_model(variant)` gives the compiled kernels (`rhs`, `jacobian_values`, "
+        "`sparsity`) for batch solvers.",
+        "",
         "## Compartments",
         "",
         "| compartment | meaning |",
