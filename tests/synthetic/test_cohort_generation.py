@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hostcap.errors import ValidationError
@@ -150,3 +152,52 @@ def test_bad_options_name_the_option_the_value_and_what_was_expected(
     assert issue.location == option
     assert expected in str(issue.expected)
     assert "got" in issue.message
+
+
+def _truth_at(cohort: SyntheticCohort, measure: str) -> pd.DataFrame:
+    effects = cohort.truth_effects
+    rows = effects[(effects["measure"] == measure) & effects["observed"]]
+    enrolled = cohort.truth_clients.set_index("client_code")["enrolled_on"]
+    dates = [
+        (dt.date.fromisoformat(str(enrolled[c])) + dt.timedelta(days=int(d))).isoformat()
+        for c, d in zip(rows["client_code"], rows["day"], strict=True)
+    ]
+    return rows.assign(date=dates)[["client_code", "date", "true_value"]]
+
+
+def test_symptom_diary_and_questionnaires_track_the_true_state(cohort: SyntheticCohort) -> None:
+    q = cohort.records["questionnaires"]
+    assert {"fss", "gsrs", "mct", "symptom_diary", "compass31"} <= set(q["instrument"])
+    diary = q[q["instrument"] == "symptom_diary"].rename(columns={"client_code": "c"})
+    diary = diary.assign(
+        mean=[np.mean([int(x) for x in str(a).split(",")]) for a in diary["answers"]]
+    )
+    truth = _truth_at(cohort, "symptom_load").rename(columns={"client_code": "c"})
+    both = diary.merge(truth, on=["c", "date"])
+    assert len(both) == len(diary)
+    assert np.corrcoef(both["mean"], both["true_value"])[0, 1] > 0.8
+    fss = q[q["instrument"] == "fss"].rename(columns={"client_code": "c"})
+    fss = fss.assign(mean=[np.mean([int(x) for x in str(a).split(",")]) for a in fss["answers"]])
+    fss_truth = _truth_at(cohort, "fss_mean").rename(columns={"client_code": "c"})
+    joined = fss.merge(fss_truth, on=["c", "date"])
+    assert np.corrcoef(joined["mean"], joined["true_value"])[0, 1] > 0.6
+
+
+def test_food_reactions_follow_the_simulated_tolerance(cohort: SyntheticCohort) -> None:
+    food = cohort.records["food"]
+    tolerated = food.assign(ok=food["reaction_grade"].astype(int) == 0)
+    effects = cohort.truth_effects
+    base = effects[(effects["measure"] == "food_tolerance") & (effects["week"] == 0)]
+    per_client = tolerated.groupby("client_code")["ok"].mean().rename("share")
+    joined = base.set_index("client_code").join(per_client, how="inner")
+    assert len(joined) > 15
+    assert np.corrcoef(joined["share"], joined["true_value"])[0, 1] > 0.4
+
+
+def test_episode_counts_rise_with_true_symptom_load(cohort: SyntheticCohort) -> None:
+    episodes = cohort.records["episodes"].groupby("client_code").size().rename("episodes")
+    effects = cohort.truth_effects
+    load = effects[effects["measure"] == "symptom_load"].groupby("client_code")["true_value"]
+    joined = load.mean().to_frame().join(episodes, how="left").fillna(0)
+    high = joined["true_value"] > joined["true_value"].median()
+    assert joined.loc[high, "episodes"].mean() > joined.loc[~high, "episodes"].mean()

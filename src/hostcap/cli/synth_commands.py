@@ -14,7 +14,6 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
-from hostcap.services import synthesis
 
 __all__ = ["synth_app"]
 
@@ -78,6 +77,9 @@ def cohort_command(
     ] = None,
 ) -> None:
     """Generate a synthetic cohort, write it through the store, and save its ground truth."""
+    # Imported here: the model and solver stack should not slow every other command's start.
+    from hostcap.services import synthesis
+
     with _steps() as say:
         summary = synthesis.synthesize_cohort(
             database,

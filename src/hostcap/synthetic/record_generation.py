@@ -7,16 +7,20 @@ episodes, food reactions, medication) follows documented synthetic rules below. 
 rules is validated against real people; they are there so analyses have data whose truth is
 known.
 
-Questionnaire latent means (synthetic calibration, HYPOTHESIS-free but invented):
+Questionnaire latent means (an invented synthetic calibration, not fitted to any data):
 
 - FSS item mean = 1.5 + 0.3·L + 0.8·max(inflammation − 1, 0) + 0.8·min(cns_mc, 1), 1–7;
 - GSRS item mean = 1.2 + 0.15·L + 4.5·(1 − barrier), 1–7;
 - MCT total = 20 − 1.7·L, 0–20 (higher is better control);
 - COMPASS-31 item fraction = 0.1 + 0.03·L + 0.6·min(cns_mc, 1), of each item's maximum;
 
-where L is the true symptom load (0–10). Each client has a fixed response style (normal offset,
-sd 0.4 items) and each answer adds item noise (sd 0.8 on 1–7 items, 0.5 on MCT items) before
-rounding to the item's range; the store scores the answers on entry through the catalog.
+where L is the true symptom load (0–10). The symptom diary (hostcap's non-validated 0–10 organ
+ratings, whose mean the analytics read as ``symptom_load``) is L measured with the model's own
+noise (normal, sd 0.8), spread over the six organ systems by the day's state (gut barrier,
+CNS mast cells, inflammation) plus rating noise (sd 0.7). Each client has a fixed response
+style (normal offset, sd 0.4 items) and each answer adds item noise (sd 0.8 on 1–7 items, 0.5
+on MCT items) before rounding to the item's range; the store scores the answers on entry
+through the catalog.
 """
 
 from __future__ import annotations
@@ -198,12 +202,34 @@ def store_frames(
             )
         )
 
+    load = run.observable(model, "symptom_load")
+    barrier = run.state(model, "barrier")
+    cns = np.minimum(run.state(model, "cns_mc"), 1.0)
+    inflammation = run.state(model, "inflammation")
+
     # Questionnaires at questionnaire visits, answers consistent with the latent state.
     qs = seen[seen["questionnaire"]]
     style = rng.normal(0.0, 0.4, size=len(clients))
+    # The symptom diary's six organ ratings: the model's symptom load measured with its own
+    # noise (normal, sd 0.8), spread over organ systems by the client's state that day.
+    diary_load = draw_measurement(
+        load[qs["client"].to_numpy(), qs["day"].to_numpy()], spec["symptom_load"].noise, rng
+    )
     q_rows = []
-    for c, d, w in zip(qs["client"], qs["day"], qs["week"], strict=True):
+    for k, (c, d, w) in enumerate(zip(qs["client"], qs["day"], qs["week"], strict=True)):
         date = _date(enrolled[c], d)
+        profile = np.array(
+            [
+                1.0,
+                0.6 + 2.0 * (1.0 - barrier[c, d]),
+                0.6 + 1.5 * cns[c, d],
+                0.5 + 0.5 * max(inflammation[c, d] - 1.0, 0.0),
+                0.5,
+                0.6 + 2.0 * cns[c, d],
+            ]
+        )
+        ratings = diary_load[k] * profile / profile.mean() + rng.normal(0.0, 0.7, 6)
+        q_rows.append((codes[c], "symptom_diary", _answers(np.clip(np.rint(ratings), 0, 10)), date))
         for instrument, mean, n_items, lo, hi, sd in (
             ("fss", latent["fss_mean"][c, d], 9, 1, 7, 0.8),
             ("gsrs", latent["gsrs_mean"][c, d], 15, 1, 7, 0.8),
@@ -221,10 +247,6 @@ def store_frames(
     )
 
     # Episodes: a daily Poisson process whose rate follows the true symptom load.
-    load = run.observable(model, "symptom_load")
-    barrier = run.state(model, "barrier")
-    cns = np.minimum(run.state(model, "cns_mc"), 1.0)
-    inflammation = run.state(model, "inflammation")
     days = np.arange(load.shape[1])
     alive = days[None, :] <= last_day[:, None]
     counts = rng.poisson(design.episode_rate_per_load * load / 7.0) * alive
