@@ -267,18 +267,29 @@ def test_safety_banner_carries_the_latest_assessments_reasons_after_the_data_cha
     assert client_safety_banner(store, "P-10") == []
 
 
+CURRENT_ANAPHYLAXIS = {
+    "current_episode.onset_minutes_ago": "15",
+    "current_episode.skin_mucosal": "true",
+    "current_episode.respiratory_compromise": "true",
+}
+
+
+def test_an_episode_recorded_days_ago_is_history_not_a_live_emergency(
+    db: tuple[str, Store],
+) -> None:
+    _, store = db
+    _client(store, "P-13", CURRENT_ANAPHYLAXIS)  # recorded ten days ago
+    assert not any(line.startswith("EMERGENCY") for line in client_safety_banner(store, "P-13"))
+    for field, value in CURRENT_ANAPHYLAXIS.items():
+        _finding(store, "P-13", field, value, days_ago=0)
+    assert client_safety_banner(store, "P-13")[0].startswith("EMERGENCY")
+
+
 def test_safety_banner_puts_a_live_emergency_first(db: tuple[str, Store]) -> None:
     _, store = db
-    _client(
-        store,
-        "P-11",
-        {
-            "findings.splenomegaly": "true",
-            "current_episode.onset_minutes_ago": "15",
-            "current_episode.skin_mucosal": "true",
-            "current_episode.respiratory_compromise": "true",
-        },
-    )
+    _client(store, "P-11", {"findings.splenomegaly": "true"})
+    for field, value in CURRENT_ANAPHYLAXIS.items():
+        _finding(store, "P-11", field, value, days_ago=0)
     banner = client_safety_banner(store, "P-11")
     assert banner[0].startswith("EMERGENCY")
     assert "Call emergency services" in banner[0]

@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code (tests call this directly)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="hostcap", standalone_mode=False)
+        # Without standalone mode Click *returns* the code of a `typer.Exit` instead of raising.
+        returned = app(args=args, prog_name="hostcap", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
@@ -91,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             err_console.print(f"error: {exc}", markup=False)
         return int(getattr(exc, "exit_code", 2))
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 def run() -> None:

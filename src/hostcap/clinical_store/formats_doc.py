@@ -23,6 +23,9 @@ _EXAMPLES = {
     "C001,findings.splenomegaly,false,2026-01-05,examination",
     "interventions": "client_code,intervention,dose,unit,start,phase\n"
     "C001,nicotinamide_riboside,300,mg/d,2026-01-19,nad_repletion",
+    "visits": "client_code,date,visit_kind,week,notes\n"
+    "C001,2026-01-05,baseline,0,\n"
+    "C001,2026-02-02,follow_up,4,phase 2 starts",
 }
 
 

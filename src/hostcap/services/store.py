@@ -223,18 +223,29 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
     (history, examination findings, genetics, marrow) from the newest dated clinical finding of
     each field. Nothing is guessed: a value the store does not hold is left out, and the
     criteria that need it report ``indeterminate`` with the missing field.
+
+    ``current_episode.*`` findings describe an episode in progress, so only those recorded today
+    are used (findings are dated, not timed); an older one is history and must never keep a
+    client at EMERGENCY on every later view.
     """
-    overview_client = client_overview(store, code)["client"]
+    with store.reading() as session:
+        client_row = store.client(session, code)
+        sex, birth_year = client_row.sex, client_row.birth_year
     labs = store.frame("labs", code=code)
     episodes = store.frame("episodes", code=code)
     findings = store.frame("findings", code=code)
     questionnaires = store.frame("questionnaires", code=code)
     food = store.frame("food", code=code)
     data: dict[str, Any] = {
-        "sex": overview_client["sex"],
-        "age_years": dt.date.today().year - int(overview_client["birth_year"]),
+        "sex": sex,
+        "age_years": dt.date.today().year - int(birth_year),
     }
     # Clinical findings first, so that measured data below can fill what they do not hold.
+    if not findings.empty:
+        stale = findings["field"].astype(str).str.startswith("current_episode.") & (
+            pd.to_datetime(findings["recorded_on"]).dt.date < dt.date.today()
+        )
+        findings = findings[~stale]
     if not findings.empty:
         newest = findings.sort_values("recorded_on").groupby("field").tail(1)
         for field, value in zip(newest["field"], newest["value"], strict=True):
