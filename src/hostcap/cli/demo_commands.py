@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -12,13 +14,25 @@ from rich.rule import Rule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
 from hostcap.cli.store_commands import _render_overview
-from hostcap.services import demo as demo_services
+from hostcap.errors import ValidationError
 from hostcap.services import store as store_services
+from hostcap.services.assessment import format_summary
 from hostcap.services.client_view import client_view
+from hostcap.services.main_job import (
+    MainJobOptions,
+    MainJobResult,
+    run_demo_clients,
+    run_research_loop,
+)
 
 __all__ = ["app"]
 
 console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    err.print(f"[dim]… {text}[/]")
 
 
 @app.command("demo")
@@ -27,16 +41,86 @@ def demo_command(
         "hostcap-demo"
     ),
     database: DatabaseOption = None,
+    cohort_database: Annotated[
+        str | None,
+        typer.Option(
+            "--cohort-database",
+            help="store for the synthetic research cohort (default: a fresh OUT/cohort.sqlite; "
+            "kept apart from the practice store)",
+        ),
+    ] = None,
+    cohort_size: Annotated[
+        int, typer.Option("--cohort-size", help="synthetic clients in the research loop")
+    ] = MainJobOptions.cohort_size,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic cohort")] = 1,
+    skip_cohort: Annotated[
+        bool, typer.Option("--skip-cohort", help="only the practice demo and the model examples")
+    ] = False,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address for the fits")
+    ] = None,
 ) -> None:
-    """Create a store, record clearly labelled DEMO clients, and summarise them."""
+    """Demo clients (assessed), model examples, and a synthetic cohort analysed end to end."""
+    if cohort_size < 20:
+        raise ValidationError.single("--cohort-size", cohort_size, "at least 20 clients")
+    started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
+    result = MainJobResult()
     store = store_services.open_store(database, require_schema=False)
     store.init()
     console.print(Rule("hostcap demo — invented DEMONSTRATION data, not real clients"))
-    console.print(f"store: {store.engine.url!r}", markup=False)
-    for line in demo_services.record_demo_clients(store):
-        console.print(Rule(f"{line['code']}: resembles {line['resembles']}"))
-        _render_overview(client_view(store, line["code"]))
-    check = store.verify_audit()
-    console.print(f"audit chain: {'intact' if check.ok else 'BROKEN'} ({check.entries} entries)")
-    console.print(f"outputs: {out}", markup=False)
+    console.print(f"practice store: {store.engine.url!r}", markup=False)
+    try:
+        lines = run_demo_clients(store, out, result, _say)
+        for line in lines:
+            console.print(Rule(f"{line['code']}: resembles {line['resembles']}"))
+            _render_overview(client_view(store, line["code"]))
+        console.print(Rule("assessments (saved with the rulebook version and hash)"))
+        for summary in result.demo_assessments:
+            console.print(format_summary(summary), markup=False, end="")
+        check = store.verify_audit()
+        console.print(
+            f"audit chain: {'intact' if check.ok else 'BROKEN'} ({check.entries} entries)"
+        )
+    finally:
+        store.dispose()
+    console.print(Rule("mechanistic model (essay variant — a hypothesis, not established biology)"))
+    for path in result.trajectories:
+        console.print(f"  {path}", markup=False)
+    if not skip_cohort:
+        _research_loop(out, cohort_database, cohort_size, seed, scheduler, result)
+    console.print(Rule("timings (s)"))
+    console.print(", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()), markup=False)
+    console.print(f"total {time.perf_counter() - started:.1f} s; outputs under {out}", markup=False)
+
+
+def _research_loop(
+    out: Path,
+    cohort_database: str | None,
+    cohort_size: int,
+    seed: int,
+    scheduler: str | None,
+    result: MainJobResult,
+) -> None:
+    if cohort_database is None:
+        path = out / "cohort.sqlite"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        cohort_database = f"sqlite:///{path}"
+    console.print(Rule("research loop on a SYNTHETIC cohort (known ground truth, no real people)"))
+    options = MainJobOptions(cohort_size=cohort_size, seed=seed)
+    run_research_loop(cohort_database, out, options, result, _say, scheduler=scheduler)
+    cohort = result.cohort
+    console.print(
+        f"cohort store: {cohort_database}; {cohort['n_clients']} clients, phenotypes "
+        f"{cohort['phenotypes']}, HaT carriers {cohort['hat_carriers']}, "
+        f"dropouts {cohort['dropouts']}; truth: {cohort['truth']}",
+        markup=False,
+    )
+    levels = Counter(s.triage_level or "not assessed" for s in result.cohort_assessments)
+    labels = Counter(s.phenotype_label or "-" for s in result.cohort_assessments)
+    console.print(f"assessed {len(result.cohort_assessments)} clients: triage {dict(levels)}")
+    console.print(f"rule-based phenotype labels (hypothesis): {dict(labels)}")
+    console.print("analysis:")
+    for name, path in result.analysis.items():
+        console.print(f"  {name}: {path}", markup=False)
