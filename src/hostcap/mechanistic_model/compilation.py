@@ -85,9 +85,7 @@ def _function_source(
     inputs: Sequence[str],
 ) -> str:
     printer = NumPyPrinter({"fully_qualified_modules": True})
-    replacements, reduced = sympy.cse(
-        list(outputs), symbols=sympy.numbered_symbols("_c"), optimizations="basic"
-    )
+    replacements, reduced = sympy.cse(list(outputs), symbols=sympy.numbered_symbols("_c"))
 
     def unpack(names: Sequence[str], source: str) -> str:
         if not names:
@@ -233,12 +231,15 @@ def compile_model(variant: str = "essay") -> CompiledModel:
     symbols, exprs_sub, rates, observables = parse_symbolic(definition)
     states = [symbols[s] for s in definition.state_ids]
     rate_list = [rates[s] for s in definition.state_ids]
-    jac = sympy.Matrix(rate_list).jacobian(states)
+    # Differentiate each rate only by the states it contains: the rest are structural zeros.
     rows, cols = [], []
     nonzero: list[sympy.Expr] = []
-    for i in range(len(states)):
-        for j in range(len(states)):
-            entry = jac[i, j]
+    for i, rate in enumerate(rate_list):
+        present = rate.free_symbols
+        for j, state in enumerate(states):
+            if state not in present:
+                continue
+            entry = sympy.diff(rate, state)
             if entry != 0:
                 rows.append(i)
                 cols.append(j)
