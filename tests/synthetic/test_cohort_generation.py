@@ -201,3 +201,20 @@ def test_episode_counts_rise_with_true_symptom_load(cohort: SyntheticCohort) -> 
     joined = load.mean().to_frame().join(episodes, how="left").fillna(0)
     high = joined["true_value"] > joined["true_value"].median()
     assert joined.loc[high, "episodes"].mean() > joined.loc[~high, "episodes"].mean()
+
+
+def test_rulebook_labels_at_baseline_mostly_recover_the_true_pure_phenotypes(
+    cohort: SyntheticCohort,
+) -> None:
+    clients = cohort.truth_clients
+    assert set(clients["triage"]) <= {"routine", "referral", "urgent_referral", "emergency"}
+    pure = clients[clients["phenotype"].isin(["A", "B", "C"])]
+    assert len(pure) >= 12
+    assert (pure["rule_label"] == pure["phenotype"]).mean() > 0.6
+
+
+def test_the_episode_diary_starts_before_enrolment(cohort: SyntheticCohort) -> None:
+    episodes = cohort.records["episodes"]
+    enrolled = cohort.truth_clients.set_index("client_code")["enrolled_on"]
+    before = episodes["onset_at"].str[:10] < episodes["client_code"].map(enrolled)
+    assert before.any() and (~before).any()

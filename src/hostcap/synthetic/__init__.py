@@ -12,6 +12,7 @@ Every cohort is simulated with the Host Capacity Model or one of its competitors
 test the analyses, never the hypothesis.
 """
 
+from hostcap.synthetic.baseline_labels import baseline_inputs, rule_based_labels
 from hostcap.synthetic.client_population import (
     AssignedProtocol,
     assign_protocols,
@@ -51,6 +52,7 @@ __all__ = [
     "Enrolment",
     "SyntheticCohort",
     "assign_protocols",
+    "baseline_inputs",
     "batch_steady_states",
     "check_options",
     "client_parameters",
@@ -58,5 +60,6 @@ __all__ = [
     "generate_cohort",
     "latent_questionnaires",
     "protocol_templates",
+    "rule_based_labels",
     "simulate_cohort",
 ]

@@ -73,6 +73,9 @@ class CohortDesign:
         The 20-food panel the model's ``food_tolerance`` observable refers to.
     episode_rate_per_load
         Episodes per week per point of the true symptom load (0-10).
+    history_weeks
+        Weeks of episode diary before enrolment (the enrolment-day state held constant), so the
+        baseline assessment has an episode history.
     calendar_start, calendar_days
         Enrolment dates are drawn over ``calendar_days`` from this fixed date (a fixed calendar
         keeps the same seed giving the same cohort on any day, and every date in the past).
@@ -135,6 +138,7 @@ class CohortDesign:
         "apple",
     )
     episode_rate_per_load: float = 0.08
+    history_weeks: int = 8
     calendar_start: str = "2024-01-08"
     calendar_days: int = 364
 

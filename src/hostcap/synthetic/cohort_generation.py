@@ -7,7 +7,11 @@ records through the clinical store and saves the truth. Every random draw comes 
 Ground truth
 ------------
 ``truth_clients``: per client the true phenotype (and its components for "mixed"), sex, age, HαT
-copies, protocol template, enrolment date, dropout week. ``truth_parameters``: per client every
+copies, protocol template, enrolment date, dropout week, and the packaged rulebook's label and
+triage at baseline (``rule_label``, ``triage``: what a practitioner's assessment would say on
+enrolment day). Protocols follow the TRUE label (as if the work-up had found it), and the
+enrolment's ``phenotype_label`` in the store is the true label too, so analyses by phenotype
+are analyses by the generating phenotype. ``truth_parameters``: per client every
 model parameter. ``truth_effects``: per client, planned visit week and measure, the noise-free
 value on the visit day (``true_value``), the value the same client would have had without the
 protocol (``untreated_value``, a second simulation with every intervention input 0), the change
@@ -27,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from hostcap.mechanistic_model import HYPOTHESIS_NOTE, compile_model
+from hostcap.synthetic.baseline_labels import rule_based_labels
 from hostcap.synthetic.client_population import assign_protocols, client_parameters, draw_clients
 from hostcap.synthetic.cohort_design import DEFAULT_DESIGN, CohortDesign, check_options
 from hostcap.synthetic.cohort_simulation import simulate_cohort, single_threaded_blas
@@ -214,6 +219,9 @@ def generate_cohort(
         completed=~np.isfinite(clients["dropout_week"].to_numpy(dtype=float)),
         enrolled_on=[d.isoformat() for d in clients["enrolled_on"]],
     )
+    say("labelling every client with the rulebook at baseline")
+    labels = rule_based_labels(records, truth_clients)
+    truth_clients = truth_clients.merge(labels, on="client_code", how="left", validate="1:1")
     truth_parameters = pd.DataFrame(params.T, columns=list(model.parameter_ids)).assign(
         client_code=codes
     )[["client_code", *model.parameter_ids]]

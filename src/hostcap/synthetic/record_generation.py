@@ -246,22 +246,31 @@ def store_frames(
         q_rows, columns=["client_code", "instrument", "answers", "date"]
     )
 
-    # Episodes: a daily Poisson process whose rate follows the true symptom load.
-    days = np.arange(load.shape[1])
+    # Episodes: a daily Poisson process whose rate follows the true symptom load, over the
+    # follow-up and a pre-enrolment diary of ``history_weeks`` (the enrolment-day state held
+    # constant: the pre-treatment steady state, or the null variant's enrolment flare).
+    history = design.history_weeks * 7
+
+    def extended(values: Array) -> Array:
+        return np.concatenate([np.repeat(values[:, :1], history, axis=1), values], axis=1)
+
+    load_x, barrier_x, cns_x, infl_x = (extended(a) for a in (load, barrier, cns, inflammation))
+    days = np.arange(load_x.shape[1]) - history
     alive = days[None, :] <= last_day[:, None]
-    counts = rng.poisson(design.episode_rate_per_load * load / 7.0) * alive
-    ep_c, ep_d = np.nonzero(counts)
+    counts = rng.poisson(design.episode_rate_per_load * load_x / 7.0) * alive
+    ep_c, ep_x = np.nonzero(counts)
+    ep_d = ep_x - history
     systems_p = {
         "skin": np.full(ep_c.size, 0.6),
-        "gastrointestinal": 0.25 + 0.6 * (1 - barrier[ep_c, ep_d]),
-        "cardiovascular": 0.15 + 0.4 * cns[ep_c, ep_d],
-        "respiratory": 0.1 + 0.1 * np.maximum(inflammation[ep_c, ep_d] - 1, 0),
+        "gastrointestinal": 0.25 + 0.6 * (1 - barrier_x[ep_c, ep_x]),
+        "cardiovascular": 0.15 + 0.4 * cns_x[ep_c, ep_x],
+        "respiratory": 0.1 + 0.1 * np.maximum(infl_x[ep_c, ep_x] - 1, 0),
         "naso_ocular": np.full(ep_c.size, 0.1),
-        "neurological": 0.1 + 0.7 * cns[ep_c, ep_d],
+        "neurological": 0.1 + 0.7 * cns_x[ep_c, ep_x],
     }
     drawn = {k: rng.random(ep_c.size) < p for k, p in systems_p.items()}
     onset = rng.integers(6 * 60, 23 * 60, size=ep_c.size)
-    severity = np.clip(np.rint(2 + 0.6 * load[ep_c, ep_d] + rng.normal(0, 1.2, ep_c.size)), 1, 10)
+    severity = np.clip(np.rint(2 + 0.6 * load_x[ep_c, ep_x] + rng.normal(0, 1.2, ep_c.size)), 1, 10)
     duration = np.rint(rng.lognormal(np.log(90), 0.6, ep_c.size))
     episodes = []
     for k, (c, d) in enumerate(zip(ep_c, ep_d, strict=True)):
@@ -295,10 +304,10 @@ def store_frames(
     # Acute tryptase for some severe episodes, drawn 1-4 h after onset (synthetic event model:
     # the daily trajectory cannot resolve a 2-hour half-life, so the rise is drawn per event).
     severe = np.flatnonzero((severity >= 5) & (rng.random(ep_c.size) < 0.2))
-    tryptase = run.observable(model, "tryptase_serum")
+    tryptase = extended(run.observable(model, "tryptase_serum"))
     hours = rng.uniform(1.0, 4.0, size=severe.size)
     rise = 0.2 + 0.15 * severity[severe] * rng.uniform(0.5, 1.5, size=severe.size)
-    acute_truth = tryptase[ep_c[severe], ep_d[severe]] * (1 + rise)
+    acute_truth = tryptase[ep_c[severe], ep_x[severe]] * (1 + rise)
     acute = draw_measurement(acute_truth, spec["tryptase_serum"].noise, rng)
     lab_rows.append(
         pd.DataFrame(
