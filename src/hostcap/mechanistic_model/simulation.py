@@ -159,6 +159,9 @@ class Trajectory:
                 "mc_threshold",
             ]
         )
+        if names is None and self.phenotype.upper() == "C":
+            # Phenotype C is defined by its CNS compartment: show it.
+            chosen += ["cns_mc", "bbb"]
         cols = 2
         rows = (len(chosen) + 1) // 2
         fig = Figure(figsize=(10, 2.2 * rows + 1.0))
