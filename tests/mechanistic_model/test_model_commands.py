@@ -115,3 +115,20 @@ def test_demo_hook_simulates_each_phenotype_under_its_example_protocol(tmp_path:
         "traj-C.png",
     ]
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_simulate_shows_protocol_warnings_but_still_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    high = tmp_path / "high.yaml"
+    high.write_text(
+        "id: high\nphenotype: B\nphases:\n  - id: a\n    start_week: 0\n    interventions:\n"
+        "      - {id: nicotinamide_riboside, dose: 2000}\n"
+    )
+    out = tmp_path / "t.csv"
+    rc = main(["simulate", "--protocol", str(high), "--weeks", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert "warning:" in captured.err and "2000 mg/d" in captured.err
+    assert "100-1000 mg/d" in captured.err
+    assert out.exists()

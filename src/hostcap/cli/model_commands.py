@@ -14,12 +14,13 @@ import typer
 from rich.console import Console
 
 from hostcap.cli.main import app
-from hostcap.mechanistic_model import HYPOTHESIS_NOTE
+from hostcap.mechanistic_model import HYPOTHESIS_NOTE, Protocol
 from hostcap.services import modelling
 
 __all__ = ["app"]
 
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 model_app = typer.Typer(
     help="The mechanistic Host Capacity Model (a hypothesis): export it, write its model card.",
@@ -66,6 +67,16 @@ ProtocolOption = Annotated[
 ]
 
 
+def _load(path: Path | None) -> Protocol | None:
+    """Read the protocol file and show its warnings on stderr."""
+    if path is None:
+        return None
+    protocol = modelling.load_protocol(path)
+    for line in modelling.protocol_warnings(protocol):
+        err.print(line)
+    return protocol
+
+
 @app.command("simulate")
 def simulate_command(
     out_path: Annotated[
@@ -87,7 +98,7 @@ def simulate_command(
     ] = None,
 ) -> None:
     """Simulate the Host Capacity Model (a HYPOTHESIS) under a protocol and write a tidy CSV."""
-    loaded = modelling.load_protocol(protocol) if protocol is not None else None
+    loaded = _load(protocol)
     summary = modelling.simulate_to_files(
         variant=variant.value,
         phenotype=phenotype,
@@ -115,7 +126,7 @@ def export_command(
     ] = 52.0,
 ) -> None:
     """Export a variant and phenotype as SBML L3V2 or Antimony; protocol phases become events."""
-    loaded = modelling.load_protocol(protocol) if protocol is not None else None
+    loaded = _load(protocol)
     written = modelling.export_model(
         fmt=fmt.value,
         variant=variant.value,

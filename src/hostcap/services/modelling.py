@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hostcap.errors import InputError, UnknownIdError, ValidationError
+from hostcap.errors import InputError, Severity, UnknownIdError, ValidationError
 from hostcap.mechanistic_model import (
     HYPOTHESIS_NOTE,
     PHENOTYPES,
@@ -28,6 +28,7 @@ from hostcap.mechanistic_model import (
     simulate,
     to_antimony,
     to_sbml,
+    validate_protocol,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "example_protocol",
     "export_model",
     "load_protocol",
+    "protocol_warnings",
     "simulate_example_protocols",
     "simulate_to_files",
     "summary_lines",
@@ -91,6 +93,15 @@ def load_protocol(path: Path) -> Protocol:
         return protocol_from_yaml(text)
     except ValidationError as exc:
         raise ValidationError(exc.issues, context=f"protocol file {path.name}") from None
+
+
+def protocol_warnings(protocol: Protocol) -> list[str]:
+    """The protocol's warnings (e.g. a dose outside the catalog's typical range), as lines."""
+    return [
+        f"warning: {issue}"
+        for issue in validate_protocol(protocol)
+        if issue.severity == Severity.WARNING
+    ]
 
 
 def example_protocol(phenotype: str) -> Protocol:
