@@ -218,3 +218,13 @@ def test_the_episode_diary_starts_before_enrolment(cohort: SyntheticCohort) -> N
     enrolled = cohort.truth_clients.set_index("client_code")["enrolled_on"]
     before = episodes["onset_at"].str[:10] < episodes["client_code"].map(enrolled)
     assert before.any() and (~before).any()
+
+
+def test_design_document_lists_every_design_setting_and_template() -> None:
+    from hostcap.synthetic.design_doc import synthetic_design_markdown
+
+    text = synthetic_design_markdown()
+    for f in dataclasses.fields(DEFAULT_DESIGN):
+        assert f"`{f.name}`" in text
+    for template in ("protocol.pattern_a", "protocol.pattern_b", "protocol.pattern_c"):
+        assert template in text
