@@ -33,6 +33,7 @@ def test_every_example_protocol_validates_cleanly_and_has_three_or_more_phases()
 def test_every_problem_is_reported_at_once_with_name_value_and_expectation() -> None:
     data = {
         "id": "bad",
+        "phenotype": "D",
         "phases": [
             {
                 "id": "one",
@@ -59,7 +60,8 @@ def test_every_problem_is_reported_at_once_with_name_value_and_expectation() -> 
     assert unit.value == "mg/d" and "'DDD/d'" in unit.message
     assert issues["phases[1].id"].message.startswith("duplicate phase id")
     assert issues["phases[1].start_week"].value == 0
-    assert len(exc.value.issues) == 5
+    assert "'D'" in issues["phenotype"].message
+    assert len(exc.value.issues) == 6
 
 
 def test_doses_outside_the_typical_range_warn_but_do_not_stop() -> None:

@@ -10,6 +10,7 @@ days: the ``antibiotic_pulse`` input is 1 for that long from the phase start.
 Validation returns every issue found (libpetab-style named checks), never only the first:
 
 - ``check_schema`` — fields and types;
+- ``check_phenotype`` — the optional phenotype names a preset;
 - ``check_phase_order`` — unique phase ids, start weeks non-negative and strictly increasing;
 - ``check_interventions`` — every id is in the catalog, once per phase, with its catalog unit;
 - ``check_doses`` — a dose must be > 0 and at most 3 x the catalog's typical maximum
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hostcap.catalog import get_intervention, interventions
 from hostcap.errors import Issue, Severity, ValidationError
-from hostcap.mechanistic_model.definition import ModelDefinition
+from hostcap.mechanistic_model.definition import PHENOTYPES, ModelDefinition
 
 __all__ = [
     "DOSE_ERROR_FACTOR",
@@ -253,7 +254,24 @@ def check_course_lengths(protocol: Protocol) -> list[Issue]:
     return issues
 
 
+def check_phenotype(protocol: Protocol) -> list[Issue]:
+    """The protocol's optional ``phenotype`` names a preset (healthy, A, B, C)."""
+    value = protocol.phenotype
+    if value is None or value.upper() in PHENOTYPES or value.lower() in PHENOTYPES:
+        return []
+    shown = ", ".join(PHENOTYPES)
+    return [
+        Issue(
+            "phenotype",
+            f"unknown phenotype {value!r}; expected one of: {shown}",
+            value=value,
+            expected=f"one of: {shown}",
+        )
+    ]
+
+
 CHECKS: tuple[Callable[[Protocol], list[Issue]], ...] = (
+    check_phenotype,
     check_phase_order,
     check_interventions,
     check_doses,
