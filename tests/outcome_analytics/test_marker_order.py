@@ -143,6 +143,7 @@ def test_predicted_orders_are_laid_beside_the_observed_one() -> None:
             "essay": ["symptom_load", "tryptase", "hs_crp"],
             "reversed": ["hs_crp", "tryptase", "symptom_load"],
             "partial": ["tryptase", "food_tolerance"],
+            "nothing": [],
         },
     )
     agreement = comparison.agreement.set_index("variant")
@@ -154,5 +155,8 @@ def test_predicted_orders_are_laid_beside_the_observed_one() -> None:
     assert table.loc["symptom_load", "rank_essay"] == 1.0
     assert np.isnan(table.loc["food_tolerance", "observed_rank"])
     assert any("food_tolerance" in note for note in comparison.notes)
+    assert "nothing: predicts no measure to improve" in comparison.notes
+    assert np.isnan(agreement.loc["nothing", "kendall_tau"])
+    assert table["rank_nothing"].isna().all()
     with pytest.raises(ValidationError, match=r"predicted\['bad'\]"):
         compare_orders(observed, {"bad": ["tryptase", "tryptase"]})

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from tests.outcome_analytics.cohort_factory import make_cohort
 
 from hostcap.catalog import get_analyte, get_instrument
 from hostcap.outcome_analytics import (
     FALLBACK_THRESHOLDS,
+    MEASURES,
     RESPONDER_COLUMNS,
     composite_responders,
     get_measure,
@@ -179,3 +183,25 @@ def test_known_effect_cohort_has_more_responders_in_the_strongest_phenotype() ->
     # True 12-week fall in phenotype A: 1 − exp(−0.36) = 30 %, beyond the 20.9 % limit.
     assert rate["A"] > 0.5
     assert rate["A"] > rate["C"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    measure=st.sampled_from(sorted(MEASURES)),
+    pairs=st.lists(
+        st.tuples(
+            st.floats(min_value=-5, max_value=120, allow_nan=False),
+            st.floats(min_value=-5, max_value=120, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+)
+def test_vectorised_classification_agrees_with_the_scalar_rule(
+    measure: str, pairs: list[tuple[float, float]]
+) -> None:
+    spec = get_measure(measure)
+    baseline = np.array([b for b, _ in pairs])
+    value = np.array([v for _, v in pairs])
+    expected = [spec.classify(b, v) for b, v in pairs]
+    assert spec.classify_many(baseline, value).tolist() == expected

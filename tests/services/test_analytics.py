@@ -12,18 +12,24 @@ from tests.services.analytics_store import START, build_store
 from hostcap.cli.main import main
 from hostcap.clinical_store import Store
 from hostcap.outcome_analytics import MIXED_MODEL_COLUMNS, VARIANT_COMPARISON_COLUMNS
-from hostcap.services.analytics import ANALYSIS_FILES, analyze_cohort, load_cohort
+from hostcap.services.analytics import (
+    ANALYSIS_FILES,
+    analyze_cohort,
+    load_cohort,
+    model_predicted_orders,
+)
 
 
 @pytest.fixture(scope="module")
 def cohort_store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     folder = tmp_path_factory.mktemp("analytics")
-    return build_store(f"sqlite:///{folder / 'cohort.sqlite'}", n_clients=12, seed=0)
+    return build_store(f"sqlite:///{folder / 'cohort.sqlite'}", n_clients=15, seed=0)
 
 
 @pytest.fixture(scope="module")
 def analysis(cohort_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One full analysis of the 12-client store, shared by the tests that read its files."""
+    """One full analysis of the 15-client store (5 per phenotype, so each phenotype's observed
+    order is laid beside the model variants' predictions), shared by the tests below."""
     out = tmp_path_factory.mktemp("analysis") / "out"
     analyze_cohort(cohort_store, out, n_bootstrap=30)
     return out
@@ -101,7 +107,7 @@ def test_analysis_writes_exactly_the_contract_files(analysis: Path) -> None:
         "responder",
     ]
     assert set(responders.loc[responders["measure"] == "composite", "client"]) == {
-        f"S{i:02d}" for i in range(12)
+        f"S{i:02d}" for i in range(15)
     }
     mixed = pd.read_csv(out / "mixed_models.csv")
     assert list(mixed.columns) == list(MIXED_MODEL_COLUMNS)
@@ -180,3 +186,26 @@ def test_cli_on_an_uninitialised_store_says_how_to_fix_it(
     )
     assert rc != 0
     assert "hostcap init" in capsys.readouterr().err
+
+
+def test_each_model_variant_predicts_an_order_from_its_own_simulation() -> None:
+    pytest.importorskip("hostcap.services.modelling", reason="example protocols not present")
+    orders, note = model_predicted_orders("A")
+    assert set(orders) == {"essay", "biochemical", "butyrate_direct", "null"}
+    # The essay's chain lowers tryptase visibly in pattern A; the null model cannot.
+    assert "tryptase" in orders["essay"]
+    assert "tryptase" not in orders["null"]
+    assert "example protocol" in note
+
+
+def test_predicted_orders_sit_beside_the_observed_order(analysis: Path) -> None:
+    marker = pd.read_csv(analysis / "marker_order.csv")
+    summary = (analysis / "summary.md").read_text()
+    assert {"cohort", "phenotype A", "phenotype B", "phenotype C"} <= set(marker["scope"])
+    if "rank_essay" in marker.columns:
+        a_rows = marker.loc[marker["scope"] == "phenotype A"]
+        assert a_rows["rank_essay"].notna().any()
+        assert marker.loc[marker["scope"] == "cohort", "rank_essay"].isna().all()
+        assert "| A | essay |" in summary
+    else:
+        assert "no model predictions" in summary

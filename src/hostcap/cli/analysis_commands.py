@@ -56,6 +56,14 @@ def cohort_command(
         typer.Option("--bootstrap", min=20, help="Bootstrap resamples for marker-order intervals."),
     ] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of resampling and fits.")] = 0,
+    model_orders: Annotated[
+        bool,
+        typer.Option(
+            "--model-orders/--no-model-orders",
+            help="Simulate each model variant and lay its predicted marker order beside the "
+            "observed one.",
+        ),
+    ] = True,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
     ] = True,
@@ -68,6 +76,7 @@ def cohort_command(
         max_fit_clients=max_fit_clients,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        model_orders=model_orders,
         progress=progress,
         console=err,
     )

@@ -45,6 +45,7 @@ from hostcap.outcome_analytics.marker_order import (
     kaplan_meier,
     km_not_improved,
     marker_order,
+    predicted_order,
     time_to_improvement,
 )
 from hostcap.outcome_analytics.measure_specs import (
@@ -120,6 +121,7 @@ __all__ = [
     "measure_specs",
     "mixed_model_frame",
     "outcome_timelines",
+    "predicted_order",
     "reliable_change_index",
     "responder_table",
     "spaghetti_figure",

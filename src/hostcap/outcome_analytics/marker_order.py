@@ -31,7 +31,7 @@ from lifelines.utils import median_survival_times
 from scipy import stats
 
 from hostcap.errors import ValidationError
-from hostcap.outcome_analytics.measure_specs import MeasureSpec
+from hostcap.outcome_analytics.measure_specs import MeasureSpec, get_measure
 from hostcap.outcome_analytics.reliable_change import follow_up_changes
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "kaplan_meier",
     "km_not_improved",
     "marker_order",
+    "predicted_order",
     "time_to_improvement",
 ]
 
@@ -62,23 +63,33 @@ def time_to_improvement(
     >>> import pandas as pd
     >>> m = pd.DataFrame({"client": "c1", "measure": "tryptase",
     ...                   "week": [0.0, 4.0, 8.0, 12.0], "value": [10.0, 7.0, 10.0, 7.0]})
-    >>> time_to_improvement(m)[["time", "event"]].iloc[0].tolist()
-    [12.0, True]
+    >>> row = time_to_improvement(m).iloc[0]
+    >>> float(row["time"]), bool(row["event"])
+    (12.0, True)
     """
     changes = follow_up_changes(measurements, specs)
     changes = changes.loc[changes["week"] > 0]
-    rows = []
-    for (client, measure), visits in changes.groupby(["client", "measure"], sort=True):
-        improved = (visits["status"] == "improved").to_numpy()
-        weeks = visits["week"].to_numpy(dtype=float)
-        # Sustained: improved now and at the next visit, or improved at the last visit.
-        nxt = np.append(improved[1:], True)
-        sustained = improved & nxt
-        if sustained.any():
-            rows.append((client, measure, float(weeks[np.argmax(sustained)]), True))
-        else:
-            rows.append((client, measure, float(weeks[-1]), False))
-    return pd.DataFrame(rows, columns=["client", "measure", "time", "event"])
+    changes = changes.sort_values(["client", "measure", "week"], kind="stable")
+    return first_sustained(changes, ["client", "measure"], changes["status"] == "improved")
+
+
+def first_sustained(frame: pd.DataFrame, keys: list[str], met: pd.Series) -> pd.DataFrame:
+    """Per group (``keys``, rows sorted by week within it): the first week at which ``met``
+    holds and still holds at the group's next row (or it is the last row) → ``time, event``;
+    otherwise the group's last week, censored."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, "time", "event"])
+    grouped = met.groupby([frame[k] for k in keys], sort=False)
+    following = grouped.shift(-1).astype("boolean").fillna(True).astype(bool)
+    sustained = met.astype(bool) & following
+    work = frame.loc[:, keys].assign(week=frame["week"].to_numpy(dtype=float), hit=sustained)
+    last = work.groupby(keys, sort=True)["week"].last()
+    first_hit = work.loc[work["hit"]].groupby(keys, sort=True)["week"].first()
+    out = pd.DataFrame({"time": last, "event": False})
+    out.loc[first_hit.index, "time"] = first_hit
+    out.loc[first_hit.index, "event"] = True
+    out["event"] = out["event"].astype(bool)
+    return out.reset_index()[[*keys, "time", "event"]]
 
 
 def km_not_improved(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -362,23 +373,24 @@ def compare_orders(
     observed
         From :func:`marker_order`.
     predicted
-        Variant name → measures in predicted order of improvement (earliest first). Measures the
-        cohort did not observe are kept in the table with no observed rank and left out of the
-        agreement statistics.
+        Variant name → measures in predicted order of improvement (earliest first); an empty
+        list means the variant predicts no measure to improve. Measures the cohort did not
+        observe are kept in the table with no observed rank and left out of the agreement
+        statistics.
 
     Raises
     ------
     ValidationError
-        For an empty or repeated measure list, naming the variant.
+        For a measure listed twice, naming the variant.
     """
     issues = []
     for variant, order in predicted.items():
-        if len(order) == 0 or len(set(order)) != len(order):
+        if len(set(order)) != len(order):
             issues.append((variant, list(order)))
     if issues:
         variant, order = issues[0]
         raise ValidationError.single(
-            f"predicted[{variant!r}]", order, "a non-empty list of distinct measure ids"
+            f"predicted[{variant!r}]", order, "a list of distinct measure ids"
         )
     table = observed.cohort.set_index("measure")[["rank", "rank_ci_low", "rank_ci_high"]]
     table = table.rename(
@@ -406,6 +418,8 @@ def compare_orders(
         table[f"rank_{variant}"] = [ranks.get(m, np.nan) for m in table.index]
         shared = [m for m in order if m in observed.cohort["measure"].values]
         unobserved = [m for m in order if m not in shared]
+        if not order:
+            notes.append(f"{variant}: predicts no measure to improve")
         if unobserved:
             notes.append(f"{variant}: not observed in the cohort: {', '.join(unobserved)}")
         if len(shared) >= 2:
@@ -434,3 +448,55 @@ def compare_orders(
         ),
         notes=tuple(notes),
     )
+
+
+def predicted_order(
+    trajectory: pd.DataFrame, specs: Mapping[str, MeasureSpec] | None = None
+) -> tuple[list[str], dict[str, float]]:
+    """The order in which a noise-free model trajectory crosses each reliable-change threshold.
+
+    The same rule as for observed data, applied to a prediction: a measure "improves" at the
+    first week > 0 at which its predicted value is a reliable improvement on its week-0 value
+    (:meth:`MeasureSpec.classify`), i.e. when the model says the change would be large enough
+    to see through measurement noise. Measures the model never moves that far are left out of
+    the order (the model predicts no visible improvement for them).
+
+    Parameters
+    ----------
+    trajectory
+        ``measure, week, value`` on a fine time grid (e.g. daily), starting at week 0.
+
+    Returns
+    -------
+    (list of str, dict of str to float)
+        Measures in predicted order (ties by name) and each one's crossing week.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"measure": ["tryptase"] * 3 + ["symptom_load"] * 3,
+    ...                   "week": [0.0, 4.0, 8.0] * 2,
+    ...                   "value": [10.0, 9.0, 7.5, 7.0, 4.0, 4.0]})
+    >>> predicted_order(t)
+    (['symptom_load', 'tryptase'], {'symptom_load': 4.0, 'tryptase': 8.0})
+    """
+    missing = [c for c in ("measure", "week", "value") if c not in trajectory.columns]
+    if missing:
+        raise ValidationError.single(
+            "trajectory", sorted(map(str, trajectory.columns)), "columns measure, week, value"
+        )
+    crossings: dict[str, float] = {}
+    for measure, rows in trajectory.sort_values("week").groupby("measure", sort=True):
+        spec = get_measure(str(measure), specs)
+        weeks = rows["week"].to_numpy(dtype=float)
+        values = rows["value"].to_numpy(dtype=float)
+        start = np.flatnonzero(weeks <= 0)
+        if start.size == 0:
+            continue
+        baseline = float(values[start[-1]])
+        for week, value in zip(weeks, values, strict=True):
+            if week > 0 and spec.classify(baseline, float(value)) == "improved":
+                crossings[str(measure)] = float(week)
+                break
+    order = sorted(crossings, key=lambda m: (crossings[m], m))
+    return order, crossings

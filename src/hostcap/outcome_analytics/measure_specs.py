@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
+import numpy as np
+
 from hostcap.catalog import get_analyte, get_instrument
 from hostcap.errors import HostcapError, UnknownIdError, ValidationError
 
@@ -184,6 +186,10 @@ class MeasureSpec:
             return math.log(value / baseline)
         return value - baseline
 
+    def classify_many(self, baseline: np.ndarray, value: np.ndarray, z: float = Z_95) -> np.ndarray:
+        """:meth:`classify` for arrays of baselines and values (object array of statuses)."""
+        return _classify_many(self, baseline, value, z)
+
     def classify(self, baseline: float, value: float, z: float = Z_95) -> str:
         """``improved``, ``worsened``, ``no reliable change`` or ``not assessable``."""
         delta = self.change_on_rule_scale(baseline, value)
@@ -203,6 +209,35 @@ class MeasureSpec:
         if -better > limit:
             return "worsened"
         return "no reliable change"
+
+
+def _classify_many(
+    spec: MeasureSpec, baseline: np.ndarray, value: np.ndarray, z: float = Z_95
+) -> np.ndarray:
+    """:meth:`MeasureSpec.classify` over arrays (same rule, same tolerance), as objects."""
+    baseline = np.asarray(baseline, dtype=float)
+    value = np.asarray(value, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if spec.rule == "rcv":
+            ok = (baseline > 0) & (value > 0)
+            delta = np.where(
+                ok, np.log(np.where(ok, value, 1.0) / np.where(ok, baseline, 1.0)), np.nan
+            )
+        else:
+            delta = value - baseline
+    better = -delta if spec.lower_is_better else delta
+    limit = spec.threshold(z)
+    if spec.rule == "mid":
+        improved = better >= limit - 1e-12
+        worsened = -better >= limit - 1e-12
+    else:
+        improved = better > limit
+        worsened = -better > limit
+    out = np.full(baseline.shape, "no reliable change", dtype=object)
+    out[worsened] = "worsened"
+    out[improved] = "improved"
+    out[~np.isfinite(delta)] = "not assessable"
+    return out
 
 
 def symmetric_rcv_pct(analytical_cv_pct: float, within_subject_cv_pct: float) -> float:

@@ -22,7 +22,11 @@ import pandas as pd
 
 from hostcap.errors import ValidationError
 from hostcap.outcome_analytics.input_frames import validate_clients, validate_measurements
-from hostcap.outcome_analytics.marker_order import KaplanMeierCurve, kaplan_meier
+from hostcap.outcome_analytics.marker_order import (
+    KaplanMeierCurve,
+    first_sustained,
+    kaplan_meier,
+)
 from hostcap.outcome_analytics.measure_specs import CORE_MEASURES, MEASURES, MeasureSpec
 from hostcap.outcome_analytics.reliable_change import follow_up_changes
 
@@ -47,19 +51,22 @@ def composite_response_times(
     """
     changes = follow_up_changes(measurements, specs)
     changes = changes.loc[(changes["week"] > 0) & changes["measure"].isin(list(core))]
-    rows = []
-    for client, visits in changes.groupby("client", sort=True):
-        wide = visits.pivot(index="week", columns="measure", values="status").sort_index().ffill()
-        improved = (wide == "improved").sum(axis=1).to_numpy()
-        worsened = (wide == "worsened").sum(axis=1).to_numpy()
-        met = (improved >= min_improved) & (worsened == 0)
-        sustained = met & np.append(met[1:], True)
-        weeks = wide.index.to_numpy(dtype=float)
-        if sustained.any():
-            rows.append((client, float(weeks[np.argmax(sustained)]), True))
-        else:
-            rows.append((client, float(weeks[-1]), False))
-    return pd.DataFrame(rows, columns=["client", "time", "event"])
+    if changes.empty:
+        return pd.DataFrame(columns=["client", "time", "event"])
+    # One row per client and follow-up week; each measure's latest status carried forward.
+    wide = (
+        changes.pivot_table(
+            index=["client", "week"], columns="measure", values="status", aggfunc="last"
+        )
+        .sort_index()
+        .groupby(level="client", sort=False)
+        .ffill()
+    )
+    improved = (wide == "improved").sum(axis=1)
+    worsened = (wide == "worsened").sum(axis=1)
+    met = pd.Series(((improved >= min_improved) & (worsened == 0)).to_numpy(), name="met")
+    frame = wide.index.to_frame(index=False)
+    return first_sustained(frame, ["client"], met)
 
 
 def trajectory_bands(

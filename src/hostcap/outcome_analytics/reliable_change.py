@@ -73,17 +73,16 @@ def follow_up_changes(
         base[["client", "measure", "baseline", "baseline_week"]], on=["client", "measure"]
     )
     after = merged.loc[merged["week"] > merged["baseline_week"]].copy()
-    statuses = []
-    for measure, rows in after.groupby("measure", sort=False):
+    status = np.empty(len(after), dtype=object)
+    measures = after["measure"].to_numpy()
+    for measure in np.unique(measures):
+        rows = measures == measure
         spec = get_measure(str(measure), specs)
-        statuses.append(
-            pd.Series(
-                [spec.classify(b, v) for b, v in zip(rows["baseline"], rows["value"], strict=True)],
-                index=rows.index,
-                dtype=object,
-            )
+        status[rows] = spec.classify_many(
+            after["baseline"].to_numpy(dtype=float)[rows],
+            after["value"].to_numpy(dtype=float)[rows],
         )
-    after["status"] = pd.concat(statuses) if statuses else pd.Series(dtype=object)
+    after["status"] = status
     columns = ["client", "measure", "week", "value", "baseline", "baseline_week", "status"]
     return after.loc[:, columns].reset_index(drop=True)
 
@@ -113,8 +112,9 @@ def responder_table(
     >>> import pandas as pd
     >>> m = pd.DataFrame({"client": ["c1", "c1"], "measure": ["tryptase"] * 2,
     ...                   "week": [0.0, 12.0], "value": [10.0, 7.5]})
-    >>> responder_table(m)[["reliable_change", "responder"]].iloc[0].tolist()
-    ['improved', True]
+    >>> row = responder_table(m).iloc[0]
+    >>> row["reliable_change"], bool(row["responder"])
+    ('improved', True)
     """
     data = validate_measurements(measurements, known_measures=_known(specs))
     base = baseline_rows(data)

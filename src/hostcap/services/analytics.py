@@ -69,9 +69,11 @@ from hostcap.outcome_analytics import (
     VARIANT_COMPARISON_COLUMNS,
     MarkerOrder,
     MixedModelFit,
+    OrderComparison,
     OutcomeTimelines,
     PhenotypeDiscovery,
     VariantComparison,
+    compare_orders,
     compare_variants,
     composite_responders,
     discover_phenotypes,
@@ -83,6 +85,7 @@ from hostcap.outcome_analytics import (
     marker_order,
     measure_specs,
     outcome_timelines,
+    predicted_order,
     responder_table,
     spaghetti_figure,
     time_to_improvement,
@@ -92,11 +95,13 @@ from hostcap.services.store import open_store
 
 __all__ = [
     "ANALYSIS_FILES",
+    "MODEL_OBSERVABLES",
     "CohortFrames",
     "analyze_cohort",
     "analyze_cohort_at",
     "cohort_frames",
     "load_cohort",
+    "model_predicted_orders",
 ]
 
 #: The files :func:`analyze_cohort` writes (figures go to ``figures/``).
@@ -132,6 +137,18 @@ VARIANT_NOTE_NO_FITS = (
     "no numbers: per-client fits need the fitting module (hostcap.mechanistic_model.ClientFit, "
     "issue 4), which this installation does not provide"
 )
+
+
+#: Analytics measure → the mechanistic model's observable that predicts it.
+MODEL_OBSERVABLES: Mapping[str, str] = {
+    "tryptase": "tryptase_serum",
+    "hs_crp": "hs_crp",
+    "symptom_load": "symptom_load",
+    "antihistamine_ddd": "antihistamine_need",
+    "food_tolerance": "food_tolerance",
+}
+#: Phenotypes with a model preset and an example protocol.
+MODEL_PHENOTYPES: tuple[str, ...] = ("A", "B", "C")
 
 
 @dataclass(frozen=True)
@@ -493,6 +510,54 @@ def _variant_errors(
     )
 
 
+def model_predicted_orders(
+    phenotype: str, *, weeks: float = 16.0
+) -> tuple[dict[str, list[str]], str]:
+    """Each model variant's predicted order of improvement for one phenotype, and a note.
+
+    Every variant of :mod:`hostcap.mechanistic_model` is simulated from the phenotype's preset
+    under the phenotype's example protocol (``hostcap.services.modelling.example_protocol``)
+    for ``weeks``; the noise-free observables (:data:`MODEL_OBSERVABLES`) are read with the same
+    reliable-change rules as the data (:func:`hostcap.outcome_analytics.predicted_order`).
+    Clients' recorded protocols may differ from the example protocol; the note says so. When
+    the model or the example protocols are not available, the mapping is empty and the note
+    says why (nothing is invented).
+    """
+    try:
+        model = importlib.import_module("hostcap.mechanistic_model")
+        modelling = importlib.import_module("hostcap.services.modelling")
+    except ImportError as exc:
+        return {}, f"no model predictions: {exc}"
+    example = getattr(modelling, "example_protocol", None)
+    if example is None:
+        return {}, "no model predictions: no example protocols to simulate"
+    orders: dict[str, list[str]] = {}
+    failed: list[str] = []
+    for variant in model.VARIANTS:
+        try:
+            traj = model.simulate(variant, example(phenotype), phenotype=phenotype, weeks=weeks)
+        except HostcapError as exc:
+            failed.append(f"{variant}: {exc}")
+            continue
+        frame = pd.concat(
+            [
+                pd.DataFrame({"measure": measure, "week": traj.week, "value": traj[observable]})
+                for measure, observable in MODEL_OBSERVABLES.items()
+            ],
+            ignore_index=True,
+        )
+        orders[str(variant)] = predicted_order(frame)[0]
+    note = (
+        "model predictions: each variant simulated from the phenotype's preset under that "
+        f"phenotype's example protocol for {weeks:g} weeks (clients' own protocols may differ); "
+        "a measure is in a variant's order when its noise-free prediction crosses the "
+        "reliable-change threshold"
+    )
+    if failed:
+        note += f"; phenotype {phenotype}, not simulated: " + "; ".join(failed)
+    return orders, note
+
+
 # ------------------------------------------------------------------------------------------------
 # the analysis
 
@@ -505,6 +570,8 @@ class _Results:
     times: pd.DataFrame
     order: MarkerOrder | None
     order_by_phenotype: dict[str, MarkerOrder]
+    order_comparisons: dict[str, OrderComparison]
+    order_notes: list[str]
     km_table: pd.DataFrame
     km_by_phenotype: pd.DataFrame
     fits: list[MixedModelFit]
@@ -572,7 +639,13 @@ def _marker_order_rows(results: _Results) -> pd.DataFrame:
             on="measure",
             how="left",
         )
-        parts.append(table.assign(scope=scope)[columns])
+        table = table.assign(scope=scope)[columns]
+        phenotype = scope.removeprefix("phenotype ")
+        if scope != "cohort" and phenotype in results.order_comparisons:
+            predicted = results.order_comparisons[phenotype].table
+            ranks = [c for c in predicted.columns if str(c).startswith("rank_")]
+            table = table.merge(predicted[["measure", *ranks]], on="measure", how="left")
+        parts.append(table)
     if not parts:
         return pd.DataFrame(columns=columns)
     return pd.concat(parts, ignore_index=True)
@@ -586,6 +659,7 @@ def _run_analysis(
     max_fit_clients: int,
     n_bootstrap: int,
     seed: int,
+    model_orders: bool,
 ) -> _Results:
     m, c = frames.measurements, frames.clients
     step("responders and reliable change")
@@ -606,6 +680,17 @@ def _run_analysis(
         for p, part in with_phen.groupby("phenotype", sort=True)
         if part["client"].nunique() >= 5
     }
+    order_comparisons: dict[str, OrderComparison] = {}
+    order_notes: list[str] = []
+    if model_orders:
+        step("model variants' predicted marker order")
+        for phenotype, observed in order_by_phenotype.items():
+            if phenotype not in MODEL_PHENOTYPES:
+                continue
+            predicted, note = model_predicted_orders(phenotype)
+            order_notes.append(note)
+            if predicted:
+                order_comparisons[phenotype] = compare_orders(observed, predicted)
     step("mixed models per measure")
     fits = fit_mixed_models(m, c) if len(m) else []
     step("phenotype discovery")
@@ -633,6 +718,8 @@ def _run_analysis(
         times=times,
         order=order,
         order_by_phenotype=order_by_phenotype,
+        order_comparisons=order_comparisons,
+        order_notes=order_notes,
         km_table=km_table,
         km_by_phenotype=km_by_phenotype,
         fits=fits,
@@ -818,6 +905,45 @@ def _summary(results: _Results, source: str, files: Mapping[str, Path]) -> str:
     else:
         lines.append("No follow-up after week 0: no time-to-improvement analysis.")
 
+    lines += ["", "## Observed order beside each model variant's prediction", ""]
+    if results.order_comparisons:
+        lines += [
+            "| phenotype | variant | predicted order (reliable improvement, earliest first) "
+            "| Kendall τ with observed | mean P(observed as predicted) |",
+            "|---|---|---|---|---|",
+        ]
+        for phenotype, comparison in sorted(results.order_comparisons.items()):
+            table = comparison.table.set_index("measure")
+            for row in comparison.agreement.itertuples():
+                column = f"rank_{row.variant}"
+                ranked: list[str] = (
+                    [str(m) for m in table[column].dropna().sort_values().index]
+                    if column in table
+                    else []
+                )
+                order = ", ".join(ranked) or "(none)"
+                lines.append(
+                    f"| {phenotype} | {row.variant} | {order} | {_fmt(row.kendall_tau)} | "
+                    f"{_fmt(row.mean_pairwise_agreement)} |"
+                )
+        lines += [
+            "",
+            "τ compares ranks over the measures the variant predicts to improve; the pairwise "
+            "column is the observed probability that A improved before B, averaged over the "
+            "pairs the variant orders A before B (0.5 = chance). Predicted ranks are also in "
+            "`marker_order.csv` (columns `rank_<variant>`).",
+        ]
+    elif results.order_notes:
+        lines.append("No variant predicted an order that could be compared.")
+    else:
+        lines.append(
+            "Not compared: no phenotype A, B or C has 5 or more clients with follow-up"
+            if results.order is not None
+            else "Not compared: no follow-up."
+        )
+    for note in dict.fromkeys(results.order_notes):
+        lines.append(f"- {note}")
+
     lines += ["", "## Mixed models", ""]
     if results.fits:
         lines += [
@@ -905,6 +1031,7 @@ def analyze_cohort(
     max_fit_clients: int = 30,
     n_bootstrap: int = 200,
     seed: int = 0,
+    model_orders: bool = True,
     progress: bool = False,
     console: Console | None = None,
 ) -> dict[str, Path]:
@@ -926,6 +1053,9 @@ def analyze_cohort(
         Bootstrap resamples for the marker-order intervals (≥ 20).
     seed
         Seed of every resampling and fit (same seed, same files).
+    model_orders
+        Simulate each model variant for phenotypes A, B and C (those with ≥ 5 clients) and lay
+        its predicted marker order beside the observed one (:func:`model_predicted_orders`).
     progress
         Show a rich progress display of the steps on ``console`` (default stderr).
 
@@ -948,6 +1078,7 @@ def analyze_cohort(
             max_fit_clients=max_fit_clients,
             n_bootstrap=n_bootstrap,
             seed=seed,
+            model_orders=model_orders,
         )
         step("writing tables and figures")
         files: dict[str, Path] = {}
