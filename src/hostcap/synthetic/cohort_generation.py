@@ -201,7 +201,14 @@ def generate_cohort(
             untreated_run = run
         else:
             say("simulating the untreated counterfactual")
-            untreated_run = simulate_cohort(model, params, guesses, [None] * n, weeks=weeks)
+            untreated_run = simulate_cohort(
+                model,
+                params,
+                guesses,
+                [None] * n,
+                weeks=weeks,
+                start=(run.steady, run.settled),
+            )
 
     say("drawing visits and measurements")
     visits = plan_visits(clients, weeks, design, rng)

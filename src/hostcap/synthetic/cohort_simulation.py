@@ -58,6 +58,9 @@ class CohortRun:
         Shape ``(E, N, T)`` in ``model.expression_ids`` order.
     fallback
         Number of clients simulated one by one after the stacked run could not handle them.
+    steady, settled
+        The pre-treatment steady states ``(S, N)`` and which of them were accepted; pass them
+        back as ``start`` to simulate the same clients again without re-solving.
     """
 
     day: Array
@@ -65,6 +68,8 @@ class CohortRun:
     observables: Array
     expressions: Array
     fallback: int
+    steady: Array
+    settled: NDArray[np.bool_]
 
     def observable(self, model: CompiledModel, name: str) -> Array:
         """Shape ``(N, T)`` values of one observable."""
@@ -269,6 +274,7 @@ def simulate_cohort(
     weeks: float,
     rtol: float = 1e-6,
     atol: float = 1e-9,
+    start: tuple[Array, NDArray[np.bool_]] | None = None,
 ) -> CohortRun:
     """Daily trajectories of every client, from its own pre-treatment steady state.
 
@@ -285,6 +291,8 @@ def simulate_cohort(
         model's own :func:`~hostcap.mechanistic_model.input_segments` turns it into inputs.
     weeks
         Length of the run; states are saved daily from day 0.
+    start
+        Steady states and their acceptance mask from an earlier run of the same clients.
 
     Returns
     -------
@@ -293,7 +301,8 @@ def simulate_cohort(
     n = parameters.shape[1]
     end_h = float(weeks) * HOURS_PER_WEEK
     save_h = np.arange(0.0, end_h + 1e-9, 24.0)
-    y0, ok = batch_steady_states(model, parameters, guesses)
+    steady, ok = start if start is not None else batch_steady_states(model, parameters, guesses)
+    y0 = steady
     y0 = _apply_initial_overrides(model, y0, parameters)
     out = np.full((len(model.state_ids), n, save_h.size), np.nan)
     phase_inputs = [
@@ -306,20 +315,20 @@ def simulate_cohort(
     at_rest = not model.definition.initial_overrides
     try:
         y = y0
-        for k, (start, u) in enumerate(pieces):
+        for k, (begin, u) in enumerate(pieces):
             stop = pieces[k + 1][0] if k + 1 < len(pieces) else end_h
-            start, stop = min(start, end_h), min(stop, end_h)
-            if stop <= start:
+            begin, stop = min(begin, end_h), min(stop, end_h)
+            if stop <= begin:
                 continue
             last = stop >= end_h
-            inside = save_h[(save_h >= start) & ((save_h <= stop) if last else (save_h < stop))]
+            inside = save_h[(save_h >= begin) & ((save_h <= stop) if last else (save_h < stop))]
             if at_rest and not u.any():
                 out[:, :, np.searchsorted(save_h, inside)] = y[:, :, None]
                 continue
             at_rest = False
             t_eval = np.unique(np.append(inside, stop))
             times, ys = _integrate(
-                model, y, parameters, u, (start, stop), t_eval, rtol=rtol, atol=atol
+                model, y, parameters, u, (begin, stop), t_eval, rtol=rtol, atol=atol
             )
             keep = np.isin(times, inside)
             out[:, :, np.searchsorted(save_h, times[keep])] = ys[:, :, keep]
@@ -332,9 +341,9 @@ def simulate_cohort(
     flat = out.reshape(s, n * t)
     p_flat = np.repeat(parameters, t, axis=1)
     u_flat = np.zeros((len(model.input_ids), n * t))
-    for k, (start, u) in enumerate(pieces):
+    for k, (begin, u) in enumerate(pieces):
         stop = pieces[k + 1][0] if k + 1 < len(pieces) else np.inf
-        mask = (save_h >= start) & (save_h < stop)
+        mask = (save_h >= begin) & (save_h < stop)
         u_flat.reshape(-1, n, t)[:, :, mask] = u[:, :, None]
     observables = np.asarray(model.observables(0.0, flat, p_flat, u_flat), dtype=float)
     expressions = np.asarray(model.expressions(0.0, flat, p_flat, u_flat), dtype=float)
@@ -344,4 +353,6 @@ def simulate_cohort(
         observables=observables.reshape(-1, n, t),
         expressions=expressions.reshape(-1, n, t),
         fallback=int(fallback.sum()),
+        steady=steady,
+        settled=ok,
     )
