@@ -20,6 +20,13 @@ from hostcap.mechanistic_model.batch_simulation import (
     parameter_matrix,
     simulate_batch,
 )
+from hostcap.mechanistic_model.client_fitting import (
+    DEFAULT_FIT_PARAMETERS,
+    MEASURE_ALIASES,
+    ClientFit,
+    compare_variants,
+    normalise_observations,
+)
 from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
 from hostcap.mechanistic_model.definition import (
     HYPOTHESIS_NOTE,
@@ -72,13 +79,16 @@ from hostcap.mechanistic_model.virtual_population import (
 )
 
 __all__ = [
+    "DEFAULT_FIT_PARAMETERS",
     "DEFAULT_QUANTILES",
     "HOURS_PER_WEEK",
     "HYPOTHESIS_NOTE",
+    "MEASURE_ALIASES",
     "PHENOTYPES",
     "VARIANTS",
     "AcceptanceRule",
     "BatchResult",
+    "ClientFit",
     "CompiledModel",
     "Edge",
     "InputSegment",
@@ -99,6 +109,7 @@ __all__ = [
     "VirtualPopulation",
     "batch_steady_state",
     "causal_diagram",
+    "compare_variants",
     "compile_model",
     "default_acceptance",
     "expected_trajectory_band",
@@ -108,6 +119,7 @@ __all__ = [
     "iter_batches",
     "load_definition",
     "model_card_markdown",
+    "normalise_observations",
     "parameter_matrix",
     "phenotype_preset",
     "phenotype_presets",
