@@ -160,3 +160,14 @@ def test_predicted_orders_are_laid_beside_the_observed_one() -> None:
     assert table["rank_nothing"].isna().all()
     with pytest.raises(ValidationError, match=r"predicted\['bad'\]"):
         compare_orders(observed, {"bad": ["tryptase", "tryptase"]})
+
+
+def test_a_client_without_one_measure_neither_counts_for_nor_against_it() -> None:
+    frames = [_ordered_cohort(6)]
+    # c_extra has symptom load only: followed for it, absent (not censored) for the others.
+    frames.append(_series("c_extra", "symptom_load", [0.0, 2.0, 4.0], [7.0, 3.0, 3.0]))
+    order = marker_order(time_to_improvement(pd.concat(frames)), n_bootstrap=30)
+    cohort = order.cohort.set_index("measure")
+    assert cohort.loc["symptom_load", "n"] == 7
+    assert cohort.loc["tryptase", "n"] == 6
+    assert order.order == ["symptom_load", "tryptase", "hs_crp"]

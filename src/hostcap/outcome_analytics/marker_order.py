@@ -278,11 +278,14 @@ def marker_order(times: pd.DataFrame, *, n_bootstrap: int = 200, seed: int = 0) 
         .reindex(index=clients, columns=measures)
         .to_numpy(dtype=float)
     )
+    # Events as 0/1 floats so that a client without a measure is a plain 0, not an object NaN.
     wide_e = (
-        per_client.pivot(index="client", columns="measure", values="event")
+        per_client.assign(event_value=per_client["event"].astype(float))
+        .pivot(index="client", columns="measure", values="event_value")
         .reindex(index=clients, columns=measures)
-        .fillna(False)
-        .to_numpy(dtype=bool)
+        .fillna(0.0)
+        .to_numpy(dtype=float)
+        > 0.5
     )
     tau = float(np.nanmax(wide_t)) if wide_t.size else 0.0
     rng = np.random.default_rng(seed)
