@@ -55,11 +55,11 @@ def test_summary_truth_file_and_store_agree(tmp_path: Path) -> None:
 
 
 def test_existing_client_codes_give_a_clear_error_and_leave_the_store_unchanged(
-    tmp_path: Path,
+    store_url: str, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    synthesize_cohort(url, 4, 5, weeks=4)
-    store = Store(url)
+    synthesize_cohort(store_url, 4, 5, weeks=4, truth_out=tmp_path / "truth.json")
+    store = Store(store_url)
+    assert len(store.enrolments("SYN5-00001")) == 1
     before = store.row_counts()
     audit_before = store.verify_audit().entries
     with pytest.raises(ValidationError) as info:

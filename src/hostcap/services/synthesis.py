@@ -286,15 +286,20 @@ def synthesize_cohort(
     )
     seconds["generate"] = time.perf_counter() - start
 
+    owned = not isinstance(store_or_url, Store)
     store = (
         store_or_url
         if isinstance(store_or_url, Store)
         else open_store(store_or_url, require_schema=False)
     )
-    store.init()
-    start = time.perf_counter()
-    rows = write_cohort(store, cohort, progress=progress)
-    seconds["write"] = time.perf_counter() - start
+    try:
+        store.init()
+        start = time.perf_counter()
+        rows = write_cohort(store, cohort, progress=progress)
+        seconds["write"] = time.perf_counter() - start
+    finally:
+        if owned:  # a store opened here is closed here (its pooled connections too)
+            store.dispose()
 
     url = store.engine.url.render_as_string(hide_password=True)
     path = Path(truth_out) if truth_out is not None else default_truth_path(str(store.url), seed)
