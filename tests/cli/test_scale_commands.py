@@ -80,3 +80,94 @@ def test_population_writes_bands_members_and_rerunnable_params(
         ours = ours.sort_values("time_h")["value"].to_numpy()
         theirs = np.asarray(result[:, 1])
         assert np.max(np.abs(theirs - ours) / np.abs(theirs)) < 1e-4
+
+
+def test_sensitivity_writes_indices_time_resolved_and_a_figure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sens"
+    rc = main(
+        [
+            "sensitivity",
+            "--variant",
+            "essay",
+            "--phenotype",
+            "A",
+            "--method",
+            "morris",
+            "--n",
+            "4",
+            "--output",
+            "symptom_load",
+            "--at-week",
+            "2",
+            "--parameters",
+            "trigger_load,d_prod,k_thr",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    indices = pd.read_csv(out / "indices.csv")
+    assert list(indices.columns) == ["parameter", "mu", "mu_star", "mu_star_conf", "sigma"]
+    assert indices["parameter"].iloc[0] == "trigger_load"
+    assert pd.read_csv(out / "time_resolved.csv")["week"].tolist()[-1] == 2.0
+    assert (out / "sensitivity.png").stat().st_size > 1000
+    assert main(["sensitivity", "--method", "fast", "--out", str(out)]) != 0
+    assert "sobol or morris" in capsys.readouterr().err
+
+
+def test_fit_reads_the_store_and_exports_petab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    d = ["--database", db]
+    assert main(["init", *d]) == 0
+    assert main(["client", "add", "C001", "--sex", "female", "--birth-year", "1985", *d]) == 0
+    labs = tmp_path / "labs.csv"
+    labs.write_text(
+        "client_code,analyte,value,unit,collected_at,context,hours_after_onset\n"
+        "C001,tryptase,8.1,ng/mL,2026-01-05T09:00,baseline,\n"
+        "C001,tryptase,7.6,ng/mL,2026-01-19T09:00,routine,\n"
+        "C001,tryptase,7.9,ng/mL,2026-02-02T09:00,routine,\n"
+        "C001,tryptase,21,ng/mL,2026-02-10T09:00,acute,2\n"
+        "C001,hs_crp,2.5,mg/L,2026-01-05T09:00,baseline,\n"
+        "C001,hs_crp,1.9,mg/L,2026-02-02T09:00,routine,\n",
+        encoding="utf-8",
+    )
+    diary = tmp_path / "diary.csv"
+    diary.write_text(
+        "client_code,instrument,answers,date\n"
+        'C001,symptom_diary,"6,7,5,6,6,7",2026-01-05\n'
+        'C001,symptom_diary,"6,6,5,6,5,6",2026-01-19\n'
+        'C001,symptom_diary,"5,6,5,6,5,6",2026-02-02\n',
+        encoding="utf-8",
+    )
+    assert main(["import", "labs", str(labs), *d]) == 0
+    assert main(["import", "questionnaires", str(diary), *d]) == 0
+    capsys.readouterr()
+    petab = tmp_path / "petab"
+    rc = main(["fit", "C001", "--variant", "essay", "--starts", "1", "--petab", str(petab), *d])
+    assert rc == 0, capsys.readouterr().err
+    import json
+
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_observations"] == 8  # the acute tryptase is left out
+    assert result["measures"] == ["hs_crp", "symptom_load", "tryptase_serum"]
+    estimates = {e["parameter"]: e for e in result["fits"]["essay"]["estimates"]}
+    assert set(estimates) == {"trigger_load", "tryp_basal", "crp_ref", "k_thr"}
+    assert all(e["low"] <= e["estimate"] <= e["high"] for e in estimates.values())
+    assert sorted(p.name for p in petab.iterdir()) == [
+        "conditions.tsv",
+        "measurements.tsv",
+        "model.xml",
+        "observables.tsv",
+        "parameters.tsv",
+        "problem.yaml",
+    ]
+    measurements = pd.read_csv(petab / "measurements.tsv", sep="\t")
+    assert len(measurements) == 8
+    assert set(measurements["preequilibrationConditionId"]) == {"pre_treatment"}
+    params = pd.read_csv(petab / "parameters.tsv", sep="\t")
+    assert set(params["parameterScale"]) == {"log10"}
+    assert main(["fit", "NOPE", *d]) != 0

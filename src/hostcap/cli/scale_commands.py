@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from hostcap.cli.main import app
+from hostcap.cli.options import DatabaseOption
 from hostcap.services import modelling_scale
 
 __all__ = ["app"]
@@ -123,3 +124,100 @@ def population_command(
             progress=update,
         )
     _print_json(summary)
+
+
+@app.command("sensitivity")
+def sensitivity_command(
+    variant: Annotated[str, typer.Option("--variant", help="Model variant.")] = "essay",
+    phenotype: Annotated[str, typer.Option("--phenotype", help="Phenotype preset.")] = "A",
+    method: Annotated[str, typer.Option("--method", help="sobol or morris.")] = "sobol",
+    n: Annotated[
+        int, typer.Option("--n", help="Base samples (Sobol: a power of 2; Morris: trajectories).")
+    ] = 1024,
+    output: Annotated[
+        str, typer.Option("--output", help="State or observable id.")
+    ] = "symptom_load",
+    at_week: Annotated[float, typer.Option("--at-week", help="Week of the output.")] = 16.0,
+    summary: Annotated[
+        str, typer.Option("--summary", help="value, or change from week 0.")
+    ] = "value",
+    protocol: Annotated[
+        Path | None,
+        typer.Option("--protocol", help="Protocol YAML file (default: none).", dir_okay=False),
+    ] = None,
+    parameters: Annotated[
+        str | None,
+        typer.Option(
+            "--parameters", help="Comma-separated parameter ids (default: 16 of the chain)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 1,
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Directory for indices.csv, time_resolved.csv, figure.", file_okay=False
+        ),
+    ] = Path("sensitivity"),
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Global sensitivity (SALib Sobol or Morris) of an output at a week, and over time."""
+    with _progress("simulating") as update:
+        result = modelling_scale.run_sensitivity(
+            variant=variant,
+            phenotype=phenotype,
+            method=method,
+            n=n,
+            output=output,
+            at_week=at_week,
+            out_dir=out_dir,
+            summary=summary,
+            protocol_path=protocol,
+            parameters=[p.strip() for p in parameters.split(",")] if parameters else None,
+            seed=seed,
+            scheduler=scheduler,
+            progress=update,
+        )
+    _print_json(result)
+
+
+@app.command("fit")
+def fit_command(
+    code: Annotated[str, typer.Argument(help="A stored client's pseudonymous code.")],
+    variant: Annotated[
+        str, typer.Option("--variant", help="essay, biochemical, butyrate_direct, null or all.")
+    ] = "essay",
+    petab: Annotated[
+        Path | None,
+        typer.Option(
+            "--petab", help="Also write the problem as PEtab files here.", file_okay=False
+        ),
+    ] = None,
+    phenotype: Annotated[
+        str | None,
+        typer.Option(
+            "--phenotype",
+            help="Preset for unfitted parameters (default: the "
+            "enrolment's phenotype label, else A).",
+        ),
+    ] = None,
+    n_starts: Annotated[int, typer.Option("--starts", help="Multi-start count.", min=1)] = 4,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the starts.")] = 0,
+    scheduler: SchedulerOption = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Fit a stored client (tryptase, hs-CRP, symptom diary) under one or all variants.
+
+    With --variant all the output adds AIC, BIC and leave-last-visit-out error per variant,
+    including the null model. HYPOTHESIS-BASED: a better fit is not proof of a mechanism.
+    """
+    result = modelling_scale.run_fit(
+        code,
+        variant=variant,
+        database=database,
+        phenotype=phenotype,
+        petab_dir=petab,
+        n_starts=n_starts,
+        seed=seed,
+        scheduler=scheduler,
+    )
+    _print_json(result)

@@ -47,6 +47,7 @@ from hostcap.mechanistic_model.definition import (
 from hostcap.mechanistic_model.exchange import sbml_errors, to_antimony, to_sbml
 from hostcap.mechanistic_model.model_card import causal_diagram, model_card_markdown
 from hostcap.mechanistic_model.observation_sampling import sample_observations
+from hostcap.mechanistic_model.petab_export import petab_problem
 from hostcap.mechanistic_model.protocols import (
     HOURS_PER_WEEK,
     InputSegment,
@@ -57,6 +58,11 @@ from hostcap.mechanistic_model.protocols import (
     protocol_from_mapping,
     protocol_from_yaml,
     validate_protocol,
+)
+from hostcap.mechanistic_model.sensitivity_analysis import (
+    DEFAULT_SENSITIVITY_PARAMETERS,
+    SensitivityResult,
+    sensitivity_analysis,
 )
 from hostcap.mechanistic_model.simulation import (
     SolverStatus,
@@ -81,6 +87,7 @@ from hostcap.mechanistic_model.virtual_population import (
 __all__ = [
     "DEFAULT_FIT_PARAMETERS",
     "DEFAULT_QUANTILES",
+    "DEFAULT_SENSITIVITY_PARAMETERS",
     "HOURS_PER_WEEK",
     "HYPOTHESIS_NOTE",
     "MEASURE_ALIASES",
@@ -102,6 +109,7 @@ __all__ = [
     "PopulationRun",
     "Protocol",
     "QuantileBands",
+    "SensitivityResult",
     "SolverStatus",
     "StateSpec",
     "Trajectory",
@@ -121,6 +129,7 @@ __all__ = [
     "model_card_markdown",
     "normalise_observations",
     "parameter_matrix",
+    "petab_problem",
     "phenotype_preset",
     "phenotype_presets",
     "protocol_from_mapping",
@@ -128,6 +137,7 @@ __all__ = [
     "sample_observations",
     "sample_parameters",
     "sbml_errors",
+    "sensitivity_analysis",
     "simulate",
     "simulate_batch",
     "simulate_population",
