@@ -69,6 +69,9 @@ class CohortDesign:
         Share of clients with a recorded TPSAB1 genotype (α-tryptase extra copies).
     food_trial_every_weeks
         A food reintroduction trial from the client's panel every this many weeks.
+    baseline_food_trials
+        Foods trialled on the days just before enrolment (one a day), so food tolerance has a
+        baseline of more than one food.
     food_panel
         The 20-food panel the model's ``food_tolerance`` observable refers to.
     episode_rate_per_load
@@ -115,6 +118,7 @@ class CohortDesign:
     dropout_per_week: float = 0.012
     genotyped_fraction: float = 0.6
     food_trial_every_weeks: int = 2
+    baseline_food_trials: int = 3
     food_panel: tuple[str, ...] = (
         "egg",
         "wheat",

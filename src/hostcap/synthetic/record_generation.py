@@ -340,15 +340,21 @@ def store_frames(
     panel = design.food_panel
     quantile = rng.random((len(clients), len(panel)))
     order = np.argsort(rng.random((len(clients), len(panel))), axis=1)
+    # A baseline reintroduction diary of ``baseline_food_trials`` foods on the days before
+    # enrolment (the enrolment-day state) gives each client a baseline share, then one trial
+    # every ``food_trial_every_weeks`` weeks.
     food_rows = []
     trial_weeks = range(design.food_trial_every_weeks, weeks + 1, design.food_trial_every_weeks)
+    n_base = design.baseline_food_trials
     for c in range(len(clients)):
-        for k, w in enumerate(trial_weeks):
-            d = int(np.clip(w * 7 + rng.integers(-2, 3), 1, weeks * 7))
+        planned = [d - n_base for d in range(n_base)] + [
+            int(np.clip(w * 7 + rng.integers(-2, 3), 1, weeks * 7)) for w in trial_weeks
+        ]
+        for k, d in enumerate(planned):
             if d > last_day[c]:
                 break
             j = int(order[c, k % len(panel)])
-            f = float(food[c, d])
+            f = float(food[c, max(d, 0)])
             q = float(quantile[c, j])
             grade = 0 if q < f else int(min(3, 1 + np.floor(3 * (q - f) / max(1 - f, 1e-9))))
             food_rows.append((codes[c], panel[j], _date(enrolled[c], d), str(grade)))
