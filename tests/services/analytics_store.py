@@ -26,13 +26,14 @@ def build_store(url: str, n_clients: int = 12, *, seed: int = 0) -> Store:
 
     Every client also has one acute tryptase (left out of trends), hs-CRP, a symptom diary
     (symptom_load), FSS, two antihistamines (cetirizine throughout, famotidine stopped on day
-    40), food trials (tomato not tolerated on day −10 but tolerated on day 50; egg tolerated on
-    day 20) and a protocol with two phases.
+    40), nicotinamide riboside 300 mg/d for four weeks then 600 mg/d, food trials (tomato not
+    tolerated on day −10 but tolerated on day 50; egg tolerated on day 20) and a protocol
+    with two phases.
     """
     rng = np.random.default_rng(seed)
     store = Store(url)
     store.init()
-    labs, questionnaires, meds, food = [], [], [], []
+    labs, questionnaires, meds, food, interventions = [], [], [], [], []
     for i in range(n_clients):
         code = f"S{i:02d}"
         phenotype = PHENOTYPES[i % 3]
@@ -62,6 +63,12 @@ def build_store(url: str, n_clients: int = 12, *, seed: int = 0) -> Store:
         labs.append((code, "tryptase", "25.0", "ng/mL", f"{_day(30)}T14:00", "acute"))
         meds.append((code, "cetirizine", "10", "mg", "2", _day(-200), ""))
         meds.append((code, "famotidine", "20", "mg", "2", _day(-200), _day(40)))
+        interventions.append(
+            (code, "nicotinamide_riboside", "300", "mg/d", _day(0), _day(27), "stabilise")
+        )
+        interventions.append(
+            (code, "nicotinamide_riboside", "600", "mg/d", _day(28), "", "restore")
+        )
         food.append((code, "tomato", _day(-10), "2"))
         food.append((code, "egg", _day(20), "0"))
         food.append((code, "tomato", _day(50), "0"))
@@ -86,5 +93,14 @@ def build_store(url: str, n_clients: int = 12, *, seed: int = 0) -> Store:
         pd.DataFrame(food, columns=["client_code", "food", "date", "reaction_grade"]).astype(
             "string"
         ),
+    )
+    store.add_records(
+        "interventions",
+        pd.DataFrame(
+            interventions,
+            columns=["client_code", "intervention", "dose", "unit", "start", "end", "phase"],
+        )
+        .astype("string")
+        .replace("", pd.NA),
     )
     return store

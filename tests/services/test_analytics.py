@@ -15,6 +15,9 @@ from hostcap.outcome_analytics import MIXED_MODEL_COLUMNS, VARIANT_COMPARISON_CO
 from hostcap.services.analytics import (
     ANALYSIS_FILES,
     analyze_cohort,
+    client_protocols,
+    fit_candidates,
+    fit_observations,
     load_cohort,
     model_predicted_orders,
 )
@@ -31,7 +34,7 @@ def analysis(cohort_store: Store, tmp_path_factory: pytest.TempPathFactory) -> P
     """One full analysis of the 15-client store (5 per phenotype, so each phenotype's observed
     order is laid beside the model variants' predictions), shared by the tests below."""
     out = tmp_path_factory.mktemp("analysis") / "out"
-    analyze_cohort(cohort_store, out, n_bootstrap=30)
+    analyze_cohort(cohort_store, out, n_bootstrap=30, max_fit_clients=0)
     return out
 
 
@@ -116,11 +119,11 @@ def test_analysis_writes_exactly_the_contract_files(analysis: Path) -> None:
     assert {"scope", "measure", "median_weeks", "rank", "rank_ci_low"} <= set(marker.columns)
     assert "cohort" in set(marker["scope"])
 
-    # No fitting module yet: a header and a note, never numbers.
+    # No fits requested: a header and a note, never numbers.
     variants = pd.read_csv(out / "variant_comparison.csv")
     assert list(variants.columns) == list(VARIANT_COMPARISON_COLUMNS)
     assert len(variants) == 1 and variants[["mean_error", "diff_vs_reference"]].isna().all(None)
-    assert "per-client fits need the fitting module" in variants["note"].iloc[0]
+    assert "not requested" in variants["note"].iloc[0]
 
     discovery = json.loads((out / "phenotype_discovery.json").read_text())
     assert "hypothesis" in discovery["hypothesis_note"]
@@ -148,6 +151,7 @@ def test_cli_on_an_empty_store_writes_the_files_with_headers_and_says_so(
     store.init()
     out = tmp_path / "cli-out"
     args = ["analyze", "cohort", "--database", store.url, "--out", str(out), "--no-progress"]
+    args += ["--max-fit-clients", "0"]
     rc = main(args)
     captured = capsys.readouterr()
     assert rc == 0, captured.err
@@ -170,7 +174,7 @@ def test_cli_refuses_a_bad_option_naming_it(
             "--out",
             str(tmp_path),
             "--max-fit-clients",
-            "0",
+            "-1",
         ]
     )
     captured = capsys.readouterr()
@@ -209,3 +213,21 @@ def test_predicted_orders_sit_beside_the_observed_order(analysis: Path) -> None:
         assert "| A | essay |" in summary
     else:
         assert "no model predictions" in summary
+
+
+def test_fitting_inputs_come_from_the_stored_records(cohort_store: Store) -> None:
+    frames = load_cohort(cohort_store)
+    chosen = fit_candidates(frames.measurements, frames.clients, max_clients=4, seed=3)
+    assert len(chosen) == 4 and chosen == sorted(chosen)
+    assert chosen == fit_candidates(frames.measurements, frames.clients, max_clients=4, seed=3)
+    obs = fit_observations(frames.measurements, "S00")
+    assert set(obs["measure"]) == {"tryptase_serum", "hs_crp", "symptom_load"}
+    assert obs["time_h"].min() == 0.0  # the week −1 baseline is the t = 0 state
+    assert obs["time_h"].max() == pytest.approx(12 * 168.0)
+    protocol = client_protocols(cohort_store, frames.clients.iloc[:1])["S00"]
+    doses = [(p.start_week, [(i.id, i.dose) for i in p.interventions]) for p in protocol.phases]
+    assert doses == [
+        (0.0, [("nicotinamide_riboside", 300.0)]),
+        (4.0, [("nicotinamide_riboside", 600.0)]),
+    ]
+    assert protocol.phenotype == "A"

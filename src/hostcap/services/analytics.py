@@ -31,7 +31,8 @@ the first phase, ``9_after`` after the last) when any client has phases.
 
 The ``clients`` frame: ``phenotype`` is the first enrolment's ``phenotype_label`` (a rule-based
 hypothesis label; empty → ``insufficient_data``), ``protocol`` its protocol, ``sex``,
-``age_years`` at enrolment, ``demo`` (demo or synthetic clients), and baseline features for
+``age_years`` at enrolment, ``demo`` (demo or synthetic clients), ``enrolled_on`` (the enrolment
+start, ISO date) and baseline features for
 phenotype discovery (``baseline_<measure>``, log scale for tryptase and hs-CRP: ``baseline_ln_…``).
 Clients without an enrolment have no week 0 and are left out (the notes say how many).
 """
@@ -442,6 +443,7 @@ def load_cohort(store: Store) -> CohortFrames:
             "sex": enrolled["sex"].astype(str),
             "age_years": (started.dt.year - enrolled["birth_year"]).astype(float),
             "demo": enrolled["demo"].astype(bool),
+            "enrolled_on": started.dt.strftime("%Y-%m-%d"),
         }
     ).reset_index(drop=True)
     clients = _with_baseline_features(clients, measurements)
@@ -478,36 +480,167 @@ def cohort_frames(store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
 # model variants (needs issue 4's per-client fitting)
 
 
-def _variant_errors(
-    frames: CohortFrames, scheduler: str | None, max_fit_clients: int, seed: int
-) -> tuple[pd.DataFrame | None, str]:
-    """Per-client held-out errors per variant, or ``None`` and why there are none.
+#: Measures fitted per client: the laboratory values and the symptom load the model observes
+#: directly (antihistamine DDD and the food fraction are recorded differently from the model's
+#: derived need and 20-food panel, so they are not used as fitting data).
+FIT_MEASURES: tuple[str, ...] = ("tryptase", "hs_crp", "symptom_load")
 
-    Uses ``hostcap.mechanistic_model.fit_cohort_variants`` when that function exists (issue 4;
-    signature ``(measurements, clients=..., max_clients=..., seed=..., scheduler=...)`` returning
-    ``client, variant, held_out_error``). Never invents numbers.
+
+def client_protocols(store: Store, clients: pd.DataFrame) -> dict[str, Any]:
+    """Each client's protocol as the model's ``Protocol``, from the stored intervention records.
+
+    A phase starts at every week at which the set of active interventions changes (records are
+    active from ``start_date`` to ``end_date`` inclusive, open end = ongoing), each with the
+    recorded doses; weeks are counted from the enrolment start (``clients["enrolled_on"]``) and
+    anything before it starts at week 0. A client without intervention records gets a protocol
+    with no interventions.
     """
+    model = importlib.import_module("hostcap.mechanistic_model")
+    records = store.frame("interventions")
+    by_client = (
+        {str(c): rows for c, rows in records.groupby("client_code", sort=False)}
+        if len(records)
+        else {}
+    )
+    out: dict[str, Any] = {}
+    for code, enrolled, label in zip(
+        clients["client"], clients["enrolled_on"], clients["phenotype"], strict=True
+    ):
+        start = pd.Timestamp(enrolled)
+        rows = by_client.get(str(code))
+        phases = []
+        if rows is not None:
+            begin = pd.to_datetime(rows["start_date"])
+            finish = pd.to_datetime(rows["end_date"]) + pd.Timedelta(days=1)
+            changes = sorted(
+                {max(0.0, (d - start).days / 7.0) for d in begin}
+                | {max(0.0, (d - start).days / 7.0) for d in finish.dropna()}
+            )
+            for i, week in enumerate(changes):
+                day = start + pd.Timedelta(days=round(week * 7))
+                active = (begin <= day) & (finish.isna() | (finish > day))
+                doses = tuple(
+                    model.InterventionDose(id=str(iv), dose=float(dose))
+                    for iv, dose in zip(
+                        rows.loc[active, "intervention"], rows.loc[active, "dose"], strict=True
+                    )
+                )
+                phases.append(model.Phase(id=f"phase_{i}", start_week=week, interventions=doses))
+        if not phases or phases[0].start_week > 0:
+            phases.insert(0, model.Phase(id="before", start_week=0.0, interventions=()))
+        phenotype = str(label) if str(label) in MODEL_PHENOTYPES else None
+        out[str(code)] = model.Protocol(
+            id=f"recorded_{code}", phenotype=phenotype, phases=tuple(phases)
+        )
+    return out
+
+
+def fit_observations(measurements: pd.DataFrame, client: str) -> pd.DataFrame:
+    """One client's fitting data: ``measure, time_h, value`` (pre-enrolment values at t = 0,
+    where the model starts from the pre-treatment steady state)."""
+    rows = measurements.loc[
+        (measurements["client"] == client) & measurements["measure"].isin(list(FIT_MEASURES))
+    ]
+    return pd.DataFrame(
+        {
+            "measure": [MODEL_OBSERVABLES[str(m)] for m in rows["measure"]],
+            "time_h": rows["week"].clip(lower=0.0).to_numpy(dtype=float) * 168.0,
+            "value": rows["value"].to_numpy(dtype=float),
+        }
+    ).reset_index(drop=True)
+
+
+def fit_candidates(
+    measurements: pd.DataFrame, clients: pd.DataFrame, max_clients: int, seed: int
+) -> list[str]:
+    """Up to ``max_clients`` clients to fit, drawn at random (seeded) among those with a model
+    preset (phenotype A, B or C) and fitting data at ≥ 3 distinct times, ≥ 2 of them after
+    week 0 (the leave-last-visit-out error needs a visit to hold out and two to refit)."""
+    data = measurements.loc[measurements["measure"].isin(list(FIT_MEASURES))]
+    times = data.assign(t=data["week"].clip(lower=0.0)).groupby("client")["t"]
+    enough = (times.nunique() >= 3) & (
+        data.loc[data["week"] > 0]
+        .groupby("client")["week"]
+        .nunique()
+        .reindex(times.nunique().index, fill_value=0)
+        >= 2
+    )
+    labelled = set(clients.loc[clients["phenotype"].isin(MODEL_PHENOTYPES), "client"])
+    eligible = sorted(c for c in enough.index[enough.to_numpy()] if c in labelled)
+    if len(eligible) <= max_clients:
+        return eligible
+    rng = np.random.default_rng(seed)
+    return sorted(str(c) for c in rng.choice(eligible, size=max_clients, replace=False))
+
+
+def _variant_errors(
+    store: Store,
+    frames: CohortFrames,
+    scheduler: str | None,
+    max_fit_clients: int,
+    seed: int,
+    step: Callable[[str], None],
+) -> tuple[pd.DataFrame | None, str]:
+    """Per-client leave-last-visit-out error per variant, or ``None`` and why there is none.
+
+    Uses ``hostcap.mechanistic_model.compare_variants`` (issue 4: every variant fitted to one
+    client's observations by :class:`ClientFit`; ``lvo_rmse`` = root mean square of the
+    standardised residuals of the held-out last visit). Never invents numbers.
+    """
+    if max_fit_clients == 0:
+        return None, "no numbers: per-client fits were not requested (max_fit_clients = 0)"
     try:
         model = importlib.import_module("hostcap.mechanistic_model")
     except ImportError as exc:  # pragma: no cover - the package is part of hostcap
         return None, f"no numbers: the mechanistic model cannot be imported ({exc})"
-    fit_cohort: Callable[..., Any] | None = getattr(model, "fit_cohort_variants", None)
-    if fit_cohort is None:
+    fit_client: Callable[..., Any] | None = getattr(model, "compare_variants", None)
+    if fit_client is None or getattr(model, "ClientFit", None) is None:
         return None, VARIANT_NOTE_NO_FITS
-    try:
-        errors = fit_cohort(
-            frames.measurements,
-            clients=frames.clients,
-            max_clients=max_fit_clients,
-            seed=seed,
-            scheduler=scheduler,
+    chosen = fit_candidates(frames.measurements, frames.clients, max_fit_clients, seed)
+    if not chosen:
+        return None, (
+            "no numbers: no client has a model preset (phenotype A, B or C) and tryptase, "
+            "hs-CRP or symptom load at 3 or more times"
         )
-    except HostcapError as exc:
-        return None, f"no numbers: the per-client fits failed: {exc}"
-    return pd.DataFrame(errors), (
-        f"held-out last-visit error of each variant, fitted per client on at most "
-        f"{max_fit_clients} clients"
+    protocols = client_protocols(store, frames.clients.loc[frames.clients["client"].isin(chosen)])
+    phenotype_of = frames.clients.set_index("client")["phenotype"]
+    dask_client: Any = None
+    if scheduler:
+        distributed = importlib.import_module("dask.distributed")
+        dask_client = distributed.Client(scheduler)
+    rows: list[tuple[str, str, float]] = []
+    failures: list[str] = []
+    try:
+        for i, code in enumerate(chosen, 1):
+            step(f"fitting every model variant to client {i} of {len(chosen)}")
+            try:
+                table = fit_client(
+                    fit_observations(frames.measurements, code),
+                    phenotype=str(phenotype_of[code]),
+                    protocol=protocols[code],
+                    seed=seed,
+                    client=dask_client,
+                )
+            except HostcapError as exc:
+                failures.append(f"{code}: {exc}")
+                continue
+            for variant, error in zip(table["variant"], table["lvo_rmse"], strict=True):
+                if np.isfinite(float(error)):
+                    rows.append((code, str(variant), float(error)))
+    finally:
+        if dask_client is not None:
+            dask_client.close()
+    note = (
+        f"held-out last-visit error (RMS standardised residual, 1 = as good as measurement "
+        f"noise allows) of each variant fitted per client to {', '.join(FIT_MEASURES)} under "
+        f"the client's recorded interventions; {len(chosen)} client(s) drawn at random "
+        f"(at most {max_fit_clients})"
     )
+    if failures:
+        note += f"; {len(failures)} fit(s) failed: " + "; ".join(failures[:3])
+    if not rows:
+        return None, "no numbers: " + note
+    return pd.DataFrame(rows, columns=["client", "variant", "held_out_error"]), note
 
 
 def model_predicted_orders(
@@ -652,6 +785,7 @@ def _marker_order_rows(results: _Results) -> pd.DataFrame:
 
 
 def _run_analysis(
+    store: Store,
     frames: CohortFrames,
     step: Callable[[str], None],
     *,
@@ -706,7 +840,7 @@ def _run_analysis(
     step("outcome timelines per phenotype")
     timelines = outcome_timelines(m, c) if len(m) else None
     step("model variants vs data")
-    errors, variant_note = _variant_errors(frames, scheduler, max_fit_clients, seed)
+    errors, variant_note = _variant_errors(store, frames, scheduler, max_fit_clients, seed, step)
     variants = None
     if errors is not None:
         variants = compare_variants(errors, n_bootstrap=max(1000, n_bootstrap), seed=seed)
@@ -1047,8 +1181,10 @@ def analyze_cohort(
         Address of a Dask scheduler for the per-client model fits (issue 4); ``None`` runs them
         in process.
     max_fit_clients
-        At most this many clients are fitted per variant for the model-vs-data comparison
-        (fits are slow; default 30, enough to see a large difference, not a small one).
+        At most this many clients (drawn at random with ``seed``) are fitted under every
+        variant for the model-vs-data comparison; 0 skips the fits. Fits are slow (minutes
+        per client on 2 cores in process; pass ``scheduler`` to spread them), and 30 clients
+        can show a large difference between variants, not a small one.
     n_bootstrap
         Bootstrap resamples for the marker-order intervals (≥ 20).
     seed
@@ -1064,14 +1200,15 @@ def analyze_cohort(
     dict of str to Path
         Every file written, by its name relative to ``out_dir``.
     """
-    if max_fit_clients < 1:
-        raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 1")
+    if max_fit_clients < 0:
+        raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 0")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with _progress(progress, console) as step:
         step("reading the store")
         frames = load_cohort(store)
         results = _run_analysis(
+            store,
             frames,
             step,
             scheduler=scheduler,
