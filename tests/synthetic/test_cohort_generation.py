@@ -228,3 +228,18 @@ def test_design_document_lists_every_design_setting_and_template() -> None:
         assert f"`{f.name}`" in text
     for template in ("protocol.pattern_a", "protocol.pattern_b", "protocol.pattern_c"):
         assert template in text
+
+
+def test_recorded_antihistamine_doses_follow_the_simulated_need(cohort: SyntheticCohort) -> None:
+    meds = cohort.records["meds"]
+    ddd = {"cetirizine": 10, "fexofenadine": 120, "levocetirizine": 5, "loratadine": 10}
+    ddd |= {"desloratadine": 5, "famotidine": 40}
+    first = meds.groupby(["client_code", "drug"]).head(1)
+    load = first["dose"].astype(float) * first["per_day"].astype(float) / first["drug"].map(ddd)
+    per_client = load.groupby(first["client_code"]).sum().rename("ddd")
+    effects = cohort.truth_effects
+    need = effects[(effects["measure"] == "antihistamine_need") & (effects["week"] == 0)]
+    joined = need.set_index("client_code").join(per_client, how="inner")
+    assert len(joined) == cohort.n_clients
+    assert set(meds["drug"]) <= set(ddd)
+    assert np.corrcoef(joined["ddd"], joined["true_value"])[0, 1] > 0.5
