@@ -86,3 +86,11 @@ def test_errors_name_the_problem_value_and_expectation() -> None:
         compare_variants(good, n_bootstrap=10)
     empty = compare_variants(good.iloc[:0], n_bootstrap=100)
     assert empty.table.empty and "no per-client fits" in empty.note
+
+
+def test_too_few_clients_give_means_but_no_interval_or_verdict() -> None:
+    errors = _errors({"null": 1.0, "essay": 0.2}, n=3, seed=4)
+    row = compare_variants(errors, n_bootstrap=100).table.set_index("variant").loc["essay"]
+    assert row["mean_error"] < 1.5
+    assert np.isnan(row["diff_ci_low"]) and np.isnan(row["diff_ci_high"])
+    assert row["verdict"] == "too few clients to rank (< 5)"

@@ -73,6 +73,7 @@ def compare_variants(
     reference: str = "null",
     n_bootstrap: int = 1000,
     seed: int = 0,
+    min_clients: int = 5,
 ) -> VariantComparison:
     """Rank model variants by held-out error, with bootstrap uncertainty over clients.
 
@@ -86,6 +87,9 @@ def compare_variants(
         Resamples of clients (≥ 100).
     seed
         Seed of the resampling.
+    min_clients
+        With fewer paired clients the means are reported but no interval or verdict: a
+        bootstrap over two or three clients describes those clients, not the variants.
 
     Raises
     ------
@@ -161,6 +165,8 @@ def compare_variants(
         low, high = np.percentile(boot_diff[:, j], [2.5, 97.5])
         if j == ref:
             verdict, low, high = "reference", math.nan, math.nan
+        elif len(matrix) < min_clients:
+            verdict, low, high = f"too few clients to rank (< {min_clients})", math.nan, math.nan
         elif high < 0:
             verdict = "ranks above reference"
         elif low > 0:
