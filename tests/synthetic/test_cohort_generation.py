@@ -243,3 +243,19 @@ def test_recorded_antihistamine_doses_follow_the_simulated_need(cohort: Syntheti
     assert len(joined) == cohort.n_clients
     assert set(meds["drug"]) <= set(ddd)
     assert np.corrcoef(joined["ddd"], joined["true_value"])[0, 1] > 0.5
+
+
+def test_scored_compass31_totals_are_unbiased_for_the_true_total(cohort: SyntheticCohort) -> None:
+    from hostcap.catalog import score_instrument
+
+    q = cohort.records["questionnaires"]
+    compass = q[q["instrument"] == "compass31"]
+    scored = [
+        score_instrument("compass31", [float(a) for a in str(answers).split(",")]).total
+        for answers in compass["answers"]
+    ]
+    truth = _truth_at(cohort, "compass31_total")
+    joined = compass.assign(scored=scored).merge(truth, on=["client_code", "date"])
+    assert len(joined) == len(compass)
+    assert abs(joined["scored"].mean() - joined["true_value"].mean()) < 3.0
+    assert set(cohort.truth_effects["analytics_measure"]) >= {"tryptase", "antihistamine_ddd"}

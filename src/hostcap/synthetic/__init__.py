@@ -29,6 +29,7 @@ from hostcap.synthetic.cohort_design import (
     check_options,
 )
 from hostcap.synthetic.cohort_generation import (
+    ANALYTICS_MEASURES,
     STORE_KINDS,
     TRUTH_MEASURES,
     Enrolment,
@@ -39,6 +40,7 @@ from hostcap.synthetic.cohort_simulation import CohortRun, batch_steady_states, 
 from hostcap.synthetic.record_generation import LATENT_MEASURES, latent_questionnaires
 
 __all__ = [
+    "ANALYTICS_MEASURES",
     "DEFAULT_DESIGN",
     "LATENT_MEASURES",
     "MAX_CLIENTS",

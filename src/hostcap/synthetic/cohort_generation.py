@@ -12,7 +12,8 @@ triage at baseline (``rule_label``, ``triage``: what a practitioner's assessment
 enrolment day). Protocols follow the TRUE label (as if the work-up had found it), and the
 enrolment's ``phenotype_label`` in the store is the true label too, so analyses by phenotype
 are analyses by the generating phenotype. ``truth_parameters``: per client every
-model parameter. ``truth_effects``: per client, planned visit week and measure, the noise-free
+model parameter. ``truth_effects``: per client, planned visit week and measure (with its name in
+the outcome analytics, ``analytics_measure``), the noise-free
 value on the visit day (``true_value``), the value the same client would have had without the
 protocol (``untreated_value``, a second simulation with every intervention input 0), the change
 from the client's own day 0 (``true_change``) and the effect of the protocol
@@ -42,7 +43,14 @@ from hostcap.synthetic.record_generation import (
     store_frames,
 )
 
-__all__ = ["STORE_KINDS", "TRUTH_MEASURES", "Enrolment", "SyntheticCohort", "generate_cohort"]
+__all__ = [
+    "ANALYTICS_MEASURES",
+    "STORE_KINDS",
+    "TRUTH_MEASURES",
+    "Enrolment",
+    "SyntheticCohort",
+    "generate_cohort",
+]
 
 #: Store kinds in the order they must be written (clients first).
 STORE_KINDS = (
@@ -64,6 +72,21 @@ TRUTH_MEASURES = (
     "food_tolerance",
     "antihistamine_need",
 )
+
+#: The name each truth measure has in the outcome analytics (``hostcap.services.analytics``).
+#: ``antihistamine_need`` is the model's derived need in DDD/d; the recorded dose whose sum is
+#: ``antihistamine_ddd`` is a rounded step function of its measured value.
+ANALYTICS_MEASURES: dict[str, str] = {
+    "tryptase_serum": "tryptase",
+    "hs_crp": "hs_crp",
+    "symptom_load": "symptom_load",
+    "food_tolerance": "food_tolerance",
+    "antihistamine_need": "antihistamine_ddd",
+    "fss_mean": "fss_mean",
+    "gsrs_mean": "gsrs_mean",
+    "mct_total": "mct_total",
+    "compass31_total": "compass31_total",
+}
 
 Progress = Callable[[str], None]
 
@@ -131,6 +154,7 @@ def _effects_frame(
                     "day": d,
                     "observed": visits["happened"].to_numpy(),
                     "measure": measure,
+                    "analytics_measure": ANALYTICS_MEASURES[measure],
                     "true_value": true_value,
                     "untreated_value": untreated_value,
                     "true_change": true_value - base,

@@ -120,7 +120,8 @@ def synthetic_design_markdown() -> str:
         "- `parameters`: every model parameter per client;",
         "- `effects`: per client, planned week and measure ("
         + ", ".join(f"`{m}`" for m in (*TRUTH_MEASURES, *LATENT_MEASURES))
-        + "): visit day, whether the visit happened, `true_value`, `untreated_value` (the same",
+        + ") and its name in the outcome analytics (`analytics_measure`): visit day, whether the"
+        " visit happened, `true_value`, `untreated_value` (the same",
         "  client simulated without the protocol), `true_change` (from day 0) and `true_effect`",
         "  (`true_value - untreated_value`).",
         "",

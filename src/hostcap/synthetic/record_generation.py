@@ -12,7 +12,8 @@ Questionnaire latent means (an invented synthetic calibration, not fitted to any
 - FSS item mean = 1.5 + 0.3·L + 0.8·max(inflammation − 1, 0) + 0.8·min(cns_mc, 1), 1–7;
 - GSRS item mean = 1.2 + 0.15·L + 4.5·(1 − barrier), 1–7;
 - MCT total = 20 − 1.7·L, 0–20 (higher is better control);
-- COMPASS-31 item fraction = 0.1 + 0.03·L + 0.6·min(cns_mc, 1), of each item's maximum;
+- COMPASS-31: each item's points are binomial with the fraction 0.1 + 0.03·L + 0.6·min(cns_mc, 1)
+  of its maximum, so the expected weighted total (0–100) is 100 × that fraction;
 
 where L is the true symptom load (0–10). The symptom diary (hostcap's non-validated 0–10 organ
 ratings, whose mean the analytics read as ``symptom_load``) is L measured with the model's own
@@ -59,7 +60,7 @@ H1_CHOICES: dict[str, float] = {
     "desloratadine": 0.15,
 }
 #: Questionnaire latent values the truth frame carries beside the model observables.
-LATENT_MEASURES = ("fss_mean", "gsrs_mean", "mct_total", "compass31_fraction")
+LATENT_MEASURES = ("fss_mean", "gsrs_mean", "mct_total", "compass31_total")
 
 
 def latent_questionnaires(model: CompiledModel, run: CohortRun) -> dict[str, Array]:
@@ -74,7 +75,9 @@ def latent_questionnaires(model: CompiledModel, run: CohortRun) -> dict[str, Arr
         ),
         "gsrs_mean": np.clip(1.2 + 0.15 * load + 4.5 * (1.0 - barrier), 1, 7),
         "mct_total": np.clip(20.0 - 1.7 * load, 0, 20),
-        "compass31_fraction": np.clip(0.1 + 0.03 * load + 0.6 * cns, 0, 1),
+        # Every item's expected points are this fraction of its maximum, so the expected
+        # weighted COMPASS-31 total (0-100) is 100 x the fraction.
+        "compass31_total": 100.0 * np.clip(0.1 + 0.03 * load + 0.6 * cns, 0, 1),
     }
 
 
@@ -240,7 +243,7 @@ def store_frames(
             q_rows.append((codes[c], instrument, _answers(items), date))
         if w % design.lab_every_weeks == 0:
             maxima = np.array([it.max for it in get_instrument("compass31").items], dtype=int)
-            frac = float(latent["compass31_fraction"][c, d])
+            frac = float(latent["compass31_total"][c, d]) / 100.0
             q_rows.append((codes[c], "compass31", _answers(rng.binomial(maxima, frac)), date))
     frames["questionnaires"] = pd.DataFrame(
         q_rows, columns=["client_code", "instrument", "answers", "date"]
