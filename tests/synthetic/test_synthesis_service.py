@@ -45,7 +45,9 @@ def test_summary_truth_file_and_store_agree(tmp_path: Path) -> None:
     counts = store.row_counts()
     clients = store.list_clients()
     enrolments = store.enrolments(str(clients[0]["code"]))
+    audit = store.verify_audit()
     store.dispose()
+    assert audit.ok
     assert len(clients) == 10 and all(c["demo"] for c in clients)
     for kind, rows in summary["rows"].items():
         assert rows > 0, kind
