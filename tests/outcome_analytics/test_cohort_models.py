@@ -109,3 +109,15 @@ def test_unknown_measure_is_refused_with_the_known_list() -> None:
     with pytest.raises(ValidationError) as info:
         fit_mixed_models(m, clients)
     assert "ferritin" in str(info.value) and "tryptase" in str(info.value)
+
+
+def test_a_phase_term_confounded_with_phenotype_is_dropped_and_reported() -> None:
+    # Each phenotype's protocol names its own phases: phase identifies phenotype exactly,
+    # which would make MixedLM return arbitrary estimates without an error.
+    cohort = make_cohort(30, seed=6, measures=("symptom_load",))
+    m = cohort.measurements.merge(cohort.clients[["client", "phenotype"]], on="client")
+    m = m.assign(phase="protocol_" + m["phenotype"]).drop(columns="phenotype")
+    fit = fit_mixed_models(m, cohort.clients)[0]
+    assert "C(phase)" not in fit.formula
+    assert any("phase term dropped" in w and "rank" in w for w in fit.warnings)
+    assert not any("phase" in t for t in fit.table["term"])

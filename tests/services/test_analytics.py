@@ -74,7 +74,7 @@ def test_frames_follow_the_documented_mapping_from_records(cohort_store: Store) 
     # Symptom load is the diary total (mean of six 0–10 ratings).
     assert all(0 <= v <= 10 for _, v in _series(m, "S00", "symptom_load"))
     # Protocol phases from the enrolment, in protocol order.
-    assert set(m["phase"]) == {"0_before", "1_stabilise", "2_restore"}
+    assert set(m["phase"]) == {"0_before", "1_phase", "2_phase"}
     s00 = c.set_index("client").loc["S00"]
     assert s00["phenotype"] == "A" and s00["protocol"] == "essay_8_16"
     assert s00["age_years"] == START.year - 1980

@@ -16,7 +16,10 @@ the change in log value per week, ``exp(β) − 1`` the relative change per week
 otherwise. The phenotype term appears when the data hold at least two phenotype labels (reference
 ``A`` when present, else the first label in sorted order); the ``phase`` term when the
 measurements carry a ``phase`` column with at least two levels (reference: the first in sorted
-order, so name the pre-protocol phase ``0_baseline`` or similar to make it the reference).
+order, so name the pre-protocol phase ``0_baseline`` or similar to make it the reference). When
+the phase term makes the fixed-effects design rank deficient (phases that coincide with a
+phenotype, e.g. one protocol per phenotype with its own phase names), it is dropped and the
+result says so: MixedLM would otherwise return arbitrary estimates without an error.
 Clients labelled ``insufficient_data`` are kept, as their own level — dropping them would select
 the sample on a label.
 
@@ -178,6 +181,33 @@ def _fit_one(frame: pd.DataFrame, formula: str, re_formula: str) -> tuple[Any, l
     return best, list(dict.fromkeys(messages))
 
 
+def _design_rank(frame: pd.DataFrame, formula: str) -> tuple[int, int]:
+    """Rank and number of columns of the fixed-effects design of ``formula`` on ``frame``."""
+    exog = smf.mixedlm(formula, frame, groups=frame["client"]).exog
+    return int(np.linalg.matrix_rank(exog)), int(exog.shape[1])
+
+
+def _identifiable(frame: pd.DataFrame, formula: str) -> tuple[str | None, list[str]]:
+    """The formula, or one without the phase term when phase makes the fixed effects
+    unidentifiable (a rank-deficient design gives arbitrary estimates, not an error, in
+    MixedLM); ``None`` when even that is rank deficient. The notes say what was done."""
+    rank, columns = _design_rank(frame, formula)
+    if rank == columns:
+        return formula, []
+    if "+ C(phase)" in formula:
+        reduced = formula.replace(" + C(phase)", "")
+        rank2, columns2 = _design_rank(frame, reduced)
+        if rank2 == columns2:
+            return reduced, [
+                f"phase term dropped: with it the fixed-effects design has rank {rank} < "
+                f"{columns} columns (phases confounded with phenotype or week)"
+            ]
+    return None, [
+        f"not fitted: the fixed-effects design has rank {rank} < {columns} columns, so the "
+        "effects are not identifiable from these data"
+    ]
+
+
 def fit_mixed_models(
     measurements: pd.DataFrame,
     clients: pd.DataFrame,
@@ -220,14 +250,21 @@ def fit_mixed_models(
             )
             fits.append(_not_fitted(measure, formula, frame, reason))
             continue
+        usable, design_notes = _identifiable(frame, formula)
+        if usable is None:
+            fits.append(_not_fitted(measure, formula, frame, "; ".join(design_notes)))
+            continue
+        formula = usable
         notes: list[str] = []
         re_formula = "~week_re"
         try:
             result, notes = _fit_one(frame, formula, re_formula)
+            notes = [*design_notes, *notes]
         except (np.linalg.LinAlgError, ValueError) as exc:
             notes = [
+                *design_notes,
                 f"random slope model failed ({type(exc).__name__}: {exc}); "
-                "fitted a random-intercept model instead"
+                "fitted a random-intercept model instead",
             ]
             re_formula = "~1"
             try:

@@ -183,7 +183,7 @@ class MeasureSpec:
         if self.rule == "rcv":
             if baseline <= 0 or value <= 0:
                 return math.nan
-            return math.log(value / baseline)
+            return math.log(value) - math.log(baseline)
         return value - baseline
 
     def classify_many(self, baseline: np.ndarray, value: np.ndarray, z: float = Z_95) -> np.ndarray:
@@ -221,7 +221,7 @@ def _classify_many(
         if spec.rule == "rcv":
             ok = (baseline > 0) & (value > 0)
             delta = np.where(
-                ok, np.log(np.where(ok, value, 1.0) / np.where(ok, baseline, 1.0)), np.nan
+                ok, np.log(np.where(ok, value, 1.0)) - np.log(np.where(ok, baseline, 1.0)), np.nan
             )
         else:
             delta = value - baseline

@@ -26,8 +26,10 @@ measure                       source
 
 Repeated values of a measure on the same day are combined (geometric mean for the log-scale
 laboratory measures, arithmetic mean otherwise). The ``phase`` column comes from the first
-enrolment's protocol phases (``1_<name>``, ``2_<name>`` … in protocol order; ``0_before`` before
-the first phase, ``9_after`` after the last) when any client has phases.
+enrolment's protocol phases: ``1_phase``, ``2_phase`` … is the first, second … phase of the
+client's own protocol (an index, not the phase's name, because each phenotype's protocol names
+its phases differently and names would coincide with phenotype), ``0_before`` before the first
+phase and ``9_after`` after the last; only when any client has phases.
 
 The ``clients`` frame: ``phenotype`` is the first enrolment's ``phenotype_label`` (a rule-based
 hypothesis label; empty → ``insufficient_data``), ``protocol`` its protocol, ``sex``,
@@ -368,11 +370,11 @@ def _phase_labels(weeks: pd.Series, enrolment_ids: pd.Series, phases: pd.DataFra
         ordered = rows.sort_values("start_week")
         last_end = float(ordered["end_week"].max())
         labels[mine & (weeks > last_end)] = "9_after"
-        for i, (name, start, end) in enumerate(
-            zip(ordered["name"], ordered["start_week"], ordered["end_week"], strict=True), 1
+        for i, (start, end) in enumerate(
+            zip(ordered["start_week"], ordered["end_week"], strict=True), 1
         ):
             inside = mine & (weeks >= float(start)) & (weeks <= float(end))
-            labels[inside] = f"{i}_{name}"
+            labels[inside] = f"{i}_phase"
     return labels
 
 
