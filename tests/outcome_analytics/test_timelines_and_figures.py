@@ -74,9 +74,11 @@ def test_every_figure_is_a_figure_with_labelled_content() -> None:
     assert len(km.axes[0].get_lines()) == len(curves)
     fits = fit_mixed_models(cohort.measurements, cohort.clients, measures=["symptom_load"])
     forest = forest_figure(fits)
-    assert len(forest.axes[0].get_yticklabels()) == int(
-        (fits[0].table["term"] != "Intercept").sum()
-    )
+    labels = [t.get_text() for t in forest.axes[0].get_yticklabels()]
+    assert labels == ["week", "week × phenotype B (vs A)", "week × phenotype C (vs A)"]
+    every = forest_figure(fits, slopes_only=False)
+    n_terms = int((fits[0].table["term"] != "Intercept").sum())
+    assert len(every.axes[0].get_yticklabels()) == n_terms
     rng = np.random.default_rng(0)
     errors = pd.DataFrame(
         [(f"c{i}", v, rng.random()) for i in range(10) for v in ("null", "essay")],

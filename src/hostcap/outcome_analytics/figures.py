@@ -7,6 +7,7 @@ they are hypothesis labels.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -98,44 +99,67 @@ def km_figure(curves: Sequence[KaplanMeierCurve], title: str) -> Figure:
     return fig
 
 
-def forest_figure(fits: Sequence[MixedModelFit]) -> Figure:
-    """Forest plot of every fitted fixed effect except intercepts, with 95 % CIs.
+def _short_term(term: str) -> str:
+    """``week:C(phenotype, Treatment('A'))[T.B]`` → ``week × phenotype B (vs A)``."""
+    text = re.sub(
+        r"C\(phenotype, Treatment\('([^']*)'\)\)\[T\.([^\]]*)\]", r"phenotype \2 (vs \1)", term
+    )
+    text = re.sub(r"C\(phase\)\[T\.([^\]]*)\]", r"phase \1", text)
+    return text.replace(":", " × ")
 
-    Terms from models that did not converge are drawn hollow and marked "(not converged)".
+
+def forest_figure(fits: Sequence[MixedModelFit], *, slopes_only: bool = True) -> Figure:
+    """Forest plot of the mixed-model effects with 95 % CIs, one panel (own scale) per measure.
+
+    With ``slopes_only`` (default) only the terms involving ``week`` are drawn (the change per
+    week and how it differs by phenotype), which are the effects the questions are about; the
+    intercept, level and phase terms are in the table. Terms from models that did not converge
+    are drawn hollow and marked "(not converged)".
     """
-    rows = pd.concat([f.table for f in fits], ignore_index=True) if fits else pd.DataFrame()
+    tables = [f.table for f in fits if len(f.table)]
+    rows = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(rows):
-        rows = rows.loc[(rows["term"] != "Intercept") & rows["estimate"].notna()]
-    height = max(2.5, 0.28 * len(rows) + 1.2)
-    fig = Figure(figsize=(7.5, height), layout="constrained")
-    ax = fig.subplots()
-    if len(rows) == 0:
+        keep = (rows["term"] != "Intercept") & rows["estimate"].notna()
+        if slopes_only:
+            keep &= rows["term"].astype(str).str.contains("week")
+        rows = rows.loc[keep]
+    measures = list(dict.fromkeys(rows["measure"])) if len(rows) else []
+    heights = [max(1, int((rows["measure"] == m).sum())) for m in measures] or [1]
+    fig = Figure(
+        figsize=(7.5, 0.9 + 0.32 * sum(heights) + 0.45 * len(heights)), layout="constrained"
+    )
+    if not measures:
+        ax = fig.subplots()
         ax.text(0.5, 0.5, "no fitted effects", ha="center", va="center")
         ax.set_axis_off()
         return fig
-    y = np.arange(len(rows))[::-1]
-    labels = [
-        f"{m}: {t}" + ("" if c else " (not converged)")
-        for m, t, c in zip(rows["measure"], rows["term"], rows["converged"], strict=True)
-    ]
-    est = rows["estimate"].to_numpy(dtype=float)
-    low = rows["ci_low"].to_numpy(dtype=float)
-    high = rows["ci_high"].to_numpy(dtype=float)
-    ax.errorbar(
-        est,
-        y,
-        xerr=np.vstack([est - low, high - est]),
-        fmt="none",
-        ecolor="#333333",
-        capsize=2,
+    axes = fig.subplots(len(measures), 1, squeeze=False, height_ratios=heights)[:, 0]
+    for ax, measure in zip(axes, measures, strict=True):
+        part = rows.loc[rows["measure"] == measure]
+        y = np.arange(len(part))[::-1]
+        est = part["estimate"].to_numpy(dtype=float)
+        low = part["ci_low"].to_numpy(dtype=float)
+        high = part["ci_high"].to_numpy(dtype=float)
+        converged = part["converged"].to_numpy(dtype=bool)
+        ax.errorbar(
+            est, y, xerr=np.vstack([est - low, high - est]), fmt="none", ecolor="#333333", capsize=2
+        )
+        ax.scatter(est[converged], y[converged], color="#1b9e77", zorder=3)
+        ax.scatter(est[~converged], y[~converged], facecolors="none", edgecolors="#d95f02")
+        ax.axvline(0, color="grey", linewidth=0.8)
+        labels = [
+            _short_term(str(t)) + ("" if c else " (not converged)")
+            for t, c in zip(part["term"], converged, strict=True)
+        ]
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_ylim(-0.7, len(part) - 0.3)
+        scale = "ln units" if measure in measure_specs() and get_measure(measure).log_scale else ""
+        ax.set_title(f"{_label(measure)}{' — ' + scale if scale else ''}", fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+    axes[-1].set_xlabel(
+        "effect per week with 95 % CI (phenotypes are hypothesis labels)", fontsize=8
     )
-    converged = rows["converged"].to_numpy(dtype=bool)
-    ax.scatter(rows["estimate"][converged], y[converged], color="#1b9e77", zorder=3)
-    ax.scatter(rows["estimate"][~converged], y[~converged], facecolors="none", edgecolors="#d95f02")
-    ax.axvline(0, color="grey", linewidth=0.8)
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel("estimate (log scale per week for tryptase and hs-CRP) with 95 % CI")
-    ax.set_title("Mixed-model fixed effects", fontsize=9)
+    fig.suptitle("Mixed models: change per week and its differences by phenotype", fontsize=9)
     return fig
 
 
