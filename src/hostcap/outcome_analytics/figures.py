@@ -21,7 +21,19 @@ from hostcap.outcome_analytics.variant_ranking import VariantComparison
 
 __all__ = ["forest_figure", "km_figure", "spaghetti_figure", "variant_figure"]
 
-_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#666666")
+# Ten distinguishable colours (matplotlib's tab10), enough for every measure in one panel.
+_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 def _label(measure: str) -> str:
