@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = ["benchmarks.store_import"]
+BENCHMARKS = ["benchmarks.model_scale", "benchmarks.store_import"]
 
 
 def main() -> None:
