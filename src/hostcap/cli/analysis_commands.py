@@ -49,9 +49,9 @@ def cohort_command(
             "--max-fit-clients",
             min=0,
             help="Most clients (drawn at random) fitted under every model variant for the "
-            "model-vs-data comparison; 0 skips the fits (minutes per client on 2 cores).",
+            "model-vs-data comparison; 0 skips the fits (2-3 minutes per client on 2 cores).",
         ),
-    ] = 30,
+    ] = 5,
     n_bootstrap: Annotated[
         int,
         typer.Option("--bootstrap", min=20, help="Bootstrap resamples for marker-order intervals."),

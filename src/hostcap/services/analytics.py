@@ -1164,7 +1164,7 @@ def analyze_cohort(
     out_dir: Path,
     scheduler: str | None = None,
     *,
-    max_fit_clients: int = 30,
+    max_fit_clients: int = 5,
     n_bootstrap: int = 200,
     seed: int = 0,
     model_orders: bool = True,
@@ -1184,9 +1184,11 @@ def analyze_cohort(
         in process.
     max_fit_clients
         At most this many clients (drawn at random with ``seed``) are fitted under every
-        variant for the model-vs-data comparison; 0 skips the fits. Fits are slow (minutes
-        per client on 2 cores in process; pass ``scheduler`` to spread them), and 30 clients
-        can show a large difference between variants, not a small one.
+        variant for the model-vs-data comparison; 0 skips the fits. Fits are slow: about 2–3
+        minutes per client for the four variants on 2 shared cores in process (pass
+        ``scheduler`` to spread them). The default 5 is the fewest clients for which the
+        ranking reports an interval; it can show a large difference between variants, not a
+        small one, and 30 or more clients are needed for a modest one.
     n_bootstrap
         Bootstrap resamples for the marker-order intervals (≥ 20).
     seed
