@@ -37,5 +37,9 @@ GENERATED_DOCS: tuple[GeneratedDoc, ...] = (
     GeneratedDoc(
         "hostcap.clinical_store.formats_doc", "import_formats_markdown", "import-formats.md"
     ),
+    GeneratedDoc("hostcap.mechanistic_model.model_card", "model_card_markdown", "model-card.md"),
     GeneratedDoc("hostcap.settings", "settings_markdown", "settings.md"),
+    GeneratedDoc(
+        "hostcap.synthetic.design_doc", "synthetic_design_markdown", "synthetic-cohorts.md"
+    ),
 )

@@ -25,8 +25,6 @@ def test_card_lists_every_state_parameter_edge_and_variant() -> None:
     assert "## References" in card
 
 
-def test_checked_in_model_card_is_current() -> None:
-    assert (DOCS / "model-card.md").read_text() == model_card_markdown(), (
-        "run `hostcap model card --out docs/model-card.md`"
-    )
+def test_checked_in_causal_diagram_is_small() -> None:
+    # The card's text is checked to be current with every generated doc (tests/docs).
     assert (DOCS / "model-causal-diagram.png").stat().st_size < 200_000

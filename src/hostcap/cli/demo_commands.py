@@ -56,13 +56,27 @@ def demo_command(
     skip_cohort: Annotated[
         bool, typer.Option("--skip-cohort", help="only the practice demo and the model examples")
     ] = False,
+    max_fit_clients: Annotated[
+        int,
+        typer.Option(
+            "--max-fit-clients",
+            help="cohort clients fitted under every model variant (0 skips the fits)",
+        ),
+    ] = MainJobOptions.max_fit_clients,
     scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="Dask scheduler address for the fits")
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address for the fits (default: a local cluster of up to 4 "
+            "worker processes)",
+        ),
     ] = None,
 ) -> None:
     """Demo clients (assessed), model examples, and a synthetic cohort analysed end to end."""
     if cohort_size < 20:
         raise ValidationError.single("--cohort-size", cohort_size, "at least 20 clients")
+    if max_fit_clients < 0:
+        raise ValidationError.single("--max-fit-clients", max_fit_clients, "an integer ≥ 0")
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     result = MainJobResult()
@@ -88,7 +102,10 @@ def demo_command(
     for path in result.trajectories:
         console.print(f"  {path}", markup=False)
     if not skip_cohort:
-        _research_loop(out, cohort_database, cohort_size, seed, scheduler, result)
+        options = MainJobOptions(
+            cohort_size=cohort_size, seed=seed, max_fit_clients=max_fit_clients
+        )
+        _research_loop(out, cohort_database, options, scheduler, result)
     console.print(Rule("timings (s)"))
     console.print(", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()), markup=False)
     console.print(f"total {time.perf_counter() - started:.1f} s; outputs under {out}", markup=False)
@@ -97,8 +114,7 @@ def demo_command(
 def _research_loop(
     out: Path,
     cohort_database: str | None,
-    cohort_size: int,
-    seed: int,
+    options: MainJobOptions,
     scheduler: str | None,
     result: MainJobResult,
 ) -> None:
@@ -108,7 +124,6 @@ def _research_loop(
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         cohort_database = f"sqlite:///{path}"
     console.print(Rule("research loop on a SYNTHETIC cohort (known ground truth, no real people)"))
-    options = MainJobOptions(cohort_size=cohort_size, seed=seed)
     run_research_loop(cohort_database, out, options, result, _say, scheduler=scheduler)
     cohort = result.cohort
     console.print(

@@ -15,6 +15,7 @@ returned so the closing note and the README can quote them.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from hostcap.services.analytics import analyze_cohort
 from hostcap.services.assessment import AssessmentSummary, assess_stored_clients
 from hostcap.services.demo import record_demo_clients
 from hostcap.services.modelling import simulate_example_protocols
+from hostcap.services.modelling_scale import local_scheduler
 from hostcap.services.synthesis import synthesize_cohort
 
 __all__ = ["MainJobOptions", "MainJobResult", "run_demo_clients", "run_research_loop"]
@@ -43,8 +45,11 @@ class MainJobOptions:
     variant: str = "essay"
     effect_scale: float = 1.0
     weeks: int = 16
-    max_fit_clients: int = 12
+    max_fit_clients: int = 8
     n_bootstrap: int = 100
+    #: Worker processes of the local Dask cluster the variant fits run on when no scheduler is
+    #: given (every variant of one client is fitted in parallel); 1 fits in-process.
+    fit_workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -85,6 +90,16 @@ def run_demo_clients(
     return lines
 
 
+@contextmanager
+def _fit_scheduler(scheduler: str | None, options: MainJobOptions) -> Iterator[str | None]:
+    """The given scheduler, else a local cluster for the variant fits (when there are fits)."""
+    if scheduler is not None or options.max_fit_clients == 0:
+        yield scheduler
+        return
+    with local_scheduler(options.fit_workers) as address:
+        yield address
+
+
 def run_research_loop(
     cohort_url: str,
     out_dir: Path,
@@ -109,11 +124,14 @@ def run_research_loop(
     try:
         with _timed(result, "assess_cohort", say, "assessing every cohort client"):
             result.cohort_assessments = assess_stored_clients(store)
-        with _timed(result, "analyse", say, "fitting variants and analysing the cohort"):
+        with (
+            _timed(result, "analyse", say, "fitting variants and analysing the cohort"),
+            _fit_scheduler(scheduler, options) as address,
+        ):
             result.analysis = analyze_cohort(
                 store,
                 out_dir / "analysis",
-                scheduler,
+                address,
                 max_fit_clients=options.max_fit_clients,
                 n_bootstrap=options.n_bootstrap,
                 seed=options.seed,

@@ -38,6 +38,7 @@ __all__ = [
     "client_observations",
     "dask_client",
     "load_protocol",
+    "local_scheduler",
     "run_fit",
     "run_population",
     "run_sensitivity",
@@ -82,6 +83,28 @@ def dask_client(scheduler: str | None) -> Iterator[Any | None]:
         yield client
     finally:
         client.close()  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def local_scheduler(n_workers: int) -> Iterator[str | None]:
+    """The address of a fresh Dask ``LocalCluster`` of ``n_workers`` single-threaded worker
+    processes, closed on exit; ``None`` (in-process) when fewer than two workers are asked for.
+
+    The model's integrator is a Python loop over steps, so processes, not threads, run it in
+    parallel.
+    """
+    if n_workers < 2:
+        yield None
+        return
+    from dask.distributed import LocalCluster
+
+    cluster = LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    try:
+        yield str(cluster.scheduler_address)
+    finally:
+        cluster.close()
 
 
 def run_population(
