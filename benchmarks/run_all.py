@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = ["benchmarks.model_scale", "benchmarks.store_import"]
+BENCHMARKS = [
+    "benchmarks.store_import",
+    "benchmarks.model_scale",
+    "benchmarks.analysis_scale",
+    "benchmarks.analysis_calibration",
+    "benchmarks.variant_ranking",
+]
 
 
 def main() -> None:

@@ -22,7 +22,9 @@ def dask_client() -> Iterator[Any]:
         n_workers=2,
         processes=True,
         threads_per_worker=1,
-        dashboard_address=None,
+        # The scheduler's HTTP server starts even without a dashboard, on 8787 by default; when
+        # that port is taken distributed warns (an error here), so take any free port.
+        dashboard_address=":0",
         silence_logs=50,
     )
     client = Client(cluster)

@@ -99,7 +99,12 @@ def local_scheduler(n_workers: int) -> Iterator[str | None]:
     from dask.distributed import LocalCluster
 
     cluster = LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        # ":0": any free port for the scheduler's HTTP server (8787 may be taken by another
+        # cluster, and distributed then warns).
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
     )
     try:
         yield str(cluster.scheduler_address)
