@@ -116,15 +116,8 @@ ANALYSIS_FILES: tuple[str, ...] = (
     "variant_comparison.csv",
     "summary.md",
 )
-RESPONDER_CSV_COLUMNS: tuple[str, ...] = (
-    "client",
-    "measure",
-    "baseline",
-    "last",
-    "change",
-    "reliable_change",
-    "responder",
-)
+#: The contract columns of ``responders.csv`` (issue 6), the first seven of the table.
+RESPONDER_CSV_COLUMNS: tuple[str, ...] = RESPONDER_COLUMNS[:7]
 QUESTIONNAIRE_MEASURES: Mapping[str, tuple[str, str]] = {
     "fss": ("fss_mean", "mean"),
     "gsrs": ("gsrs_mean", "mean"),
