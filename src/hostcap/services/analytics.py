@@ -69,6 +69,7 @@ from hostcap.outcome_analytics import (
     CORE_MEASURES,
     MIXED_MODEL_COLUMNS,
     PHENOTYPE_LABELS,
+    RESPONDER_COLUMNS,
     VARIANT_COMPARISON_COLUMNS,
     MarkerOrder,
     MixedModelFit,
