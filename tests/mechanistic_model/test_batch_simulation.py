@@ -128,3 +128,17 @@ def test_bad_parameter_sets_name_the_field_and_value() -> None:
         simulate_batch("essay", None, {"k_thr_typo": [1.0]})
     with pytest.raises(ValidationError, match="d_prod"):
         simulate_batch("essay", None, {"d_prod": [-1.0]})
+
+
+def test_a_last_save_time_that_weeks_times_168_rounds_below_is_still_saved() -> None:
+    # 1380 h / 168 * 168 == 1379.9999999999998: the horizon must still reach the 1380 h save.
+    save = [0.0, 10.0, 660.0, 1380.0]
+    weeks = save[-1] / 168.0
+    assert weeks * 168.0 < save[-1]
+    one = simulate("essay", PROTOCOL, phenotype="A", weeks=weeks, save_at=save)
+    assert np.all(np.isfinite(one.states))
+    batch = simulate_batch(
+        "essay", PROTOCOL, {"tryp_basal": [5.0, 6.0]}, phenotype="A", weeks=weeks, save_at=save
+    )
+    assert list(batch.status) == ["success", "success"]
+    assert np.all(np.isfinite(batch.states)) and np.all(np.isfinite(batch.observables))

@@ -464,6 +464,10 @@ def iter_batches(
         raise ComputationError(
             f"save_at must lie in [0, {end_h:g}] h; got {times[0]:g}..{times[-1]:g}"
         )
+    if times.size:
+        # weeks * 168 can round just below the last save time it came from (1380 h / 168 * 168
+        # = 1379.9999999999998): integrate to the save time itself so it is reached and saved.
+        end_h = max(end_h, float(times[-1]))
     lu = _lu(m)
     seg_start, seg_end, seg_inputs, _ = _segments(m, protocol, end_h)
     # Right-continuous inputs at the save times (a boundary belongs to the segment it starts).
@@ -595,7 +599,7 @@ def simulate_batch(
     Examples
     --------
     >>> from hostcap.mechanistic_model import simulate_batch
-    >>> res = simulate_batch("essay", None, {"d_prod": [0.004, 0.008]}, phenotype="A", weeks=1)
+    >>> res = simulate_batch("essay", None, {"tryp_basal": [5.0, 6.0]}, phenotype="A", weeks=1)
     >>> res.states.shape, list(res.status)
     ((2, 8, 18), ['success', 'success'])
     """

@@ -340,6 +340,10 @@ def simulate(
         raise ComputationError(
             f"save_at must lie in [0, {end_h:g}] h; got {times[0]:g}..{times[-1]:g}"
         )
+    if times.size:
+        # weeks * 168 can round just below the last save time it came from (1380 h / 168 * 168
+        # = 1379.9999999999998): integrate to the save time itself so it is reached and saved.
+        end_h = max(end_h, float(times[-1]))
     p_values = m.parameter_values(phenotype, parameters)
     p = np.array([p_values[k] for k in m.parameter_ids])
     y = initial_state(m, phenotype, parameters) if y0 is None else np.asarray(y0, dtype=float)
