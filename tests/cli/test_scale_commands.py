@@ -117,9 +117,8 @@ def test_sensitivity_writes_indices_time_resolved_and_a_figure(
     assert "sobol or morris" in capsys.readouterr().err
 
 
-def test_fit_reads_the_store_and_exports_petab(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _client_with_a_short_series(tmp_path: Path) -> list[str]:
+    """C001 with tryptase, hs-CRP and diary series (and one acute tryptase); the store args."""
     db = f"sqlite:///{tmp_path / 'store.sqlite'}"
     d = ["--database", db]
     assert main(["init", *d]) == 0
@@ -145,6 +144,13 @@ def test_fit_reads_the_store_and_exports_petab(
     )
     assert main(["import", "labs", str(labs), *d]) == 0
     assert main(["import", "questionnaires", str(diary), *d]) == 0
+    return d
+
+
+def test_fit_reads_the_store_and_exports_petab(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = _client_with_a_short_series(tmp_path)
     capsys.readouterr()
     petab = tmp_path / "petab"
     rc = main(["fit", "C001", "--variant", "essay", "--starts", "1", "--petab", str(petab), *d])
@@ -171,3 +177,22 @@ def test_fit_reads_the_store_and_exports_petab(
     params = pd.read_csv(petab / "parameters.tsv", sep="\t")
     assert set(params["parameterScale"]) == {"log10"}
     assert main(["fit", "NOPE", *d]) != 0
+
+
+def test_fit_all_reports_each_variants_fit_and_the_comparison_from_the_same_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    d = _client_with_a_short_series(tmp_path)
+    capsys.readouterr()
+    assert main(["fit", "C001", "--variant", "all", "--starts", "1", *d]) == 0
+    result = json.loads(capsys.readouterr().out)
+    variants = {"essay", "biochemical", "butyrate_direct", "null"}
+    assert set(result["fits"]) == variants
+    rows = {row["variant"]: row for row in result["comparison"]}
+    assert set(rows) == variants
+    for variant, fit in result["fits"].items():
+        assert fit["estimates"]
+        assert fit["log_likelihood"] == rows[variant]["log_likelihood"]
+        assert fit["aic"] == rows[variant]["aic"]

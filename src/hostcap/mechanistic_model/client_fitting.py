@@ -459,6 +459,7 @@ def compare_variants(
     n_starts: int = 4,
     seed: int = 0,
     client: Any | None = None,
+    fits: dict[str, ClientFit] | None = None,
 ) -> pd.DataFrame:
     """Fit each variant; AIC, BIC and leave-last-visit-out predictive error per variant.
 
@@ -470,6 +471,9 @@ def compare_variants(
     ----------
     client
         A ``dask.distributed.Client`` to fit the variants in parallel; ``None`` in-process.
+    fits
+        When given, filled with each variant's fit to all observations (estimates, intervals,
+        predictions), so a caller that reports them need not fit again.
 
     Returns
     -------
@@ -495,6 +499,8 @@ def compare_variants(
     else:
         futures = [client.submit(_fit_variant, *job, pure=False) for job in jobs]
         rows = [fut.result() for fut in futures]
+    if fits is not None:
+        fits.update({row["variant"]: row["fit"] for row in rows})
     frame = pd.DataFrame(rows)
     frame["delta_aic"] = frame["aic"] - frame["aic"].min()
     cols = [
@@ -540,4 +546,5 @@ def _fit_variant(
         "bic": full.bic_,
         "lvo_rmse": lvo,
         "converged": full.converged_,
+        "fit": full,
     }

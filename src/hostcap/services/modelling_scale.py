@@ -325,17 +325,9 @@ def run_fit(
         "fits": {},
         "note": HYPOTHESIS_NOTE,
     }
-    for v in variants:
-        fit = ClientFit(v, chosen, protocol=protocol, n_starts=n_starts, seed=seed).fit(
-            observations
-        )
-        result["fits"][v] = {
-            "estimates": fit.estimates_.to_dict(orient="records"),
-            "log_likelihood": fit.log_likelihood_,
-            "aic": fit.aic_,
-            "bic": fit.bic_,
-        }
+    fits: dict[str, ClientFit] = {}
     if len(variants) > 1:
+        # The comparison fits every variant to all observations anyway; report those fits.
         with dask_client(scheduler) as client:
             table = compare_variants(
                 observations,
@@ -345,8 +337,21 @@ def run_fit(
                 n_starts=n_starts,
                 seed=seed,
                 client=client,
+                fits=fits,
             )
         result["comparison"] = table.replace({np.nan: None}).to_dict(orient="records")
+    else:
+        fits[variants[0]] = ClientFit(
+            variants[0], chosen, protocol=protocol, n_starts=n_starts, seed=seed
+        ).fit(observations)
+    for v in variants:
+        fit = fits[v]
+        result["fits"][v] = {
+            "estimates": fit.estimates_.to_dict(orient="records"),
+            "log_likelihood": fit.log_likelihood_,
+            "aic": fit.aic_,
+            "bic": fit.bic_,
+        }
     if petab_dir is not None:
         petab_dir.mkdir(parents=True, exist_ok=True)
         files = petab_problem(
