@@ -339,6 +339,12 @@ def generate_population(
     )
 
 
+#: Values held for exact quantiles when no ``exact_limit`` is given (bytes).
+EXACT_HOLD_BYTES = 128 * 2**20
+#: Values binned at once into the quantile histogram.
+BIN_SLICE_VALUES = 2_000_000
+
+
 class QuantileBands:
     """Quantiles across members per time and name, accumulated chunk by chunk.
 
@@ -346,7 +352,11 @@ class QuantileBands:
     beyond that, the held values fix a per-(time, name) histogram of ``bins`` bins on a linear or
     (for positive values) logarithmic scale spanning the observed range widened by half its
     width each side, with open end bins, and the quantiles are interpolated within bins. Memory
-    is ``exact_limit × T × K`` floats, then ``T × K × bins`` counts, whatever the number of members.
+    is ``exact_limit × T × K`` floats, then ``T × K × bins`` counts, whatever the number of members;
+    values are binned in slices of at most :data:`BIN_SLICE_VALUES` so temporaries stay small.
+
+    ``exact_limit=None`` holds at most :data:`EXACT_HOLD_BYTES` of values (for 113 daily times and
+    the 29 states and observables of a variant, about 5,100 members).
     """
 
     def __init__(
@@ -355,13 +365,16 @@ class QuantileBands:
         time_h: Array,
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
         *,
-        exact_limit: int = 20_000,
+        exact_limit: int | None = None,
         bins: int = 2048,
     ) -> None:
         self.names = tuple(names)
         self.time_h = np.asarray(time_h, dtype=float)
         self.quantiles = tuple(float(q) for q in quantiles)
-        self.exact_limit = exact_limit
+        cells = max(1, self.time_h.size * len(self.names))
+        self.exact_limit = (
+            max(1_000, EXACT_HOLD_BYTES // (8 * cells)) if exact_limit is None else exact_limit
+        )
         self.bins = bins
         self._held: list[Array] = []
         self._n_held = 0
@@ -403,6 +416,13 @@ class QuantileBands:
         self._counts = np.zeros(t * k * self.bins, dtype=np.int64)
 
     def _bin(self, values: Array) -> None:
+        # Each slice makes a few temporaries of its size (log values, positions, bin indices).
+        per_member = max(1, values[0].size if values.shape[0] else 1)
+        step = max(1, BIN_SLICE_VALUES // per_member)
+        for lo in range(0, values.shape[0], step):
+            self._bin_slice(values[lo : lo + step])
+
+    def _bin_slice(self, values: Array) -> None:
         assert self._log is not None and self._lo is not None and self._width is not None
         assert self._counts is not None
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -515,7 +535,7 @@ def simulate_population(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     chunk_size: int = 2_000,
-    exact_limit: int = 20_000,
+    exact_limit: int | None = None,
     client: Any | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> PopulationRun:
