@@ -49,7 +49,8 @@ def cohort_command(
             "--max-fit-clients",
             min=0,
             help="Most clients (drawn at random) fitted under every model variant for the "
-            "model-vs-data comparison; 0 skips the fits (2-3 minutes per client on 2 cores).",
+            "model-vs-data comparison; 0 skips the fits (about 25 s per client in one process, "
+            "less on a Dask cluster).",
         ),
     ] = 5,
     n_bootstrap: Annotated[
