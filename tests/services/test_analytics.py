@@ -231,3 +231,24 @@ def test_fitting_inputs_come_from_the_stored_records(cohort_store: Store) -> Non
         (4.0, [("nicotinamide_riboside", 600.0)]),
     ]
     assert protocol.phenotype == "A"
+
+
+def test_variant_fits_give_the_same_errors_in_process_and_on_a_dask_cluster(
+    cohort_store: Store, tmp_path: Path
+) -> None:
+    from hostcap.services.modelling_scale import local_scheduler
+
+    def errors(scheduler: str | None, out: Path) -> pd.DataFrame:
+        analyze_cohort(
+            cohort_store, out, scheduler, n_bootstrap=20, max_fit_clients=2, model_orders=False
+        )
+        # "null" is a variant name here, not a missing value.
+        return pd.read_csv(out / "variant_comparison.csv", keep_default_na=False, na_values=[""])
+
+    local = errors(None, tmp_path / "local")
+    assert set(local["variant"]) == {"essay", "biochemical", "butyrate_direct", "null"}
+    assert (local["n_clients"] == 2).all()
+    assert local["mean_error"].gt(0).all()
+    with local_scheduler(2) as address:
+        distributed = errors(address, tmp_path / "dask")
+    pd.testing.assert_frame_equal(local, distributed)

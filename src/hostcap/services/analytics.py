@@ -606,26 +606,45 @@ def _variant_errors(
         dask_client = distributed.Client(scheduler)
     rows: list[tuple[str, str, float]] = []
     failures: list[str] = []
+    jobs = {
+        code: (
+            fit_observations(frames.measurements, code),
+            {"phenotype": str(phenotype_of[code]), "protocol": protocols[code], "seed": seed},
+        )
+        for code in chosen
+    }
+    tables: dict[str, pd.DataFrame] = {}
     try:
-        for i, code in enumerate(chosen, 1):
-            step(f"fitting every model variant to client {i} of {len(chosen)}")
-            try:
-                table = fit_client(
-                    fit_observations(frames.measurements, code),
-                    phenotype=str(phenotype_of[code]),
-                    protocol=protocols[code],
-                    seed=seed,
-                    client=dask_client,
-                )
-            except HostcapError as exc:
-                failures.append(f"{code}: {exc}")
-                continue
-            for variant, error in zip(table["variant"], table["lvo_rmse"], strict=True):
-                if np.isfinite(float(error)):
-                    rows.append((code, str(variant), float(error)))
+        if dask_client is None:
+            for i, code in enumerate(chosen, 1):
+                step(f"fitting every model variant to client {i} of {len(chosen)}")
+                try:
+                    tables[code] = fit_client(jobs[code][0], **jobs[code][1])
+                except HostcapError as exc:
+                    failures.append(f"{code}: {exc}")
+        else:
+            # One task per client (its variants fitted in that worker), all submitted at once:
+            # workers stay busy across clients instead of waiting for a client's slowest variant.
+            step(f"fitting every model variant to {len(chosen)} clients on the Dask cluster")
+            futures = {
+                code: dask_client.submit(fit_client, obs, **kwargs, pure=False)
+                for code, (obs, kwargs) in jobs.items()
+            }
+            for code, future in futures.items():
+                try:
+                    tables[code] = future.result()
+                except HostcapError as exc:
+                    failures.append(f"{code}: {exc}")
     finally:
         if dask_client is not None:
             dask_client.close()
+    for code in chosen:
+        if code not in tables:
+            continue
+        table = tables[code]
+        for variant, error in zip(table["variant"], table["lvo_rmse"], strict=True):
+            if np.isfinite(float(error)):
+                rows.append((code, str(variant), float(error)))
     note = (
         f"held-out last-visit error (RMS standardised residual, 1 = as good as measurement "
         f"noise allows) of each variant fitted per client to {', '.join(FIT_MEASURES)} under "
