@@ -56,6 +56,7 @@ from hostcap.mechanistic_model import (
     simulate_population,
     to_sbml,
 )
+from hostcap.services.modelling_scale import local_cluster
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL_FILE = ROOT / "examples" / "protocols" / "phenotype-a-gut-first.yaml"
@@ -321,7 +322,7 @@ def _tree_memory_mb() -> tuple[float, float]:
 
 
 def _large(n: int, names: list[str] | None, queue: Any) -> None:
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     peak = [0.0, 0.0]
     stop = threading.Event()
@@ -335,13 +336,7 @@ def _large(n: int, names: list[str] | None, queue: Any) -> None:
     sampler.start()
     protocol = _protocol()
     with (
-        LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=None,
-            silence_logs=50,
-        ) as cluster,
+        local_cluster(2, silence_logs=50) as cluster,
         Client(cluster) as client,
     ):
         t0 = time.perf_counter()
@@ -389,16 +384,10 @@ def large_population(n: int, names: list[str] | None = None) -> dict[str, Any]:
 
 # -- Sobol -----------------------------------------------------------------------------------
 def sobol(n: int) -> dict[str, Any]:
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     with (
-        LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=None,
-            silence_logs=50,
-        ) as cluster,
+        local_cluster(2, silence_logs=50) as cluster,
         Client(cluster) as client,
     ):
         t0 = time.perf_counter()
@@ -458,20 +447,14 @@ def _recover(seed: int) -> dict[str, Any]:
 
 
 def fitting(replicates: int) -> dict[str, Any]:
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     obs = _synthetic_client(0, TRUTH)
     table, t_inproc = _timed(
         lambda: compare_variants(obs, phenotype="A", protocol=_protocol(), n_starts=4)
     )
     with (
-        LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            dashboard_address=None,
-            silence_logs=50,
-        ) as cluster,
+        local_cluster(2, silence_logs=50) as cluster,
         Client(cluster) as client,
     ):
         # Warm workers (variants compiled), as in the main job's many-client run.

@@ -7,32 +7,20 @@ from typing import Any
 
 import numpy as np
 import pytest
-from dask.distributed import Client, LocalCluster
+from dask.distributed import Client
 
 from hostcap.mechanistic_model import (
     generate_population,
     sensitivity_analysis,
     simulate_population,
 )
+from hostcap.services.modelling_scale import local_cluster
 
 
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
-    cluster = LocalCluster(
-        n_workers=2,
-        processes=True,
-        threads_per_worker=1,
-        # The scheduler's HTTP server starts even without a dashboard, on 8787 by default; when
-        # that port is taken distributed warns (an error here), so take any free port.
-        dashboard_address=":0",
-        silence_logs=50,
-    )
-    client = Client(cluster)
-    try:
+    with local_cluster(2, silence_logs=50) as cluster, Client(cluster) as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def test_population_is_identical_with_and_without_dask(dask_client: Any) -> None:

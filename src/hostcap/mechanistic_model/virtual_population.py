@@ -19,7 +19,7 @@ THIS IS A HYPOTHESIS-BASED MODEL: a virtual cohort is not a prediction for real 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -506,7 +506,11 @@ def _simulate_chunk(
     rtol: float,
     atol: float,
     first_member: int,
+    names: Sequence[str] | None = None,
 ) -> BatchResult:
+    """One chunk of a population; with ``names``, only those states and observables are kept
+    (a Dask worker then sends back a fraction of the chunk, not every state, observable and
+    parameter of every member)."""
     proto = protocol_from_mapping(protocol) if protocol is not None else None
     (result,) = iter_batches(
         variant,
@@ -520,7 +524,20 @@ def _simulate_chunk(
         chunk_size=params.shape[1],
         first_member=first_member,
     )
-    return result
+    if names is None:
+        return result
+    states = [i for i, sid in enumerate(result.state_ids) if sid in names]
+    observables = [i for i, oid in enumerate(result.observable_ids) if oid in names]
+    return replace(
+        result,
+        state_ids=tuple(result.state_ids[i] for i in states),
+        states=np.ascontiguousarray(result.states[:, :, states]),
+        initial_states=np.ascontiguousarray(result.initial_states[:, states]),
+        observable_ids=tuple(result.observable_ids[i] for i in observables),
+        observables=np.ascontiguousarray(result.observables[:, :, observables]),
+        parameter_ids=(),
+        parameters=np.empty((result.n, 0)),
+    )
 
 
 def simulate_population(
@@ -573,6 +590,7 @@ def simulate_population(
             rtol,
             atol,
             lo,
+            tuple(chosen),
         )
         for lo in range(0, total, chunk_size)
     ]
