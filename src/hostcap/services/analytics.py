@@ -65,6 +65,7 @@ from sqlalchemy import select
 from hostcap.clinical_store import Store
 from hostcap.clinical_store.tables import ClientRow, EnrolmentRow, ProtocolPhaseRow
 from hostcap.errors import HostcapError, ValidationError
+from hostcap.mechanistic_model import compare_variants as fit_every_variant
 from hostcap.outcome_analytics import (
     CORE_MEASURES,
     MIXED_MODEL_COLUMNS,
@@ -95,6 +96,7 @@ from hostcap.outcome_analytics import (
     time_to_improvement,
     variant_figure,
 )
+from hostcap.services.modelling_scale import dask_client
 from hostcap.services.store import open_store
 
 __all__ = [
@@ -130,10 +132,6 @@ ANTIHISTAMINE_CLASSES: tuple[str, ...] = ("h1_antihistamine", "h2_antihistamine"
 LAB_MEASURES: tuple[str, ...] = ("tryptase", "hs_crp")
 #: A baseline measure becomes a discovery feature when at least this share of clients has it.
 FEATURE_COVERAGE = 0.8
-VARIANT_NOTE_NO_FITS = (
-    "no numbers: per-client fits need the fitting module (hostcap.mechanistic_model.ClientFit, "
-    "issue 4), which this installation does not provide"
-)
 
 
 #: Analytics measure → the mechanistic model's observable that predicts it.
@@ -585,13 +583,6 @@ def _variant_errors(
     """
     if max_fit_clients == 0:
         return None, "no numbers: per-client fits were not requested (max_fit_clients = 0)"
-    try:
-        model = importlib.import_module("hostcap.mechanistic_model")
-    except ImportError as exc:  # pragma: no cover - the package is part of hostcap
-        return None, f"no numbers: the mechanistic model cannot be imported ({exc})"
-    fit_client: Callable[..., Any] | None = getattr(model, "compare_variants", None)
-    if fit_client is None or getattr(model, "ClientFit", None) is None:
-        return None, VARIANT_NOTE_NO_FITS
     chosen = fit_candidates(frames.measurements, frames.clients, max_fit_clients, seed)
     if not chosen:
         return None, (
@@ -600,10 +591,6 @@ def _variant_errors(
         )
     protocols = client_protocols(store, frames.clients.loc[frames.clients["client"].isin(chosen)])
     phenotype_of = frames.clients.set_index("client")["phenotype"]
-    dask_client: Any = None
-    if scheduler:
-        distributed = importlib.import_module("dask.distributed")
-        dask_client = distributed.Client(scheduler)
     rows: list[tuple[str, str, float]] = []
     failures: list[str] = []
     jobs = {
@@ -614,12 +601,12 @@ def _variant_errors(
         for code in chosen
     }
     tables: dict[str, pd.DataFrame] = {}
-    try:
-        if dask_client is None:
+    with dask_client(scheduler) as cluster:
+        if cluster is None:
             for i, code in enumerate(chosen, 1):
                 step(f"fitting every model variant to client {i} of {len(chosen)}")
                 try:
-                    tables[code] = fit_client(jobs[code][0], **jobs[code][1])
+                    tables[code] = fit_every_variant(jobs[code][0], **jobs[code][1])
                 except HostcapError as exc:
                     failures.append(f"{code}: {exc}")
         else:
@@ -627,7 +614,7 @@ def _variant_errors(
             # workers stay busy across clients instead of waiting for a client's slowest variant.
             step(f"fitting every model variant to {len(chosen)} clients on the Dask cluster")
             futures = {
-                code: dask_client.submit(fit_client, obs, **kwargs, pure=False)
+                code: cluster.submit(fit_every_variant, obs, **kwargs, pure=False)
                 for code, (obs, kwargs) in jobs.items()
             }
             for code, future in futures.items():
@@ -635,9 +622,6 @@ def _variant_errors(
                     tables[code] = future.result()
                 except HostcapError as exc:
                     failures.append(f"{code}: {exc}")
-    finally:
-        if dask_client is not None:
-            dask_client.close()
     for code in chosen:
         if code not in tables:
             continue

@@ -48,7 +48,7 @@ class MainJobOptions:
     max_fit_clients: int = 8
     n_bootstrap: int = 100
     #: Worker processes of the local Dask cluster the variant fits run on when no scheduler is
-    #: given (every variant of one client is fitted in parallel); 1 fits in-process.
+    #: given (one task per client); 1 fits in-process.
     fit_workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
 
 
