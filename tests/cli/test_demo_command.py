@@ -38,3 +38,14 @@ def test_a_cohort_too_small_to_analyse_is_refused_before_anything_runs(
     err = capsys.readouterr().err
     assert "--cohort-size" in err and "5" in err and "at least 20" in err
     assert not (tmp_path / "demo.sqlite").exists()
+
+
+def test_a_negative_number_of_fitted_clients_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    rc = main(["demo", "--out", str(tmp_path / "o"), "--database", url, "--max-fit-clients", "-1"])
+    assert rc != 0
+    err = capsys.readouterr().err
+    assert "--max-fit-clients" in err and "-1" in err and "≥ 0" in err
+    assert not (tmp_path / "demo.sqlite").exists()
