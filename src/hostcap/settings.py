@@ -47,6 +47,28 @@ SETTINGS: tuple[Setting, ...] = (
         default="",
         help="Name recorded as 'who' in the audit log; empty means the operating-system user.",
     ),
+    Setting(
+        name="batch_solver",
+        env="HOSTCAP_BATCH_SOLVER",
+        default="auto",
+        help="Backend of the batch integrator: `numba` (compiled per-member Rosenbrock, "
+        "threads), `numpy` (vectorised over members, no compiler) or `auto` (numba when it is "
+        "installed). Both run the same method and agree to rounding.",
+    ),
+    Setting(
+        name="solver_threads",
+        env="HOSTCAP_SOLVER_THREADS",
+        default="",
+        help="Threads the numba batch integrator splits members over; empty means every CPU "
+        "this process may use. Dask workers started by hostcap get 1.",
+    ),
+    Setting(
+        name="kernel_cache",
+        env="HOSTCAP_KERNEL_CACHE",
+        default="",
+        help="Folder for the generated solver modules and numba's compiled code; empty means "
+        "`kernels` in the user cache directory.",
+    ),
 )
 
 

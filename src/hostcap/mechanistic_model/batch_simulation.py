@@ -35,6 +35,14 @@ from numpy.typing import NDArray
 
 from hostcap.errors import ComputationError, UnknownIdError, ValidationError
 from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
+from hostcap.mechanistic_model.compiled_solver import (
+    ROSENBROCK_TABLEAU,
+    STATUS_FAILURE,
+    STATUS_MAX_STEPS,
+    integrate_members,
+    observe_members,
+    resolve_backend,
+)
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
 from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol, input_segments
 from hostcap.mechanistic_model.simulation import initial_state
@@ -51,13 +59,14 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-# Shampine's 4(3) coefficients (Numerical Recipes `stiff`).
-_GAM = 0.5
-_A21, _A31, _A32 = 2.0, 48.0 / 25.0, 6.0 / 25.0
-_C21, _C31, _C32 = -8.0, 372.0 / 25.0, 12.0 / 5.0
-_C41, _C42, _C43 = -112.0 / 125.0, -54.0 / 125.0, -2.0 / 5.0
-_B1, _B2, _B3, _B4 = 19.0 / 9.0, 1.0 / 2.0, 25.0 / 108.0, 125.0 / 108.0
-_E1, _E2, _E3, _E4 = 17.0 / 54.0, 7.0 / 36.0, 0.0, 125.0 / 108.0
+# Shampine's 4(3) coefficients (Numerical Recipes `stiff`), shared with the compiled backend.
+_T = ROSENBROCK_TABLEAU
+_GAM = _T["GAM"]
+_A21, _A31, _A32 = _T["A21"], _T["A31"], _T["A32"]
+_C21, _C31, _C32 = _T["C21"], _T["C31"], _T["C32"]
+_C41, _C42, _C43 = _T["C41"], _T["C42"], _T["C43"]
+_B1, _B2, _B3, _B4 = _T["B1"], _T["B2"], _T["B3"], _T["B4"]
+_E1, _E2, _E4 = _T["E1"], _T["E2"], _T["E4"]
 
 
 class MemberStatus(StrEnum):
@@ -103,6 +112,76 @@ class _Integration:
 
 
 def _integrate(
+    m: CompiledModel,
+    lu: SparseLU,
+    p: Array,
+    y0: Array,
+    seg_start: Array,
+    seg_end: Array,
+    seg_inputs: Array,
+    times: Array,
+    *,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    h0: float = 1e-2,
+    backend: str | None = None,
+    threads: int | None = None,
+) -> _Integration:
+    """Integrate members (columns of ``p`` and ``y0``) over the segments; save at ``times``.
+
+    ``backend`` (``numba`` / ``numpy`` / ``None`` for the ``HOSTCAP_BATCH_SOLVER`` setting) picks
+    the implementation; both run the same method (:mod:`compiled_solver`).
+    """
+    if resolve_backend(backend) == "numpy":
+        return _integrate_numpy(
+            m,
+            lu,
+            p,
+            y0,
+            seg_start,
+            seg_end,
+            seg_inputs,
+            times,
+            rtol=rtol,
+            atol=atol,
+            max_steps=max_steps,
+            h0=h0,
+        )
+    n_s, n = y0.shape
+    out = np.full((n, times.size, n_s), np.nan)
+    t_start = float(seg_start[0])
+    end = float(seg_end[-1])
+    first_save = int(np.searchsorted(times, t_start, side="left"))
+    if first_save < times.size and abs(times[first_save] - t_start) <= 1e-12 * max(1.0, end):
+        out[:, first_save, :] = y0.T
+        first_save += 1
+    codes, steps = integrate_members(
+        m,
+        lu,
+        p,
+        y0,
+        seg_start,
+        seg_end,
+        seg_inputs,
+        np.append(times, np.inf),
+        first_save,
+        out=out,
+        rtol=rtol,
+        atol=atol,
+        max_steps=max_steps,
+        h0=h0,
+        end=end,
+        tiny=1e-13 * max(1.0, end),
+        threads=threads,
+    )
+    status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
+    status[codes == STATUS_MAX_STEPS] = MemberStatus.MAX_STEPS.value
+    status[codes == STATUS_FAILURE] = MemberStatus.FAILURE.value
+    return _Integration(out, status.astype(str), steps)
+
+
+def _integrate_numpy(
     m: CompiledModel,
     lu: SparseLU,
     p: Array,
@@ -232,6 +311,7 @@ def batch_steady_state(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     max_steps: int = 20_000,
+    backend: str | None = None,
 ) -> tuple[Array, NDArray[np.bool_]]:
     """Pre-treatment steady states (no inputs) of many parameter sets.
 
@@ -274,6 +354,7 @@ def batch_steady_state(
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
+        backend=backend,
     )
     y = run.states[:, -1, :].T.copy()
     ok = run.status == MemberStatus.SUCCESS.value
@@ -445,6 +526,7 @@ def iter_batches(
     max_steps: int = 100_000,
     chunk_size: int = 2_000,
     first_member: int = 0,
+    backend: str | None = None,
 ) -> Iterator[BatchResult]:
     """:func:`simulate_batch` in chunks of ``chunk_size`` members (bounded memory).
 
@@ -452,6 +534,7 @@ def iter_batches(
     ``(S, N)`` matrix of initial states.
     """
     m = _resolve(model)
+    solver = resolve_backend(backend)
     if chunk_size < 1:
         raise ValidationError.single("chunk_size", chunk_size, "a positive integer")
     end_h = float(weeks) * HOURS_PER_WEEK
@@ -482,13 +565,12 @@ def iter_batches(
         status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
         if y0 is None:
             assert guess is not None
-            start, found = batch_steady_state(m, p, guess)
+            start, found = batch_steady_state(m, p, guess, backend=solver)
             status[~found] = MemberStatus.NO_STEADY_STATE.value
             start = _initial_overrides(m, start, p)
         else:
             start = np.asarray(y0, dtype=float)[:, lo:hi].copy()
             found = np.ones(n, dtype=bool)
-        states = np.full((n, times.size, len(m.state_ids)), np.nan)
         steps = np.zeros(n, dtype=np.int64)
         if np.any(found):
             run = _integrate(
@@ -503,24 +585,34 @@ def iter_batches(
                 rtol=rtol,
                 atol=atol,
                 max_steps=max_steps,
+                backend=solver,
             )
-            states[found] = run.states
+            if np.all(found):
+                states = run.states
+            else:
+                states = np.full((n, times.size, len(m.state_ids)), np.nan)
+                states[found] = run.states
             status[found] = run.status
             steps[found] = run.steps
-        # One observable evaluation per save time keeps memory at O(N) (no (P, N*T) copies).
-        observables = np.empty((n, times.size, len(m.observable_ids)))
-        with np.errstate(invalid="ignore"):
-            for j in range(times.size):
-                observables[:, j, :] = m.observables(
-                    0.0, states[:, j, :].T, p, u_at[:, j : j + 1]
-                ).T
+        else:
+            states = np.full((n, times.size, len(m.state_ids)), np.nan)
+        if solver == "numba":
+            observables = observe_members(m, lu, p, states, u_at)
+        else:
+            # One observable evaluation per save time keeps memory at O(N) (no (P, N*T) copies).
+            observables = np.empty((n, times.size, len(m.observable_ids)))
+            with np.errstate(invalid="ignore"):
+                for j in range(times.size):
+                    observables[:, j, :] = m.observables(
+                        0.0, states[:, j, :].T, p, u_at[:, j : j + 1]
+                    ).T
         yield BatchResult(
             time_h=times,
             member=np.arange(first_member + lo, first_member + hi, dtype=np.int64),
             state_ids=m.state_ids,
             states=states,
             observable_ids=m.observable_ids,
-            observables=np.ascontiguousarray(observables),
+            observables=observables,
             parameter_ids=m.parameter_ids,
             parameters=p.T.copy(),
             initial_states=start.T.copy(),
@@ -534,6 +626,8 @@ def iter_batches(
 
 def _concat(parts: list[BatchResult]) -> BatchResult:
     first = parts[0]
+    if len(parts) == 1:
+        return first
     return BatchResult(
         time_h=first.time_h,
         member=np.concatenate([r.member for r in parts]),
@@ -565,6 +659,7 @@ def simulate_batch(
     atol: float = 1e-9,
     max_steps: int = 100_000,
     chunk_size: int = 2_000,
+    backend: str | None = None,
 ) -> BatchResult:
     """Simulate many parameter sets of one variant under one protocol.
 
@@ -590,6 +685,10 @@ def simulate_batch(
         Steps allowed per member before it stops with ``MAX_STEPS``.
     chunk_size
         Members integrated together (memory is proportional to it).
+    backend
+        ``numba`` (compiled per member, threads), ``numpy`` (vectorised over members) or
+        ``None`` for the ``HOSTCAP_BATCH_SOLVER`` setting (default: numba when installed). Both
+        run the same method and agree to rounding (:mod:`compiled_solver`).
 
     Returns
     -------
@@ -630,6 +729,7 @@ def simulate_batch(
             atol=atol,
             max_steps=max_steps,
             chunk_size=chunk_size,
+            backend=backend,
         )
     )
     return _concat(parts)

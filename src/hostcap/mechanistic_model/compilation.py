@@ -32,7 +32,7 @@ __all__ = ["CompiledModel", "compile_model", "parse_symbolic"]
 
 Array = NDArray[np.float64]
 Kernel = Callable[[Any, Any, Any, Any], Array]
-_RESERVED = {"t", "y", "p", "u", "numpy", "_stack"}
+_RESERVED = {"t", "y", "p", "u", "out", "numpy", "_stack"}
 
 
 def _stack(values: Sequence[Any]) -> Array:
@@ -83,23 +83,34 @@ def _function_source(
     states: Sequence[str],
     params: Sequence[str],
     inputs: Sequence[str],
+    *,
+    into: bool = False,
 ) -> str:
+    """Generated source of one kernel.
+
+    ``into=False``: ``name(t, y, p, u)`` returns the stacked outputs (numpy rows or scalars).
+    ``into=True``: ``name(y, p, u, out)`` writes output ``i`` to ``out[i]``: plain scalar
+    arithmetic on 1-D arrays, which numba compiles as it is (the batch solver's kernels).
+    Names are bound by indexing (``x = y[0]``), which reads a row of a batch or one scalar.
+    """
     printer = NumPyPrinter({"fully_qualified_modules": True})
     replacements, reduced = sympy.cse(list(outputs), symbols=sympy.numbered_symbols("_c"))
 
     def unpack(names: Sequence[str], source: str) -> str:
-        if not names:
-            return ""
-        return f"    {', '.join(names)}{',' if len(names) == 1 else ''} = {source}\n"
+        return "".join(f"    {n} = {source}[{i}]\n" for i, n in enumerate(names))
 
-    lines = [f"def {name}(t, y, p, u):\n"]
+    lines = [f"def {name}(y, p, u, out):\n" if into else f"def {name}(t, y, p, u):\n"]
     lines.append(unpack(states, "y"))
     lines.append(unpack(params, "p"))
     lines.append(unpack(inputs, "u"))
     for sym, expr in replacements:
         lines.append(f"    {sym} = {printer.doprint(expr)}\n")
-    body = ", ".join(printer.doprint(e) for e in reduced)
-    lines.append(f"    return _stack([{body}])\n" if reduced else "    return _stack([])\n")
+    if into:
+        lines.extend(f"    out[{i}] = {printer.doprint(e)}\n" for i, e in enumerate(reduced))
+        lines.append("    return None\n")
+    else:
+        body = ", ".join(printer.doprint(e) for e in reduced)
+        lines.append(f"    return _stack([{body}])\n" if reduced else "    return _stack([])\n")
     return "".join(lines)
 
 
@@ -120,6 +131,11 @@ class CompiledModel:
         returns values in this order.
     source
         The generated Python source of every kernel (for inspection and reuse).
+    scalar_source
+        The right-hand side, Jacobian and observables again as ``rhs_into(y, p, u, out)``,
+        ``jac_into(y, p, u, out)`` and ``obs_into(y, p, u, out)``: scalar statements from the
+        same expressions, for compiled per-member solvers
+        (:mod:`~hostcap.mechanistic_model.compiled_solver`).
     """
 
     definition: ModelDefinition
@@ -130,6 +146,7 @@ class CompiledModel:
     expression_ids: tuple[str, ...]
     sparsity: tuple[NDArray[np.int64], NDArray[np.int64]]
     source: str
+    scalar_source: str
     _kernels: dict[str, Kernel] = field(repr=False)
 
     @property
@@ -227,7 +244,7 @@ def compile_model(variant: str = "essay") -> CompiledModel:
     definition = load_definition(variant)
     clash = _RESERVED & {*definition.state_ids, *definition.parameter_ids, *definition.input_ids}
     if clash:
-        raise ValidationError.single("names", sorted(clash), "no reserved names (t, y, p, u)")
+        raise ValidationError.single("names", sorted(clash), "no reserved names (t, y, p, u, out)")
     symbols, exprs_sub, rates, observables = parse_symbolic(definition)
     states = [symbols[s] for s in definition.state_ids]
     rate_list = [rates[s] for s in definition.state_ids]
@@ -251,6 +268,15 @@ def compile_model(variant: str = "essay") -> CompiledModel:
         "obs": _function_source("obs", [observables[o.id] for o in definition.observables], *args),
         "expr": _function_source("expr", [exprs_sub[e.id] for e in definition.expressions], *args),
     }
+    scalar_source = "\n\n".join(
+        [
+            _function_source("rhs_into", rate_list, *args, into=True),
+            _function_source("jac_into", nonzero, *args, into=True),
+            _function_source(
+                "obs_into", [observables[o.id] for o in definition.observables], *args, into=True
+            ),
+        ]
+    )
     namespace: dict[str, Any] = {"numpy": np, "_stack": _stack}
     source = "\n\n".join(sources.values())
     exec(compile(source, f"<hostcap model {variant}>", "exec"), namespace)
@@ -263,5 +289,6 @@ def compile_model(variant: str = "essay") -> CompiledModel:
         expression_ids=tuple(e.id for e in definition.expressions),
         sparsity=(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)),
         source=source,
+        scalar_source=scalar_source,
         _kernels={k: namespace[k] for k in sources},
     )
