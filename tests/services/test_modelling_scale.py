@@ -34,3 +34,10 @@ def test_workers_do_not_get_dasks_malloc_trim_setting_that_slows_numpy_temporari
         assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # the caller's own is restored
     finally:
         del os.environ["MALLOC_TRIM_THRESHOLD_"]
+
+
+def test_workers_share_the_cpus_for_the_compiled_integrators_threads() -> None:
+    expected = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    with local_scheduler(2) as address, Client(address) as client:
+        seen = client.run(lambda: os.environ.get("HOSTCAP_SOLVER_THREADS"))
+    assert list(seen.values()) == [expected, expected]

@@ -181,6 +181,9 @@ def _integrate(
     return _Integration(out, status.astype(str), steps)
 
 
+# A member with non-finite values fails by its own status (the finiteness test below); numpy's
+# warnings about it would only repeat that.
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")
 def _integrate_numpy(
     m: CompiledModel,
     lu: SparseLU,

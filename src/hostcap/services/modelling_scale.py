@@ -115,8 +115,12 @@ def local_cluster(n_workers: int, **options: Any) -> Iterator[Any]:
     }
     # Workers inherit this process's environment, which an earlier nanny may have set.
     inherited = os.environ.pop(_MALLOC_TRIM, None)
+    # The compiled batch integrator splits members over threads; worker processes share the
+    # machine's CPUs between them instead of each taking all of them.
+    threads = max(1, len(os.sched_getaffinity(0)) // max(1, n_workers))
+    worker_env = {"distributed.nanny.pre-spawn-environ.HOSTCAP_SOLVER_THREADS": str(threads)}
     try:
-        with dask.config.set(WORKER_DASK_CONFIG):
+        with dask.config.set({**WORKER_DASK_CONFIG, **worker_env}):
             cluster = LocalCluster(n_workers=n_workers, **settings)  # type: ignore[no-untyped-call]
     finally:
         if inherited is not None:
