@@ -108,6 +108,50 @@ def _share_powers(
     return [(sym, apply(expr)) for sym, expr in replacements], [apply(e) for e in reduced]
 
 
+def _hoist_constants(
+    outputs: Sequence[sympy.Expr], states: Sequence[sympy.Symbol]
+) -> tuple[list[sympy.Expr], list[tuple[sympy.Symbol, sympy.Expr]]]:
+    """Replace every compound subexpression free of states by a named constant ``_kN``.
+
+    Within one protocol phase the parameters and inputs do not change, so terms such as
+    ``K**n``, ``a*u/(K + u)`` or a product of rate constants need computing once per member and
+    phase, not at every stage of every step. Sums and products are split into their state-free
+    part (one constant) and the rest. Returns the rewritten outputs and ``(constant, expr)``.
+    """
+    state_set = set(states)
+    table: dict[sympy.Expr, sympy.Symbol] = {}
+
+    def constant(expr: sympy.Expr) -> sympy.Expr:
+        if expr.is_Atom:
+            return expr
+        if expr not in table:
+            table[expr] = sympy.Symbol(f"_k{len(table)}", real=True)
+        return table[expr]
+
+    def visit(expr: sympy.Expr) -> sympy.Expr:
+        if expr.is_Atom:
+            return expr
+        if not expr.free_symbols & state_set:
+            return constant(expr)
+        if expr.is_Add or expr.is_Mul:
+            fixed = [a for a in expr.args if not a.free_symbols & state_set]
+            varying = [visit(a) for a in expr.args if a.free_symbols & state_set]
+            if len(fixed) > 1:
+                fixed = [constant(expr.func(*fixed))]
+            else:
+                fixed = [constant(a) for a in fixed]
+            return expr.func(*fixed, *varying)
+        if expr.is_Pow:
+            # Keep exponents such as 2*n visible to _share_powers (x**(2n) = (x**n)**2).
+            coefficient, rest = expr.exp.as_coeff_Mul()
+            simple = expr.exp.is_Atom or (coefficient.is_Integer and rest.is_Atom)
+            return sympy.Pow(visit(expr.base), expr.exp if simple else visit(expr.exp))
+        return expr.func(*(visit(a) for a in expr.args))
+
+    rewritten = [visit(e) for e in outputs]
+    return rewritten, [(sym, expr) for expr, sym in table.items()]
+
+
 def _function_source(
     name: str,
     outputs: Sequence[sympy.Expr],
@@ -117,6 +161,7 @@ def _function_source(
     *,
     into: bool = False,
     split: int | None = None,
+    constants: Sequence[str] = (),
 ) -> str:
     """Generated source of one kernel.
 
@@ -125,6 +170,8 @@ def _function_source(
     arithmetic on 1-D arrays, which numba compiles as it is (the batch solver's kernels).
     ``split=k`` (with ``into``): ``name(y, p, u, out, out2)``, outputs from ``k`` on going to
     ``out2`` (one kernel, one common-subexpression pass, for two results at the same point).
+    ``constants`` (with ``into``): names read from an extra argument ``k`` after ``u``
+    (:func:`_hoist_constants`).
     Names are bound by indexing (``x = y[0]``), which reads a row of a batch or one scalar.
     """
     printer = NumPyPrinter({"fully_qualified_modules": True})
@@ -136,12 +183,14 @@ def _function_source(
         return "".join(f"    {n} = {source}[{i}]\n" for i, n in enumerate(names))
 
     if into:
-        lines = [f"def {name}(y, p, u, out{', out2' if split is not None else ''}):\n"]
+        extra = ", k" if constants else ""
+        lines = [f"def {name}(y, p, u{extra}, out{', out2' if split is not None else ''}):\n"]
     else:
         lines = [f"def {name}(t, y, p, u):\n"]
     lines.append(unpack(states, "y"))
     lines.append(unpack(params, "p"))
     lines.append(unpack(inputs, "u"))
+    lines.append(unpack(constants, "k"))
     for sym, expr in replacements:
         lines.append(f"    {sym} = {printer.doprint(expr)}\n")
     if into:
@@ -173,10 +222,13 @@ class CompiledModel:
     source
         The generated Python source of every kernel (for inspection and reuse).
     scalar_source
-        The right-hand side, Jacobian and observables again as ``rhs_into(y, p, u, out)``,
-        ``jac_into(y, p, u, out)``, ``rhs_jac_into(y, p, u, f, jac)`` (both, sharing their
-        common subexpressions) and ``obs_into(y, p, u, out)``: scalar statements from the same
-        expressions, for compiled per-member solvers
+        The right-hand side, Jacobian and observables again as scalar statements from the same
+        expressions, for compiled per-member solvers: ``consts_into(y, p, u, k)`` (the
+        state-free subexpressions, once per member and protocol phase), ``rhs_into(y, p, u, k,
+        out)``, ``jac_into(y, p, u, k, out)``, ``rhs_jac_into(y, p, u, k, f, jac)`` (both,
+        sharing their common subexpressions) and ``obs_into(y, p, u, out)``.
+    scalar_constants
+        Length of ``k``: the number of state-free subexpressions ``consts_into`` computes.
         (:mod:`~hostcap.mechanistic_model.compiled_solver`).
     """
 
@@ -189,6 +241,7 @@ class CompiledModel:
     sparsity: tuple[NDArray[np.int64], NDArray[np.int64]]
     source: str
     scalar_source: str
+    scalar_constants: int
     _kernels: dict[str, Kernel] = field(repr=False)
 
     @property
@@ -310,12 +363,23 @@ def compile_model(variant: str = "essay") -> CompiledModel:
         "obs": _function_source("obs", [observables[o.id] for o in definition.observables], *args),
         "expr": _function_source("expr", [exprs_sub[e.id] for e in definition.expressions], *args),
     }
+    hoisted, constants = _hoist_constants([*rate_list, *nonzero], states)
+    rates_k, jac_k = hoisted[: len(rate_list)], hoisted[len(rate_list) :]
+    k_names = [str(sym) for sym, _ in constants]
     scalar_source = "\n\n".join(
         [
-            _function_source("rhs_into", rate_list, *args, into=True),
-            _function_source("jac_into", nonzero, *args, into=True),
             _function_source(
-                "rhs_jac_into", [*rate_list, *nonzero], *args, into=True, split=len(rate_list)
+                "consts_into", [expr for _, expr in constants], (), *args[1:], into=True
+            ),
+            _function_source("rhs_into", rates_k, *args, into=True, constants=k_names),
+            _function_source("jac_into", jac_k, *args, into=True, constants=k_names),
+            _function_source(
+                "rhs_jac_into",
+                [*rates_k, *jac_k],
+                *args,
+                into=True,
+                split=len(rate_list),
+                constants=k_names,
             ),
             _function_source(
                 "obs_into", [observables[o.id] for o in definition.observables], *args, into=True
@@ -335,5 +399,6 @@ def compile_model(variant: str = "essay") -> CompiledModel:
         sparsity=(np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)),
         source=source,
         scalar_source=scalar_source,
+        scalar_constants=len(constants),
         _kernels={k: namespace[k] for k in sources},
     )

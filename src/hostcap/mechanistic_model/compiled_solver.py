@@ -14,9 +14,10 @@ same step-size control, so they agree to rounding:
     same sympy expressions, :attr:`CompiledModel.scalar_source`), the generated LU source (which
     is plain indexing arithmetic and compiles unchanged) and the integrator loop below are
     written into one Python module per model, compiled by numba with ``cache=True`` and run
-    member by member without the GIL, members split over threads. Only two fast-math liberties
-    are taken, fused multiply-add and division by reciprocal (about 10 % per step); the
-    non-finite checks that give a member its FAILURE status stay exact.
+    member by member without the GIL, members split over threads. The fast-math liberties taken
+    are the ones that only change rounding (fused multiply-add, division by reciprocal,
+    reassociation, no signed zeros: about 12 % per step); the non-finite checks that give a
+    member its FAILURE status stay exact (no ``nnan`` / ``ninf``).
 
 The generated module lives in the kernel cache (``HOSTCAP_KERNEL_CACHE``, default the user cache
 directory), named by the hash of its text, so numba's on-disk cache finds the compiled code in
@@ -108,6 +109,7 @@ def integrate_block(P, Y0, seg_start, seg_end, seg_inputs, times_ext, first_save
     g3 = numpy.empty(n_s)
     g4 = numpy.empty(n_s)
     jv = numpy.empty(nnz)
+    kc = numpy.empty(N_CONSTANTS)
     work = numpy.empty(lu_size)
     for i in range(n_mem):
         p = P[i]
@@ -119,9 +121,11 @@ def integrate_block(P, Y0, seg_start, seg_end, seg_inputs, times_ext, first_save
         h_want = h0
         steps = 0
         code = 0
-        # f and jv always hold the derivative and Jacobian at (t, y) under the current inputs:
-        # computed together after each accepted step, kept through a rejected one.
-        rhs_jac_into(y, p, seg_inputs[seg], f, jv)
+        # kc holds the state-free subexpressions of this member's phase; f and jv the
+        # derivative and Jacobian at (t, y): computed together after each accepted step, kept
+        # through a rejected one.
+        consts_into(y, p, seg_inputs[seg], kc)
+        rhs_jac_into(y, p, seg_inputs[seg], kc, f, jv)
         while True:
             u = seg_inputs[seg]
             stop = min(times_ext[k], seg_end[seg])
@@ -141,13 +145,13 @@ def integrate_block(P, Y0, seg_start, seg_end, seg_inputs, times_ext, first_save
             solve(work, g1)
             for s in range(n_s):
                 ys[s] = y[s] + A21 * g1[s]
-            rhs_into(ys, p, u, fs)
+            rhs_into(ys, p, u, kc, fs)
             for s in range(n_s):
                 g2[s] = fs[s] + (C21 / h) * g1[s]
             solve(work, g2)
             for s in range(n_s):
                 ys[s] = y[s] + A31 * g1[s] + A32 * g2[s]
-            rhs_into(ys, p, u, fs)
+            rhs_into(ys, p, u, kc, fs)
             for s in range(n_s):
                 g3[s] = fs[s] + (C31 * g1[s] + C32 * g2[s]) / h
             solve(work, g3)
@@ -194,7 +198,8 @@ def integrate_block(P, Y0, seg_start, seg_end, seg_inputs, times_ext, first_save
                 t = t_new
                 if land and stop == seg_end[seg] and seg + 1 < n_seg:
                     seg += 1
-                rhs_jac_into(y, p, seg_inputs[seg], f, jv)
+                    consts_into(y, p, seg_inputs[seg], kc)
+                rhs_jac_into(y, p, seg_inputs[seg], kc, f, jv)
             if t >= end - tiny:
                 break
             if h_want < tiny:
@@ -229,7 +234,12 @@ numba together. The file is named by the hash of its text, so numba's cache matc
 import numba
 import numpy
 
-_jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={{"contract", "arcp"}})
+_jit = numba.njit(
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+    fastmath={{"contract", "arcp", "nsz", "reassoc"}},
+)
 
 {constants}
 '''
@@ -294,6 +304,7 @@ def kernel_source(m: CompiledModel, lu: SparseLU) -> str:
             f"JAC_SLOTS = numpy.array({lu.jacobian_slots.tolist()!r}, dtype=numpy.int64)",
             f"DIAG_SLOTS = numpy.array({lu.diagonal_slots.tolist()!r}, dtype=numpy.int64)",
             f"LU_SIZE = {lu.size}",
+            f"N_CONSTANTS = {max(1, m.scalar_constants)}",
         ]
     )
     parts = [
@@ -304,7 +315,15 @@ def kernel_source(m: CompiledModel, lu: SparseLU) -> str:
     ]
     text = "\n\n".join(parts)
     # Every generated function is compiled; the integrator already carries its decorator.
-    for name in ("rhs_into", "jac_into", "rhs_jac_into", "obs_into", "factor", "solve"):
+    for name in (
+        "consts_into",
+        "rhs_into",
+        "jac_into",
+        "rhs_jac_into",
+        "obs_into",
+        "factor",
+        "solve",
+    ):
         text = text.replace(f"\ndef {name}(", f"\n@_jit\ndef {name}(")
     return text
 
