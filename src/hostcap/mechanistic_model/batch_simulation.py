@@ -255,10 +255,11 @@ def _integrate_numpy(
         accept = norm <= 1.0
         steps += 1
         with np.errstate(divide="ignore"):
+            # norm**-0.25 as 1/sqrt(sqrt(norm)), exactly as the compiled backend computes it.
             fac = np.where(
                 accept,
-                np.clip(0.9 * np.maximum(norm, 1e-10) ** -0.25, 0.2, 5.0),
-                np.clip(0.9 * norm**-0.25, 0.1, 0.9),
+                np.clip(0.9 / np.sqrt(np.sqrt(np.maximum(norm, 1e-10))), 0.2, 5.0),
+                np.clip(0.9 / np.sqrt(np.sqrt(norm)), 0.1, 0.9),
             )
         fac = np.where(finite, fac, 0.25)
         h_next = h * fac

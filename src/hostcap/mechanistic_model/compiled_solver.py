@@ -132,8 +132,8 @@ def integrate_block(P, Y0, seg_start, seg_end, seg_inputs, times_ext, first_save
             remaining = stop - t
             land = h_want >= remaining * (1.0 - 1e-12)
             h = remaining if land else h_want
-            for q in range(lu_size):
-                work[q] = 0.0
+            for q in range(ZERO_SLOTS.size):
+                work[ZERO_SLOTS[q]] = 0.0
             for q in range(nnz):
                 work[JAC_SLOTS[q]] = -jv[q]
             c = 1.0 / (GAM * h)
@@ -178,9 +178,9 @@ def integrate_block(P, Y0, seg_start, seg_end, seg_inputs, times_ext, first_save
             if not finite:
                 fac = 0.25
             elif accept:
-                fac = min(max(0.9 * max(norm, 1e-10) ** -0.25, 0.2), 5.0)
+                fac = min(max(0.9 / numpy.sqrt(numpy.sqrt(max(norm, 1e-10))), 0.2), 5.0)
             else:
-                fac = min(max(0.9 * norm ** -0.25, 0.1), 0.9)
+                fac = min(max(0.9 / numpy.sqrt(numpy.sqrt(norm)), 0.1), 0.9)
             h_next = h * fac
             if accept and land:
                 h_want = max(h_want, h_next)
@@ -298,12 +298,16 @@ def kernel_cache_dir() -> Path:
 
 def kernel_source(m: CompiledModel, lu: SparseLU) -> str:
     """The text of the generated module for ``m`` (model kernels, LU, integrator)."""
+    # Slots of W = cI - J that the Jacobian does not overwrite: fill-in, diagonal entries
+    # outside the pattern, pivots (the factorisation writes those).
+    zero_slots = sorted(set(range(lu.size)) - set(lu.jacobian_slots.tolist()))
     constants = "\n".join(
         [
             *(f"{k} = {v!r}" for k, v in ROSENBROCK_TABLEAU.items()),
             f"JAC_SLOTS = numpy.array({lu.jacobian_slots.tolist()!r}, dtype=numpy.int64)",
             f"DIAG_SLOTS = numpy.array({lu.diagonal_slots.tolist()!r}, dtype=numpy.int64)",
             f"LU_SIZE = {lu.size}",
+            f"ZERO_SLOTS = numpy.array({zero_slots!r}, dtype=numpy.int64)",
             f"N_CONSTANTS = {max(1, m.scalar_constants)}",
         ]
     )
