@@ -49,10 +49,10 @@ def cohort_command(
             "--max-fit-clients",
             min=0,
             help="Most clients (drawn at random) fitted under every model variant for the "
-            "model-vs-data comparison; 0 skips the fits (about 25 s per client in one process, "
-            "less on a Dask cluster).",
+            "model-vs-data comparison; 0 skips the fits (about 1-2 s per client in one process "
+            "with the compiled integrator, less on a Dask cluster).",
         ),
-    ] = 5,
+    ] = 30,
     n_bootstrap: Annotated[
         int,
         typer.Option("--bootstrap", min=20, help="Bootstrap resamples for marker-order intervals."),

@@ -1161,7 +1161,7 @@ def analyze_cohort(
     out_dir: Path,
     scheduler: str | None = None,
     *,
-    max_fit_clients: int = 5,
+    max_fit_clients: int = 30,
     n_bootstrap: int = 200,
     seed: int = 0,
     model_orders: bool = True,

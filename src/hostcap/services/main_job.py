@@ -45,7 +45,7 @@ class MainJobOptions:
     variant: str = "essay"
     effect_scale: float = 1.0
     weeks: int = 16
-    max_fit_clients: int = 8
+    max_fit_clients: int = 30
     n_bootstrap: int = 100
     #: Worker processes of the local Dask cluster the variant fits run on when no scheduler is
     #: given (one task per client); 1 fits in-process.
