@@ -39,6 +39,7 @@ from hostcap.mechanistic_model.compiled_solver import (
     ROSENBROCK_TABLEAU,
     STATUS_FAILURE,
     STATUS_MAX_STEPS,
+    Schedule,
     integrate_members,
     observe_members,
     resolve_backend,
@@ -116,10 +117,7 @@ def _integrate(
     lu: SparseLU,
     p: Array,
     y0: Array,
-    seg_start: Array,
-    seg_end: Array,
-    seg_inputs: Array,
-    times: Array,
+    schedule: Schedule,
     *,
     rtol: float,
     atol: float,
@@ -139,40 +137,26 @@ def _integrate(
             lu,
             p,
             y0,
-            seg_start,
-            seg_end,
-            seg_inputs,
-            times,
+            schedule,
             rtol=rtol,
             atol=atol,
             max_steps=max_steps,
             h0=h0,
         )
-    n_s, n = y0.shape
-    out = np.full((n, times.size, n_s), np.nan)
-    t_start = float(seg_start[0])
-    end = float(seg_end[-1])
-    first_save = int(np.searchsorted(times, t_start, side="left"))
-    if first_save < times.size and abs(times[first_save] - t_start) <= 1e-12 * max(1.0, end):
-        out[:, first_save, :] = y0.T
-        first_save += 1
+    n = y0.shape[1]
+    out, first_save = schedule.start_output(y0)
     codes, steps = integrate_members(
         m,
         lu,
         p,
         y0,
-        seg_start,
-        seg_end,
-        seg_inputs,
-        np.append(times, np.inf),
-        first_save,
+        schedule,
         out=out,
+        first_save=first_save,
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
         h0=h0,
-        end=end,
-        tiny=1e-13 * max(1.0, end),
         threads=threads,
     )
     status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
@@ -189,32 +173,23 @@ def _integrate_numpy(
     lu: SparseLU,
     p: Array,
     y0: Array,
-    seg_start: Array,
-    seg_end: Array,
-    seg_inputs: Array,
-    times: Array,
+    schedule: Schedule,
     *,
     rtol: float,
     atol: float,
     max_steps: int,
     h0: float = 1e-2,
 ) -> _Integration:
-    """Integrate members (columns of ``p`` and ``y0``) over the segments; save at ``times``."""
-    n_s, n = y0.shape
-    n_t = times.size
-    out = np.full((n, n_t, n_s), np.nan)
+    """Integrate members (columns of ``p`` and ``y0``) over the schedule."""
+    n = y0.shape[1]
+    out, first_save = schedule.start_output(y0)
     status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
     steps_done = np.zeros(n, dtype=np.int64)
-    t_start = float(seg_start[0])
-    end = float(seg_end[-1])
-    first_save = int(np.searchsorted(times, t_start, side="left"))
-    if first_save < n_t and abs(times[first_save] - t_start) <= 1e-12 * max(1.0, end):
-        out[:, first_save, :] = y0.T
-        first_save += 1
-    times_ext = np.append(times, np.inf)
+    seg_end, seg_inputs, times_ext = schedule.seg_end, schedule.seg_inputs, schedule.times_ext
+    end, tiny = schedule.end, schedule.tiny
 
     idx = np.arange(n)
-    t = np.full(n, t_start)
+    t = np.full(n, schedule.start)
     y = y0.copy()
     pa = p
     seg = np.zeros(n, dtype=np.int64)
@@ -222,7 +197,6 @@ def _integrate_numpy(
     h_want = np.full(n, h0)
     steps = np.zeros(n, dtype=np.int64)
     f = m.rhs(0.0, y, pa, seg_inputs[:, seg])
-    tiny = 1e-13 * max(1.0, end)
 
     while idx.size:
         u = seg_inputs[:, seg]
@@ -296,14 +270,12 @@ def _integrate_numpy(
     return _Integration(out, status.astype(str), steps_done)
 
 
-def _segments(
-    m: CompiledModel, protocol: Protocol | None, end_h: float
-) -> tuple[Array, Array, Array, list[str]]:
+def _schedule(m: CompiledModel, protocol: Protocol | None, end_h: float, times: Array) -> Schedule:
     segs = input_segments(protocol, m.definition, end_h)
     start = np.array([s.start_h for s in segs])
     stop = np.array([s.end_h for s in segs])
     inputs = np.array([m.input_vector(s.values) for s in segs]).T.reshape(len(m.input_ids), -1)
-    return start, stop, inputs, [s.phase for s in segs]
+    return Schedule(start, stop, inputs, times)
 
 
 def batch_steady_state(
@@ -351,10 +323,7 @@ def batch_steady_state(
         lu,
         parameters,
         y0,
-        np.array([0.0]),
-        np.array([settle_h]),
-        zeros,
-        np.array([settle_h]),
+        Schedule(np.array([0.0]), np.array([settle_h]), zeros, np.array([settle_h])),
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
@@ -556,10 +525,8 @@ def iter_batches(
         # = 1379.9999999999998): integrate to the save time itself so it is reached and saved.
         end_h = max(end_h, float(times[-1]))
     lu = _lu(m)
-    seg_start, seg_end, seg_inputs, _ = _segments(m, protocol, end_h)
-    # Right-continuous inputs at the save times (a boundary belongs to the segment it starts).
-    seg_at = np.clip(np.searchsorted(seg_start, times, side="right") - 1, 0, seg_start.size - 1)
-    u_at = seg_inputs[:, seg_at]
+    schedule = _schedule(m, protocol, end_h, times)
+    u_at = schedule.inputs_at_saves()
     guess = np.array(initial_state(m, phenotype)) if y0 is None else None
     n_total = parameters.shape[1]
     for lo in range(0, n_total, chunk_size):
@@ -582,10 +549,7 @@ def iter_batches(
                 lu,
                 p[:, found],
                 start[:, found],
-                seg_start,
-                seg_end,
-                seg_inputs,
-                times,
+                schedule,
                 rtol=rtol,
                 atol=atol,
                 max_steps=max_steps,

@@ -35,6 +35,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,6 +50,7 @@ from hostcap.mechanistic_model.sparse_lu import SparseLU
 __all__ = [
     "ROSENBROCK_TABLEAU",
     "Backend",
+    "Schedule",
     "integrate_members",
     "kernel_cache_dir",
     "kernel_compile",
@@ -83,6 +85,59 @@ ROSENBROCK_TABLEAU: dict[str, float] = {
     "E3": 0.0,
     "E4": 125.0 / 108.0,
 }
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Where members are integrated: segments of constant inputs, and the save times.
+
+    Both backends step through the same schedule: a step never crosses a segment boundary or a
+    save time (it lands on it), and integration restarts at every boundary.
+    """
+
+    seg_start: Array  # (K,) hours
+    seg_end: Array  # (K,) hours, seg_end[k] == seg_start[k + 1]
+    seg_inputs: Array  # (U, K) input values held over each segment
+    times: Array  # (T,) ascending save times, hours
+
+    @property
+    def start(self) -> float:
+        return float(self.seg_start[0])
+
+    @property
+    def end(self) -> float:
+        return float(self.seg_end[-1])
+
+    @property
+    def tiny(self) -> float:
+        """Below this a step size (or the time left) counts as zero."""
+        return 1e-13 * max(1.0, self.end)
+
+    @property
+    def times_ext(self) -> Array:
+        """The save times with ``inf`` appended, so "the next save time" always exists."""
+        return np.append(self.times, np.inf)
+
+    def inputs_at_saves(self) -> Array:
+        """``(U, T)`` inputs at the save times, right-continuous (a boundary starts a segment)."""
+        seg = np.searchsorted(self.seg_start, self.times, side="right") - 1
+        return self.seg_inputs[:, np.clip(seg, 0, self.seg_start.size - 1)]
+
+    def start_output(self, y0: Array) -> tuple[Array, int]:
+        """The ``(N, T, S)`` output (NaN until saved) and the index of the first save to reach.
+
+        A save time at the start holds the start state itself.
+        """
+        n_s, n = y0.shape
+        out = np.full((n, self.times.size, n_s), np.nan)
+        first_save = int(np.searchsorted(self.times, self.start, side="left"))
+        if first_save < self.times.size and abs(self.times[first_save] - self.start) <= 1e-12 * max(
+            1.0, self.end
+        ):
+            out[:, first_save, :] = y0.T
+            first_save += 1
+        return out, first_save
+
 
 #: Status codes written by the kernel (index into ``MemberStatus`` order in batch_simulation).
 STATUS_SUCCESS, STATUS_MAX_STEPS, STATUS_FAILURE = 0, 1, 2
@@ -404,35 +459,31 @@ def integrate_members(
     lu: SparseLU,
     p: Array,
     y0: Array,
-    seg_start: Array,
-    seg_end: Array,
-    seg_inputs: Array,
-    times_ext: Array,
-    first_save: int,
+    schedule: Schedule,
     *,
     out: Array,
+    first_save: int,
     rtol: float,
     atol: float,
     max_steps: int,
     h0: float,
-    end: float,
-    tiny: float,
     threads: int | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """Integrate members (columns of ``p`` and ``y0``) with the compiled kernel.
 
-    ``out`` (``(N, T, S)``, pre-filled with what is already known, e.g. the start) receives the
-    saved states. Returns ``(status codes, steps)`` per member; codes are
-    ``STATUS_SUCCESS``, ``STATUS_MAX_STEPS`` and ``STATUS_FAILURE``.
+    ``out`` and ``first_save`` come from :meth:`Schedule.start_output`; ``out`` receives the
+    saved states. Returns ``(status codes, steps)`` per member; codes are ``STATUS_SUCCESS``,
+    ``STATUS_MAX_STEPS`` and ``STATUS_FAILURE``.
     """
     kernel = _module(m, lu).integrate_block
     n = y0.shape[1]
     members_p = np.ascontiguousarray(p.T, dtype=np.float64)
     members_y = np.ascontiguousarray(y0.T, dtype=np.float64)
-    inputs = np.ascontiguousarray(seg_inputs.T, dtype=np.float64)
-    starts = np.ascontiguousarray(seg_start, dtype=np.float64)
-    ends = np.ascontiguousarray(seg_end, dtype=np.float64)
-    saves = np.ascontiguousarray(times_ext, dtype=np.float64)
+    inputs = np.ascontiguousarray(schedule.seg_inputs.T, dtype=np.float64)
+    starts = np.ascontiguousarray(schedule.seg_start, dtype=np.float64)
+    ends = np.ascontiguousarray(schedule.seg_end, dtype=np.float64)
+    saves = np.ascontiguousarray(schedule.times_ext, dtype=np.float64)
+    end, tiny = schedule.end, schedule.tiny
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
 
