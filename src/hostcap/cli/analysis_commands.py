@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
-from hostcap.services import analytics as analytics_services
+
+if TYPE_CHECKING:
+    from hostcap.services import analytics as analytics_services
+else:
+    analytics_services = LazyModule("hostcap.services.analytics")
 
 __all__ = ["app"]
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
 from hostcap.errors import HostcapError, InputError, Severity
-from hostcap.services import assessment as assessment_services
+
+if TYPE_CHECKING:
+    from hostcap.services import assessment as assessment_services
+else:
+    assessment_services = LazyModule("hostcap.services.assessment")
 
 __all__ = ["app"]
 

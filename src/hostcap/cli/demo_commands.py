@@ -5,25 +5,28 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.rule import Rule
 
+from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
 from hostcap.cli.store_commands import _render_overview
 from hostcap.errors import ValidationError
-from hostcap.services import store as store_services
-from hostcap.services.assessment import format_summary
-from hostcap.services.client_view import client_view
-from hostcap.services.main_job import (
-    MainJobOptions,
-    MainJobResult,
-    run_demo_clients,
-    run_research_loop,
-)
+from hostcap.services.main_job_options import MainJobOptions
+
+if TYPE_CHECKING:
+    from hostcap.services import assessment, client_view, main_job
+    from hostcap.services import store as store_services
+    from hostcap.services.main_job import MainJobResult
+else:
+    assessment = LazyModule("hostcap.services.assessment")
+    client_view = LazyModule("hostcap.services.client_view")
+    main_job = LazyModule("hostcap.services.main_job")
+    store_services = LazyModule("hostcap.services.store")
 
 __all__ = ["app"]
 
@@ -79,19 +82,19 @@ def demo_command(
         raise ValidationError.single("--max-fit-clients", max_fit_clients, "an integer ≥ 0")
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    result = MainJobResult()
+    result = main_job.MainJobResult()
     store = store_services.open_store(database, require_schema=False)
     store.init()
     console.print(Rule("hostcap demo — invented DEMONSTRATION data, not real clients"))
     console.print(f"practice store: {store.engine.url!r}", markup=False)
     try:
-        lines = run_demo_clients(store, out, result, _say)
+        lines = main_job.run_demo_clients(store, out, result, _say)
         for line in lines:
             console.print(Rule(f"{line['code']}: resembles {line['resembles']}"))
-            _render_overview(client_view(store, line["code"]))
+            _render_overview(client_view.client_view(store, line["code"]))
         console.print(Rule("assessments (saved with the rulebook version and hash)"))
         for summary in result.demo_assessments:
-            console.print(format_summary(summary), markup=False, end="")
+            console.print(assessment.format_summary(summary), markup=False, end="")
         check = store.verify_audit()
         console.print(
             f"audit chain: {'intact' if check.ok else 'BROKEN'} ({check.entries} entries)"
@@ -124,7 +127,7 @@ def _research_loop(
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         cohort_database = f"sqlite:///{path}"
     console.print(Rule("research loop on a SYNTHETIC cohort (known ground truth, no real people)"))
-    run_research_loop(cohort_database, out, options, result, _say, scheduler=scheduler)
+    main_job.run_research_loop(cohort_database, out, options, result, _say, scheduler=scheduler)
     cohort = result.cohort
     console.print(
         f"cohort store: {cohort_database}; {cohort['n_clients']} clients, phenotypes "

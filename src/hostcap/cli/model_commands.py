@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.mechanistic_model import HYPOTHESIS_NOTE, Protocol
-from hostcap.services import modelling
+
+if TYPE_CHECKING:
+    from hostcap import mechanistic_model
+    from hostcap.mechanistic_model import Protocol
+    from hostcap.services import modelling
+else:
+    mechanistic_model = LazyModule("hostcap.mechanistic_model")
+    modelling = LazyModule("hostcap.services.modelling")
 
 __all__ = ["app"]
 
@@ -135,7 +142,7 @@ def export_command(
         out=out_path,
         weeks=weeks,
     )
-    out.print(HYPOTHESIS_NOTE)
+    out.print(mechanistic_model.HYPOTHESIS_NOTE)
     out.print(f"wrote {fmt.value} ({variant.value}) to {written}")
 
 
@@ -154,4 +161,4 @@ def card_command(
     """Write the model card (every state, parameter, edge, variant) and its causal diagram."""
     for path in modelling.write_model_card(out_path):
         out.print(f"wrote {path}")
-    out.print(HYPOTHESIS_NOTE)
+    out.print(mechanistic_model.HYPOTHESIS_NOTE)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,9 +19,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
-from hostcap.services import modelling_scale
+
+if TYPE_CHECKING:
+    from hostcap.services import modelling_scale
+else:
+    modelling_scale = LazyModule("hostcap.services.modelling_scale")
 
 __all__ = ["app"]
 

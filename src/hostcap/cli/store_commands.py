@@ -7,19 +7,25 @@ import datetime as dt
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
-from hostcap.clinical_store import ImportReport
 from hostcap.errors import IntegrityError, ValidationError
-from hostcap.services import store as store_services
-from hostcap.services.client_view import client_view
+
+if TYPE_CHECKING:
+    from hostcap.clinical_store import ImportReport
+    from hostcap.services import client_view as client_views
+    from hostcap.services import store as store_services
+else:
+    client_views = LazyModule("hostcap.services.client_view")
+    store_services = LazyModule("hostcap.services.store")
 
 __all__ = ["app"]
 
@@ -225,7 +231,7 @@ def _render_overview(overview: dict[str, Any]) -> None:
 def client_show(code: str, database: DatabaseOption = None) -> None:
     """Show a client's records, safety status first."""
     store = store_services.open_store(database)
-    _render_overview(client_view(store, code))
+    _render_overview(client_views.client_view(store, code))
 
 
 @lab_app.command("add")

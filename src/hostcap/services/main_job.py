@@ -15,7 +15,6 @@ returned so the closing note and the README can quote them.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from hostcap.clinical_store import Store
 from hostcap.services.analytics import analyze_cohort
 from hostcap.services.assessment import AssessmentSummary, assess_stored_clients
 from hostcap.services.demo import record_demo_clients
+from hostcap.services.main_job_options import MainJobOptions
 from hostcap.services.modelling import simulate_example_protocols
 from hostcap.services.modelling_scale import local_scheduler
 from hostcap.services.synthesis import synthesize_cohort
@@ -34,22 +34,6 @@ from hostcap.services.synthesis import synthesize_cohort
 __all__ = ["MainJobOptions", "MainJobResult", "run_demo_clients", "run_research_loop"]
 
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class MainJobOptions:
-    """Sizes of the research loop, chosen so ``make run`` ends in under 5 minutes on 2 cores."""
-
-    cohort_size: int = 150
-    seed: int = 1
-    variant: str = "essay"
-    effect_scale: float = 1.0
-    weeks: int = 16
-    max_fit_clients: int = 30
-    n_bootstrap: int = 100
-    #: Worker processes of the local Dask cluster the variant fits run on when no scheduler is
-    #: given (one task per client); 1 fits in-process.
-    fit_workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
 
 
 @dataclass
