@@ -107,7 +107,10 @@ def test_sensitivity_writes_indices_time_resolved_and_a_figure(
             str(out),
         ]
     )
-    assert rc == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    # No --protocol: the phenotype's example protocol, named in the output.
+    assert '"protocol": "phenotype_a_gut_first"' in captured.out
     indices = pd.read_csv(out / "indices.csv")
     assert list(indices.columns) == ["parameter", "mu", "mu_star", "mu_star_conf", "sigma"]
     assert indices["parameter"].iloc[0] == "trigger_load"

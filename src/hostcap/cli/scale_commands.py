@@ -33,6 +33,16 @@ __all__ = ["app"]
 out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
+ProtocolOption = Annotated[
+    str | None,
+    typer.Option(
+        "--protocol",
+        metavar="PROTOCOL.yaml|example|none",
+        help="Protocol YAML file; 'example' for the phenotype's example protocol (the default "
+        "for A, B and C); 'none' for no interventions (members stay at their pre-treatment "
+        "steady state).",
+    ),
+]
 SchedulerOption = Annotated[
     str | None,
     typer.Option(
@@ -77,12 +87,7 @@ def population_command(
     phenotype: Annotated[
         str, typer.Option("--phenotype", help="Phenotype preset (healthy, A, B, C).")
     ] = "A",
-    protocol: Annotated[
-        Path | None,
-        typer.Option(
-            "--protocol", help="Protocol YAML file (default: no interventions).", dir_okay=False
-        ),
-    ] = None,
+    protocol: ProtocolOption = None,
     n: Annotated[int, typer.Option("--n", help="Members in the virtual cohort.", min=1)] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the parameter draws.")] = 1,
     weeks: Annotated[float, typer.Option("--weeks", help="Simulated weeks.", min=0.0)] = 16.0,
@@ -121,7 +126,7 @@ def population_command(
             seed=seed,
             weeks=weeks,
             out=out_path,
-            protocol_path=protocol,
+            protocol=protocol,
             params_out=params_out,
             full=full,
             scheduler=scheduler,
@@ -146,10 +151,7 @@ def sensitivity_command(
     summary: Annotated[
         str, typer.Option("--summary", help="value, or change from week 0.")
     ] = "value",
-    protocol: Annotated[
-        Path | None,
-        typer.Option("--protocol", help="Protocol YAML file (default: none).", dir_okay=False),
-    ] = None,
+    protocol: ProtocolOption = None,
     parameters: Annotated[
         str | None,
         typer.Option(
@@ -176,7 +178,7 @@ def sensitivity_command(
             at_week=at_week,
             out_dir=out_dir,
             summary=summary,
-            protocol_path=protocol,
+            protocol=protocol,
             parameters=[p.strip() for p in parameters.split(",")] if parameters else None,
             seed=seed,
             scheduler=scheduler,

@@ -79,6 +79,7 @@ class SensitivityResult:
     n_failed: int
     variant: str
     phenotype: str
+    protocol_id: str | None = None
     hypothesis_note: str = HYPOTHESIS_NOTE
 
     def figure(self) -> Figure:
@@ -110,7 +111,7 @@ class SensitivityResult:
         ax2.set_title("time-resolved (top 6)", fontsize=9)
         fig.suptitle(
             f"{self.method} sensitivity, variant {self.variant}, phenotype {self.phenotype}, "
-            f"{self.n_runs} runs\n{self.hypothesis_note}",
+            f"protocol {self.protocol_id or 'none'}, {self.n_runs} runs\n{self.hypothesis_note}",
             fontsize=8,
         )
         fig.tight_layout()
@@ -278,4 +279,5 @@ def sensitivity_analysis(
         n_failed=int(failed.sum()),
         variant=m.variant,
         phenotype=phenotype,
+        protocol_id=protocol.id if protocol is not None else None,
     )

@@ -40,6 +40,7 @@ __all__ = [
     "export_model",
     "load_protocol",
     "protocol_warnings",
+    "resolve_protocol",
     "simulate_example_protocols",
     "simulate_to_files",
     "summary_lines",
@@ -110,6 +111,28 @@ def example_protocol(phenotype: str) -> Protocol:
     if key not in EXAMPLE_PROTOCOLS:
         raise UnknownIdError("phenotype with an example protocol", phenotype, EXAMPLE_PROTOCOLS)
     return load_protocol(EXAMPLE_PROTOCOLS_DIR / EXAMPLE_PROTOCOLS[key])
+
+
+#: ``--protocol`` words of the model-at-scale commands (anything else is a YAML file).
+PROTOCOL_EXAMPLE, PROTOCOL_NONE = "example", "none"
+
+
+def resolve_protocol(spec: str | Path | None, phenotype: str) -> Protocol | None:
+    """What ``--protocol`` of ``hostcap population`` / ``sensitivity`` names.
+
+    ``None`` (not given): the phenotype's example protocol for A, B and C, no interventions for
+    other presets. ``"example"``: that example protocol (an error for a preset without one).
+    ``"none"``: no interventions, so members stay at their pre-treatment steady states and an
+    output does not change with the week. Anything else: a protocol YAML file.
+    """
+    word = None if spec is None else str(spec).strip().lower()
+    if word == PROTOCOL_NONE:
+        return None
+    if word is None and phenotype.upper() not in EXAMPLE_PROTOCOLS:
+        return None
+    if word is None or word == PROTOCOL_EXAMPLE:
+        return example_protocol(phenotype)
+    return load_protocol(Path(str(spec)))
 
 
 def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:

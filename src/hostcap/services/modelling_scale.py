@@ -29,16 +29,15 @@ from hostcap.mechanistic_model import (
     generate_population,
     petab_problem,
     protocol_from_mapping,
-    protocol_from_yaml,
     sensitivity_analysis,
     simulate_population,
 )
+from hostcap.services.modelling import resolve_protocol
 from hostcap.services.store import open_store
 
 __all__ = [
     "client_observations",
     "dask_client",
-    "load_protocol",
     "local_cluster",
     "local_scheduler",
     "run_fit",
@@ -55,15 +54,8 @@ STORE_MEASURES = {"tryptase": "tryptase_serum", "hs_crp": "hs_crp"}
 Progress = Callable[[int, int], None]
 
 
-def load_protocol(path: Path | None) -> Protocol | None:
-    """A protocol YAML file, validated (``None`` for no file)."""
-    if path is None:
-        return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read protocol file {path}: {exc.strerror}") from exc
-    return protocol_from_yaml(text)
+def _protocol_label(protocol: Protocol | None) -> str:
+    return protocol.id if protocol is not None else "none (pre-treatment steady state held)"
 
 
 @contextmanager
@@ -150,7 +142,7 @@ def run_population(
     seed: int,
     weeks: float,
     out: Path,
-    protocol_path: Path | None = None,
+    protocol: str | Path | None = None,
     params_out: Path | None = None,
     full: bool = False,
     scheduler: str | None = None,
@@ -158,6 +150,9 @@ def run_population(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Generate a virtual cohort, simulate it, and write the quantile bands (and members).
+
+    ``protocol``: a YAML file, ``"example"``, ``"none"`` or ``None`` for the phenotype's example
+    protocol where it has one (:func:`~hostcap.services.modelling.resolve_protocol`).
 
     Writes ``out`` (parquet: ``time_h, name, quantile, value``), with ``full`` also
     ``<out stem>-members.parquet`` (``member, time_h, name, value``), and with ``params_out`` a CSV
@@ -168,14 +163,14 @@ def run_population(
     dict
         A summary: counts, acceptance rate, statuses and the files written.
     """
-    protocol = load_protocol(protocol_path)
+    protocol_used = resolve_protocol(protocol, phenotype)
     with dask_client(scheduler) as client:
         population = generate_population(
             variant, phenotype, n, seed=seed, chunk_size=chunk_size, client=client
         )
         run = simulate_population(
             population,
-            protocol,
+            protocol_used,
             weeks=weeks,
             keep_members=full,
             chunk_size=chunk_size,
@@ -196,7 +191,7 @@ def run_population(
     return {
         "variant": variant,
         "phenotype": phenotype,
-        "protocol": protocol.id if protocol is not None else None,
+        "protocol": _protocol_label(protocol_used),
         "members": population.n,
         "candidates_drawn": population.n_drawn,
         "acceptance_rate": round(population.acceptance_rate, 4),
@@ -407,23 +402,28 @@ def run_sensitivity(
     at_week: float,
     out_dir: Path,
     summary: str = "value",
-    protocol_path: Path | None = None,
+    protocol: str | Path | None = None,
     parameters: list[str] | None = None,
     seed: int = 1,
     scheduler: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Sobol or Morris indices; writes ``indices.csv``, ``time_resolved.csv`` and a figure."""
+    """Sobol or Morris indices; writes ``indices.csv``, ``time_resolved.csv`` and a figure.
+
+    ``protocol`` as in :func:`run_population`: by default the phenotype's example protocol, so
+    an output at week 16 is the output under treatment (with ``"none"`` every week repeats the
+    pre-treatment steady state).
+    """
     if method not in ("sobol", "morris"):
         raise ValidationError.single("--method", method, "sobol or morris")
     if summary not in ("value", "change"):
         raise ValidationError.single("--summary", summary, "value or change")
-    protocol = load_protocol(protocol_path)
+    protocol_used = resolve_protocol(protocol, phenotype)
     with dask_client(scheduler) as client:
         res = sensitivity_analysis(
             variant,
             phenotype,
-            protocol,
+            protocol_used,
             method=method,  # type: ignore[arg-type]
             n=n,
             output=output,
@@ -442,6 +442,7 @@ def run_sensitivity(
         "method": method,
         "variant": variant,
         "phenotype": phenotype,
+        "protocol": _protocol_label(protocol_used),
         "output": output,
         "summary": summary,
         "at_week": res.at_week,
