@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,29 @@ def test_fit_reads_the_store_and_exports_petab(
     params = pd.read_csv(petab / "parameters.tsv", sep="\t")
     assert set(params["parameterScale"]) == {"log10"}
     assert main(["fit", "NOPE", *d]) != 0
+
+
+def test_fit_gives_profile_likelihood_intervals_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = _client_with_a_short_series(tmp_path)
+    capsys.readouterr()
+    args = ["fit", "C001", "--variant", "essay", "--starts", "1", *d]
+    assert main([*args, "--intervals", "profile"]) == 0
+    profile = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    wald = json.loads(capsys.readouterr().out)
+    assert (profile["intervals"], wald["intervals"]) == ("profile", "wald")
+    by_profile = {e["parameter"]: e for e in profile["fits"]["essay"]["estimates"]}
+    by_wald = {e["parameter"]: e for e in wald["fits"]["essay"]["estimates"]}
+    for pid, e in by_profile.items():
+        assert e["estimate"] == pytest.approx(by_wald[pid]["estimate"])
+        assert e["low"] <= e["estimate"] <= e["high"]
+    assert any(
+        e["low"] != pytest.approx(by_wald[pid]["low"], rel=1e-3) for pid, e in by_profile.items()
+    )
+    assert main([*args, "--intervals", "bootstrap"]) != 0
+    assert "--intervals" in capsys.readouterr().err
 
 
 def test_fit_all_reports_each_variants_fit_and_the_comparison_from_the_same_fits(

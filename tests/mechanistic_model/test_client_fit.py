@@ -99,3 +99,38 @@ def test_unknown_measures_and_parameters_are_named() -> None:
         ClientFit(n_starts=1).fit(obs)
     with pytest.raises(UnknownIdError, match="no_such"):
         ClientFit(parameters=["no_such"], n_starts=1).fit(_synthetic_client(0))
+
+
+def test_profile_interval_ends_are_where_the_refitted_likelihood_has_fallen_by_1_92() -> None:
+    obs = _synthetic_client(0)
+    fitted = ["trigger_load", "tryp_basal"]
+    fit = ClientFit("essay", "A", fitted, n_starts=1, intervals="profile").fit(obs)
+    est = fit.estimates_.set_index("parameter")
+    assert set(fit.profile_["direction"]) == {"down", "optimum", "up"}
+    for pid in fitted:
+        assert est.loc[pid, "low"] < est.loc[pid, "estimate"] < est.loc[pid, "high"]
+        others = [p for p in fitted if p != pid]
+        for end in ("low", "high"):
+            # The other parameters refitted with this one held at the interval's end.
+            held = ClientFit(
+                "essay", "A", others, n_starts=1, fixed={pid: float(est.loc[pid, end])}
+            ).fit(obs)
+            assert held.params_[pid] == est.loc[pid, end]
+            drop = fit.log_likelihood_ - held.log_likelihood_
+            assert drop == pytest.approx(1.92, abs=0.15), (pid, end)
+    # The data are not linear in the parameters: the profile and Wald intervals differ.
+    wald = ClientFit("essay", "A", fitted, n_starts=1).fit(obs).estimates_.set_index("parameter")
+    assert wald.loc["tryp_basal", "low"] != pytest.approx(est.loc["tryp_basal", "low"], rel=0.02)
+    assert wald["estimate"].to_numpy() == pytest.approx(est["estimate"].to_numpy())
+
+
+def test_fixed_values_and_the_interval_method_are_checked_by_name() -> None:
+    obs = _synthetic_client(0)
+    with pytest.raises(ValidationError, match="intervals"):
+        ClientFit(parameters=["trigger_load"], n_starts=1, intervals="bootstrap").fit(obs)
+    with pytest.raises(ValidationError, match=r"fixed\.trigger_load"):
+        ClientFit(parameters=["trigger_load"], fixed={"trigger_load": 0.3}, n_starts=1).fit(obs)
+    with pytest.raises(ValidationError, match=r"fixed\.tryp_basal"):
+        ClientFit(parameters=["trigger_load"], fixed={"tryp_basal": -1.0}, n_starts=1).fit(obs)
+    with pytest.raises(UnknownIdError, match="no_such"):
+        ClientFit(parameters=["trigger_load"], fixed={"no_such": 1.0}, n_starts=1).fit(obs)

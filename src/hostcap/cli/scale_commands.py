@@ -208,6 +208,13 @@ def fit_command(
         ),
     ] = None,
     n_starts: Annotated[int, typer.Option("--starts", help="Multi-start count.", min=1)] = 4,
+    intervals: Annotated[
+        str,
+        typer.Option(
+            "--intervals",
+            help="wald (quadratic, fast) or profile (profile likelihood, a few times slower).",
+        ),
+    ] = "wald",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the starts.")] = 0,
     scheduler: SchedulerOption = None,
     database: DatabaseOption = None,
@@ -226,5 +233,6 @@ def fit_command(
         n_starts=n_starts,
         seed=seed,
         scheduler=scheduler,
+        intervals=intervals,
     )
     _print_json(result)

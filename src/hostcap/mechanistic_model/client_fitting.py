@@ -9,24 +9,33 @@ start at once: each iteration simulates all starts and their finite-difference p
 one batch (:func:`~hostcap.mechanistic_model.batch_simulation.simulate_batch`), so a multi-start
 costs little more than a single start.
 
-Uncertainty: the 95 % intervals are Wald intervals on the log scale from the Gauss–Newton
-information ``JᵀJ`` at the optimum (the likelihood is Gaussian in the residuals and the noise is
-known, so this is the quadratic approximation of the profile likelihood; it is exact for a
-locally linear model and is checked for coverage on synthetic clients in the tests and the
-benchmark). Parameters at a bound get a one-sided interval clipped to the range.
+Uncertainty, ``intervals="wald"`` (the default): 95 % Wald intervals on the log scale from the
+Gauss–Newton information ``JᵀJ`` at the optimum (the likelihood is Gaussian in the residuals and
+the noise is known, so this is the quadratic approximation of the profile likelihood; it is
+exact for a locally linear model and is checked for coverage on synthetic clients in the tests
+and the benchmark). Parameters at a bound get a one-sided interval clipped to the range.
+``intervals="profile"``: the profile likelihood itself. Each fitted parameter is stepped away
+from the optimum in both directions (steps of a third of its Wald half-width, within limits),
+the other parameters refitted at every step (steps double where the profile is flat), until
+the log-likelihood has fallen by
+``χ²₁(level)/2`` (1.92 for 95 %); the end is interpolated in the signed root of the
+likelihood-ratio statistic, which is linear in the parameter for a quadratic likelihood. A
+profile that reaches the parameter's range first ends there (the interval is open on that
+side, typical of a weakly identified parameter). All profile steps of all parameters run as one
+batch per Levenberg–Marquardt iteration; a profile costs a few times a fit.
 THE MODEL IS A HYPOTHESIS; a fit describes how well a variant can reproduce the data, not truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 
 from hostcap.errors import UnknownIdError, ValidationError
 from hostcap.mechanistic_model.batch_simulation import (
@@ -35,6 +44,7 @@ from hostcap.mechanistic_model.batch_simulation import (
     batch_steady_state,
     iter_batches,
 )
+from hostcap.mechanistic_model.compilation import CompiledModel
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE, VARIANTS
 from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol
 from hostcap.mechanistic_model.simulation import initial_state
@@ -184,19 +194,28 @@ class ClientFit:
         to 1e-6 (measurement CVs are 10–50 %) and saves a third of the time.
     start
         First start's parameter values (default the phenotype preset), e.g. a previous fit.
+    fixed
+        Values of parameters that are not fitted (default the phenotype preset), e.g. a
+        known baseline.
+    intervals
+        ``"wald"`` or ``"profile"`` (see the module's notes on uncertainty).
 
     Attributes
     ----------
     params_ : dict
         Fitted values of every parameter of the variant.
     estimates_ : pandas.DataFrame
-        ``parameter, estimate, low, high, at_bound`` for the fitted parameters.
+        ``parameter, estimate, low, high, at_bound`` for the fitted parameters; with
+        ``intervals="profile"`` also ``wald_low, wald_high`` for comparison.
     log_likelihood_, aic_, bic_ : float
     n_observations_, n_parameters_ : int
     residuals_ : pandas.DataFrame
         Observations with ``predicted`` and standardised ``residual``.
     cov_log_ : ndarray
-        Covariance of the log-parameters.
+        Covariance of the log-parameters (Wald; :meth:`predict` draws from it).
+    profile_ : pandas.DataFrame
+        With ``intervals="profile"``: ``parameter, value, log_likelihood, direction`` of every
+        profile step (the optimum included), for plotting; empty otherwise.
     converged_ : bool
     """
 
@@ -214,6 +233,8 @@ class ClientFit:
         rtol: float = 1e-5,
         atol: float = 1e-8,
         start: Mapping[str, float] | None = None,
+        fixed: Mapping[str, float] | None = None,
+        intervals: str = "wald",
     ) -> None:
         self.variant = variant
         self.start = start
@@ -226,6 +247,8 @@ class ClientFit:
         self.level = level
         self.rtol = rtol
         self.atol = atol
+        self.fixed = fixed
+        self.intervals = intervals
 
     # -- simulation of many candidate parameter vectors -------------------------------------
     def _predict_matrix(
@@ -237,10 +260,7 @@ class ClientFit:
     ) -> Array:
         """Predictions at the observations for log-parameter rows ``theta`` (K, F) → (K, M)."""
         m = _resolve(self.variant)
-        base = m.parameter_vector(self.phenotype)
-        p = np.repeat(base.reshape(-1, 1), theta.shape[0], axis=1)
-        for j, pid in enumerate(self._fit_ids):
-            p[m.parameter_ids.index(pid)] = np.exp(theta[:, j])
+        p = self._parameter_matrix(m, theta)
         y0, found = batch_steady_state(m, p, self._guess)
         y0 = _initial_overrides(m, y0, p)
         end_weeks = float(times[-1]) / HOURS_PER_WEEK if times.size else 0.0
@@ -260,6 +280,16 @@ class ClientFit:
         pred[~found] = np.nan
         return np.asarray(pred)
 
+    def _parameter_matrix(self, m: CompiledModel, theta: Array) -> Array:
+        """Parameter columns for log-parameter rows ``theta``: preset, ``fixed``, then fitted."""
+        values = m.parameter_values(self.phenotype)
+        values.update(self.fixed or {})
+        base = np.array([values[pid] for pid in m.parameter_ids])
+        p = np.repeat(base.reshape(-1, 1), theta.shape[0], axis=1)
+        for j, pid in enumerate(self._fit_ids):
+            p[m.parameter_ids.index(pid)] = np.exp(theta[:, j])
+        return p
+
     def fit(self, observations: pd.DataFrame) -> Self:
         """Fit to ``observations``: ``measure, time_h, value`` (:func:`normalise_observations`)."""
         m = _resolve(self.variant)
@@ -269,6 +299,15 @@ class ClientFit:
         for pid in self._fit_ids:
             if pid not in m.parameter_ids:
                 raise UnknownIdError(f"parameter of variant {m.variant}", pid, m.parameter_ids)
+        if self.intervals not in ("wald", "profile"):
+            raise ValidationError.single("intervals", self.intervals, "'wald' or 'profile'")
+        for pid, value in (self.fixed or {}).items():
+            if pid not in m.parameter_ids:
+                raise UnknownIdError(f"parameter of variant {m.variant}", pid, m.parameter_ids)
+            if pid in self._fit_ids:
+                raise ValidationError.single(f"fixed.{pid}", value, "a parameter not fitted")
+            if not (np.isfinite(value) and value > 0):
+                raise ValidationError.single(f"fixed.{pid}", value, "a positive number")
         obs = normalise_observations(observations, m.observable_ids)
         times = np.unique(obs["time_h"].to_numpy())
         time_idx = np.searchsorted(times, obs["time_h"].to_numpy())
@@ -284,7 +323,7 @@ class ClientFit:
         rng = np.random.default_rng(self.seed)
         others = lo + (hi - lo) * rng.uniform(0.15, 0.85, (max(self.n_starts - 1, 0), lo.size))
         starts = np.vstack([start0, others])
-        k, f = starts.shape
+        f = starts.shape[1]
         eps = 1e-4
 
         def evaluate(theta: Array) -> tuple[Array, Array, Array]:
@@ -303,40 +342,9 @@ class ClientFit:
             ll = np.sum(ll0, axis=1)
             return r0, jac, np.where(np.all(np.isfinite(r0), axis=1), ll, -np.inf)
 
-        theta = starts.copy()
-        r, jac, ll = evaluate(theta)
-        lam = np.full(k, 1e-2)
-        active = np.isfinite(ll)
-        for iteration in range(self.max_iter):
-            act = np.flatnonzero(active)
-            if act.size == 0:
-                break
-            cand = theta[act].copy()
-            for row, i in enumerate(act):
-                a = jac[i].T @ jac[i]
-                g = jac[i].T @ r[i]
-                step = np.linalg.solve(a + lam[i] * np.diag(np.diag(a) + 1e-9), -g)
-                cand[row] = np.clip(theta[i] + step, lo, hi)
-            r_c, jac_c, ll_c = evaluate(cand)
-            better = ll_c > ll[act] + 1e-10
-            gain = np.where(better, ll_c - ll[act], 0.0)
-            moved = np.max(np.abs(cand - theta[act]), axis=1)
-            upd = act[better]
-            theta[upd], r[upd], jac[upd], ll[upd] = (
-                cand[better],
-                r_c[better],
-                jac_c[better],
-                ll_c[better],
-            )
-            lam[act] = np.where(better, lam[act] / 5, lam[act] * 10)
-            # A start stops when an accepted step barely changes the likelihood or the
-            # parameters, or when the damping says no downhill step is left.
-            done = (better & ((gain < FIT_LL_TOL) | (moved < 1e-4))) | (lam[act] > 1e3)
-            # A start trailing the best by more than FIT_TRAIL_LL after a few iterations climbs a
-            # flat ridge far below the best optimum; its remaining iterations are wasted.
-            if iteration >= 3:
-                done |= ll[act] < np.max(ll) - FIT_TRAIL_LL
-            active[act[done]] = False
+        theta, r, jac, ll = _levenberg_marquardt(
+            evaluate, starts, lo, hi, np.ones_like(starts, dtype=bool), self.max_iter, trail=True
+        )
         best = int(np.argmax(ll))
         self.converged_ = bool(np.isfinite(ll[best]))
         if not self.converged_:
@@ -351,6 +359,12 @@ class ClientFit:
         at_lo, at_hi = np.isclose(th, lo, atol=1e-6), np.isclose(th, hi, atol=1e-6)
         low = np.where(at_lo, lo, np.clip(th - z * se, lo, hi))
         high = np.where(at_hi, hi, np.clip(th + z * se, lo, hi))
+        self.profile_ = pd.DataFrame(columns=["parameter", "value", "log_likelihood", "direction"])
+        wald = {"wald_low": np.exp(low), "wald_high": np.exp(high)}
+        if self.intervals == "profile":
+            low, high, self.profile_ = _profile_intervals(
+                evaluate, th, float(ll[best]), z * se, lo, hi, self.level, self._fit_ids
+            )
         self.theta_ = th
         self.cov_log_ = cov
         self.estimates_ = pd.DataFrame(
@@ -360,9 +374,11 @@ class ClientFit:
                 "low": np.exp(low),
                 "high": np.exp(high),
                 "at_bound": at_lo | at_hi,
+                **(wald if self.intervals == "profile" else {}),
             }
         )
         params = m.parameter_values(self.phenotype)
+        params.update(self.fixed or {})
         params.update({p: float(np.exp(v)) for p, v in zip(self._fit_ids, th, strict=True)})
         self.params_ = params
         self.log_likelihood_ = float(ll[best])
@@ -418,10 +434,7 @@ class ClientFit:
         lo = np.log([m.definition.parameter(p).range[0] for p in self._fit_ids])
         hi = np.log([m.definition.parameter(p).range[1] for p in self._fit_ids])
         draws = np.clip(np.vstack([self.theta_, draws]), lo, hi)
-        base = m.parameter_vector(self.phenotype)
-        p = np.repeat(base.reshape(-1, 1), draws.shape[0], axis=1)
-        for j, pid in enumerate(self._fit_ids):
-            p[m.parameter_ids.index(pid)] = np.exp(draws[:, j])
+        p = self._parameter_matrix(m, draws)
         y0, found = batch_steady_state(m, p, np.array(initial_state(m, self.phenotype)))
         y0 = _initial_overrides(m, y0, p)
         (res,) = iter_batches(
@@ -449,6 +462,152 @@ class ClientFit:
         return pd.concat(blocks, ignore_index=True)
 
 
+Evaluate = Callable[[Array], tuple[Array, Array, Array]]
+
+
+def _levenberg_marquardt(
+    evaluate: Evaluate,
+    theta: Array,
+    lo: Array,
+    hi: Array,
+    free: NDArray[np.bool_],
+    max_iter: int,
+    *,
+    trail: bool,
+    ll_tol: float = FIT_LL_TOL,
+) -> tuple[Array, Array, Array, Array]:
+    """Bounded Levenberg–Marquardt on every row of ``theta`` at once (one batch per iteration).
+
+    ``free`` (same shape as ``theta``) marks the coordinates a row may move; the others stay
+    where they are (the profile likelihood holds one parameter fixed per row). ``trail`` stops
+    rows that trail the best row (multi-start rows of one problem; not for profile rows, which
+    are different problems). Returns ``theta, residuals, jacobians, log-likelihoods``.
+    """
+    theta = theta.copy()
+    r, jac, ll = evaluate(theta)
+    k = theta.shape[0]
+    lam = np.full(k, 1e-2)
+    active = np.isfinite(ll) & np.any(free, axis=1)
+    for iteration in range(max_iter):
+        act = np.flatnonzero(active)
+        if act.size == 0:
+            break
+        cand = theta[act].copy()
+        for row, i in enumerate(act):
+            cols = np.flatnonzero(free[i])
+            ji = jac[i][:, cols]
+            a = ji.T @ ji
+            g = ji.T @ r[i]
+            step = np.linalg.solve(a + lam[i] * np.diag(np.diag(a) + 1e-9), -g)
+            cand[row, cols] = np.clip(theta[i, cols] + step, lo[cols], hi[cols])
+        r_c, jac_c, ll_c = evaluate(cand)
+        better = ll_c > ll[act] + 1e-10
+        gain = np.where(better, ll_c - ll[act], 0.0)
+        moved = np.max(np.abs(cand - theta[act]), axis=1)
+        upd = act[better]
+        theta[upd], r[upd], jac[upd], ll[upd] = (
+            cand[better],
+            r_c[better],
+            jac_c[better],
+            ll_c[better],
+        )
+        lam[act] = np.where(better, lam[act] / 5, lam[act] * 10)
+        # A row stops when an accepted step barely changes the likelihood or the parameters,
+        # or when the damping says no downhill step is left.
+        done = (better & ((gain < ll_tol) | (moved < 1e-4))) | (lam[act] > 1e3)
+        # A start trailing the best by more than FIT_TRAIL_LL after a few iterations climbs a
+        # flat ridge far below the best optimum; its remaining iterations are wasted.
+        if trail and iteration >= 3:
+            done |= ll[act] < np.max(ll) - FIT_TRAIL_LL
+        active[act[done]] = False
+    return theta, r, jac, ll
+
+
+#: Most profile steps per parameter and direction before the profile is cut short.
+PROFILE_MAX_STEPS = 10
+#: Profile refits stop at a smaller gain than fits (FIT_LL_TOL): a refit left short of its
+#: optimum makes the profile fall too fast and the interval too narrow.
+PROFILE_LL_TOL = 0.005
+
+
+def _profile_intervals(
+    evaluate: Evaluate,
+    th: Array,
+    ll_best: float,
+    wald_half: Array,
+    lo: Array,
+    hi: Array,
+    level: float,
+    names: Sequence[str],
+) -> tuple[Array, Array, pd.DataFrame]:
+    """Profile-likelihood interval ends (log scale) of every fitted parameter; see the notes.
+
+    Every (parameter, direction) pair is one chain; all chains take their next step together
+    and are refitted in one batch per Levenberg–Marquardt iteration.
+    """
+    f = th.size
+    drop = 0.5 * float(chi2.ppf(level, 1))
+    root_at_end = float(np.sqrt(2 * drop))
+    chains = [(j, d) for j in range(f) for d in (-1.0, 1.0)]
+    n = len(chains)
+    idx = np.array([j for j, _ in chains])
+    sign = np.array([d for _, d in chains])
+    step = np.clip(wald_half / 3, 0.02, (hi - lo) / 4)[idx]
+    theta = np.repeat(th.reshape(1, -1), n, axis=0)
+    value = th[idx].copy()
+    root = np.zeros(n)  # signed-root statistic at the last step (0 at the optimum)
+    ends = np.where(sign < 0, lo[idx], hi[idx])  # open unless a crossing is found
+    active = ~np.isclose(value, ends, atol=1e-6)
+    free = np.ones((n, f), dtype=bool)
+    free[np.arange(n), idx] = False
+    rows: list[tuple[str, float, float, str]] = [
+        (name, float(np.exp(v)), ll_best, "optimum") for name, v in zip(names, th, strict=True)
+    ]
+    for _ in range(PROFILE_MAX_STEPS):
+        act = np.flatnonzero(active)
+        if act.size == 0:
+            break
+        target = np.clip(value[act] + sign[act] * step[act], lo[idx[act]], hi[idx[act]])
+        cand = theta[act].copy()
+        cand[np.arange(act.size), idx[act]] = target
+        cand, _, _, ll = _levenberg_marquardt(
+            evaluate, cand, lo, hi, free[act], max_iter=15, trail=False, ll_tol=PROFILE_LL_TOL
+        )
+        for row, c in enumerate(act):
+            rows.append(
+                (
+                    names[idx[c]],
+                    float(np.exp(target[row])),
+                    float(ll[row]),
+                    "down" if sign[c] < 0 else "up",
+                )
+            )
+            new_root = (
+                float(np.sqrt(2 * max(ll_best - ll[row], 0.0))) if np.isfinite(ll[row]) else np.inf
+            )
+            if new_root >= root_at_end:
+                # Crossing between the last step and this one: linear in the signed root.
+                t = (root_at_end - root[c]) / (new_root - root[c]) if np.isfinite(new_root) else 0.5
+                ends[c] = value[c] + t * (target[row] - value[c])
+                active[c] = False
+                continue
+            if new_root - root[c] < root_at_end / 8:
+                step[c] *= 2  # a flat profile (weakly identified): larger steps
+            theta[c], value[c], root[c] = cand[row], target[row], new_root
+            if np.isclose(target[row], ends[c], atol=1e-6):
+                active[c] = False  # reached the range: open on this side
+    # A chain still going after PROFILE_MAX_STEPS keeps the range end: the likelihood has not
+    # fallen enough anywhere it looked, so the interval is open on that side (conservative).
+    low = np.array([ends[2 * j] for j in range(f)])
+    high = np.array([ends[2 * j + 1] for j in range(f)])
+    frame = pd.DataFrame(rows, columns=["parameter", "value", "log_likelihood", "direction"])
+    return (
+        low,
+        high,
+        frame.sort_values(["parameter", "value"], kind="stable").reset_index(drop=True),
+    )
+
+
 def compare_variants(
     observations: pd.DataFrame,
     variants: Sequence[str] = VARIANTS,
@@ -460,6 +619,7 @@ def compare_variants(
     seed: int = 0,
     client: Any | None = None,
     fits: dict[str, ClientFit] | None = None,
+    intervals: str = "wald",
 ) -> pd.DataFrame:
     """Fit each variant; AIC, BIC and leave-last-visit-out predictive error per variant.
 
@@ -474,6 +634,8 @@ def compare_variants(
     fits
         When given, filled with each variant's fit to all observations (estimates, intervals,
         predictions), so a caller that reports them need not fit again.
+    intervals
+        Interval method of those fits (:class:`ClientFit`); the comparison does not use them.
 
     Returns
     -------
@@ -491,6 +653,7 @@ def compare_variants(
             n_starts,
             seed,
             obs,
+            intervals,
         )
         for v in variants
     ]
@@ -525,8 +688,11 @@ def _fit_variant(
     n_starts: int,
     seed: int,
     obs: pd.DataFrame,
+    intervals: str = "wald",
 ) -> dict[str, Any]:
-    full = ClientFit(variant, phenotype, fit_ids, protocol, n_starts=n_starts, seed=seed).fit(obs)
+    full = ClientFit(
+        variant, phenotype, fit_ids, protocol, n_starts=n_starts, seed=seed, intervals=intervals
+    ).fit(obs)
     last = float(obs["time_h"].max())
     train, held = obs[obs["time_h"] < last], obs[obs["time_h"] == last]
     lvo = float("nan")

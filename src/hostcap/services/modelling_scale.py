@@ -330,8 +330,14 @@ def run_fit(
     n_starts: int = 4,
     seed: int = 0,
     scheduler: str | None = None,
+    intervals: str = "wald",
 ) -> dict[str, Any]:
-    """Fit a stored client under one variant (or ``all``, with the comparison table)."""
+    """Fit a stored client under one variant (or ``all``, with the comparison table).
+
+    ``intervals``: ``"wald"`` or ``"profile"`` (profile likelihood; a few times slower).
+    """
+    if intervals not in ("wald", "profile"):
+        raise ValidationError.single("--intervals", intervals, "wald or profile")
     observations, protocol, label, notes = client_observations(code, database)
     chosen = phenotype or (label if label in PHENOTYPES else None) or "A"
     if phenotype is None and label not in PHENOTYPES:
@@ -346,6 +352,7 @@ def run_fit(
         "protocol": protocol.model_dump(mode="json") if protocol is not None else None,
         "n_observations": len(observations),
         "measures": sorted(observations["measure"].unique()),
+        "intervals": intervals,
         "notes": notes,
         "fits": {},
         "note": HYPOTHESIS_NOTE,
@@ -363,11 +370,17 @@ def run_fit(
                 seed=seed,
                 client=client,
                 fits=fits,
+                intervals=intervals,
             )
         result["comparison"] = table.replace({np.nan: None}).to_dict(orient="records")
     else:
         fits[variants[0]] = ClientFit(
-            variants[0], chosen, protocol=protocol, n_starts=n_starts, seed=seed
+            variants[0],
+            chosen,
+            protocol=protocol,
+            n_starts=n_starts,
+            seed=seed,
+            intervals=intervals,
         ).fit(observations)
     for v in variants:
         fit = fits[v]
