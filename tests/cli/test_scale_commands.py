@@ -194,6 +194,9 @@ def test_fit_gives_profile_likelihood_intervals_on_request(
     assert main(args) == 0
     wald = json.loads(capsys.readouterr().out)
     assert (profile["intervals"], wald["intervals"]) == ("profile", "wald")
+    points = pd.DataFrame(profile["fits"]["essay"]["profile"])
+    assert set(points["parameter"]) == {"trigger_load", "tryp_basal", "crp_ref", "k_thr"}
+    assert "profile" not in wald["fits"]["essay"]
     by_profile = {e["parameter"]: e for e in profile["fits"]["essay"]["estimates"]}
     by_wald = {e["parameter"]: e for e in wald["fits"]["essay"]["estimates"]}
     for pid, e in by_profile.items():

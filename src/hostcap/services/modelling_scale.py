@@ -390,6 +390,8 @@ def run_fit(
             "aic": fit.aic_,
             "bic": fit.bic_,
         }
+        if intervals == "profile":
+            result["fits"][v]["profile"] = fit.profile_.to_dict(orient="records")
     if petab_dir is not None:
         petab_dir.mkdir(parents=True, exist_ok=True)
         files = petab_problem(
