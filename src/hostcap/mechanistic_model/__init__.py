@@ -22,6 +22,7 @@ from hostcap.mechanistic_model.batch_simulation import (
 )
 from hostcap.mechanistic_model.client_fitting import (
     DEFAULT_FIT_PARAMETERS,
+    INTERVAL_METHODS,
     MEASURE_ALIASES,
     ClientFit,
     compare_variants,
@@ -90,6 +91,7 @@ __all__ = [
     "DEFAULT_SENSITIVITY_PARAMETERS",
     "HOURS_PER_WEEK",
     "HYPOTHESIS_NOTE",
+    "INTERVAL_METHODS",
     "MEASURE_ALIASES",
     "PHENOTYPES",
     "VARIANTS",

@@ -51,6 +51,7 @@ from hostcap.mechanistic_model.simulation import initial_state
 
 __all__ = [
     "DEFAULT_FIT_PARAMETERS",
+    "INTERVAL_METHODS",
     "MEASURE_ALIASES",
     "ClientFit",
     "compare_variants",
@@ -299,8 +300,8 @@ class ClientFit:
         for pid in self._fit_ids:
             if pid not in m.parameter_ids:
                 raise UnknownIdError(f"parameter of variant {m.variant}", pid, m.parameter_ids)
-        if self.intervals not in ("wald", "profile"):
-            raise ValidationError.single("intervals", self.intervals, "'wald' or 'profile'")
+        if self.intervals not in INTERVAL_METHODS:
+            raise ValidationError.single("intervals", self.intervals, " or ".join(INTERVAL_METHODS))
         for pid, value in (self.fixed or {}).items():
             if pid not in m.parameter_ids:
                 raise UnknownIdError(f"parameter of variant {m.variant}", pid, m.parameter_ids)
@@ -377,10 +378,8 @@ class ClientFit:
                 **(wald if self.intervals == "profile" else {}),
             }
         )
-        params = m.parameter_values(self.phenotype)
-        params.update(self.fixed or {})
-        params.update({p: float(np.exp(v)) for p, v in zip(self._fit_ids, th, strict=True)})
-        self.params_ = params
+        column = self._parameter_matrix(m, th.reshape(1, -1))[:, 0]
+        self.params_ = dict(zip(m.parameter_ids, column.tolist(), strict=True))
         self.log_likelihood_ = float(ll[best])
         self.n_observations_ = int(y.size)
         self.n_parameters_ = f
@@ -523,6 +522,8 @@ def _levenberg_marquardt(
     return theta, r, jac, ll
 
 
+#: Interval methods of :class:`ClientFit` (see the module's notes on uncertainty).
+INTERVAL_METHODS = ("wald", "profile")
 #: Most profile steps per parameter and direction before the profile is cut short.
 PROFILE_MAX_STEPS = 10
 #: Profile refits stop at a smaller gain than fits (FIT_LL_TOL): a refit left short of its
@@ -553,11 +554,10 @@ def _profile_intervals(
     idx = np.array([j for j, _ in chains])
     sign = np.array([d for _, d in chains])
     step = np.clip(wald_half / 3, 0.02, (hi - lo) / 4)[idx]
-    theta = np.repeat(th.reshape(1, -1), n, axis=0)
-    value = th[idx].copy()
+    theta = np.repeat(th.reshape(1, -1), n, axis=0)  # chain c's parameter sits at theta[c, idx[c]]
     root = np.zeros(n)  # signed-root statistic at the last step (0 at the optimum)
     ends = np.where(sign < 0, lo[idx], hi[idx])  # open unless a crossing is found
-    active = ~np.isclose(value, ends, atol=1e-6)
+    active = ~np.isclose(th[idx], ends, atol=1e-6)
     free = np.ones((n, f), dtype=bool)
     free[np.arange(n), idx] = False
     rows: list[tuple[str, float, float, str]] = [
@@ -567,7 +567,8 @@ def _profile_intervals(
         act = np.flatnonzero(active)
         if act.size == 0:
             break
-        target = np.clip(value[act] + sign[act] * step[act], lo[idx[act]], hi[idx[act]])
+        at = theta[act, idx[act]]
+        target = np.clip(at + sign[act] * step[act], lo[idx[act]], hi[idx[act]])
         cand = theta[act].copy()
         cand[np.arange(act.size), idx[act]] = target
         cand, _, _, ll = _levenberg_marquardt(
@@ -588,12 +589,12 @@ def _profile_intervals(
             if new_root >= root_at_end:
                 # Crossing between the last step and this one: linear in the signed root.
                 t = (root_at_end - root[c]) / (new_root - root[c]) if np.isfinite(new_root) else 0.5
-                ends[c] = value[c] + t * (target[row] - value[c])
+                ends[c] = at[row] + t * (target[row] - at[row])
                 active[c] = False
                 continue
             if new_root - root[c] < root_at_end / 8:
                 step[c] *= 2  # a flat profile (weakly identified): larger steps
-            theta[c], value[c], root[c] = cand[row], target[row], new_root
+            theta[c], root[c] = cand[row], new_root
             if np.isclose(target[row], ends[c], atol=1e-6):
                 active[c] = False  # reached the range: open on this side
     # A chain still going after PROFILE_MAX_STEPS keeps the range end: the likelihood has not

@@ -20,6 +20,7 @@ import pandas as pd
 from hostcap.errors import InputError, ValidationError
 from hostcap.mechanistic_model import (
     HYPOTHESIS_NOTE,
+    INTERVAL_METHODS,
     PHENOTYPES,
     VARIANTS,
     ClientFit,
@@ -336,8 +337,8 @@ def run_fit(
 
     ``intervals``: ``"wald"`` or ``"profile"`` (profile likelihood; a few times slower).
     """
-    if intervals not in ("wald", "profile"):
-        raise ValidationError.single("--intervals", intervals, "wald or profile")
+    if intervals not in INTERVAL_METHODS:
+        raise ValidationError.single("--intervals", intervals, " or ".join(INTERVAL_METHODS))
     observations, protocol, label, notes = client_observations(code, database)
     chosen = phenotype or (label if label in PHENOTYPES else None) or "A"
     if phenotype is None and label not in PHENOTYPES:
