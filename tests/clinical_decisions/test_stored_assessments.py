@@ -226,7 +226,7 @@ def test_assess_all_prints_triage_criteria_and_phenotype_for_each_client(
     _client(store, "P-7", {"history.antibiotic_courses_2y": "4"})
     rc, out, _ = _run(capsys, "assess", "--all", "--database", url, "--no-trajectory")
     assert rc == 0
-    assert "P-6: triage REFERRAL (safety.referral.organomegaly)" in out
+    assert "P-6: triage REFERRAL (safety.referral.organomegaly)" in out, out
     assert "P-7: triage ROUTINE" in out
     assert "consensus_1 indeterminate" in out and "phenotype (hypothesis" in out
     rc, out, _ = _run(

@@ -4,7 +4,8 @@ Each YAML file under ``vignettes/`` lists cases ``{id, input, expect}``. ``expec
 ``triage`` (level), ``reasons_include`` / ``reasons_exclude`` (safety rule ids), ``criteria``
 (key → status), ``items`` (``criterion.item`` → status), ``missing`` (criterion → paths that
 must be listed), ``score`` / ``score_range`` (rema, nicas), ``hat`` (field → value),
-``phenotype`` (label), ``plan`` (protocol id, or null), ``plan_status``,
+``phenotype`` (label), ``plan`` (protocol id, or null), ``plan_status``, ``plan_phases``
+(count), ``plan_doses_withheld``,
 ``referral_items_include``, ``contributions_include``, ``contested``, ``details``
 (dotted path → value) and ``notes_include`` (criterion → substring).
 """
@@ -98,7 +99,15 @@ def _check(result: AssessmentResult, expect: dict[str, Any]) -> None:
         return
     assert plan is not None
     if "plan_status" in expect:
-        assert plan["status"] == expect["plan_status"]
+        assert plan["status"] == expect["plan_status"], plan["hold_reasons"]
+    if "plan_phases" in expect:
+        assert len(plan["phases"]) == expect["plan_phases"], plan["phases"]
+    if "plan_doses_withheld" in expect:
+        assert plan["doses_withheld"] is expect["plan_doses_withheld"]
+    if plan["status"] == "on_hold_until_specialist_review":
+        assert plan["hold_reasons"], plan
+    if plan["doses_withheld"]:
+        assert plan["phases"] == []
     carried = [r["rule_id"] for r in plan["referrals"]]
     assert carried == fired  # every referral reason is carried on the plan
     for rule_id in expect.get("referral_items_include", []):

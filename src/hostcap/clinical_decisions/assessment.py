@@ -1,12 +1,14 @@
 """``assess()``: one client's assessment, decided in order — safety triage first.
 
-1. Emergency rules (anaphylaxis, WAO 2020 and NIAID/FAAN 2006) on the current episode. If any
-   fires, the result is the emergency message and nothing else: criteria ``suppressed``,
-   phenotype ``suppressed``, plan ``null``.
+1. Emergency rules on the current episode: current shock, collapse, hypotension for age or
+   airway compromise whatever its cause, and the anaphylaxis criteria (WAO 2020, NIAID/FAAN
+   2006). If any fires, the result is the emergency message and nothing else: criteria
+   ``suppressed``, phenotype ``suppressed``, plan ``null``.
 2. The criteria (each its own cited rule set).
 3. The remaining safety rules (urgent referral, referral), some of which read the criteria.
 4. The hypothesis phenotype scores.
-5. The sequenced plan, carrying every referral reason.
+5. The sequenced plan, carrying every referral reason; held until the specialist has reviewed
+   the person when any referral holds it (clonal and organ red flags, children).
 
 Nothing here reads files or databases; the caller passes the rulebook (or the packaged one is
 used) and, optionally, a trajectory provider from the mechanistic model.
@@ -57,8 +59,13 @@ HEADLINES = {
         "Any protocol is on hold until the specialist has reviewed the person."
     ),
     "referral": (
-        "REFER FOR SPECIALIST WORK-UP for the reasons below. A protocol may run alongside the "
-        "referral, never instead of it."
+        "REFER FOR SPECIALIST WORK-UP for the reasons below. The protocol plan is on hold until "
+        "the specialist has reviewed the person."
+    ),
+    "referral_alongside": (
+        "REFER FOR SPECIALIST WORK-UP for the reasons below. None of them suggests clonal mast "
+        "cell disease or organ involvement: a protocol may run alongside the referral, never "
+        "instead of it."
     ),
     "routine": (
         "Routine: no emergency or referral rule fired on the data given. Missing data cannot "
@@ -66,7 +73,10 @@ HEADLINES = {
     ),
 }
 
-SUPPRESSED_NOTE = "Suppressed: anaphylaxis criteria are met; only the emergency message applies."
+SUPPRESSED_NOTE = (
+    "Suppressed: an emergency rule fired (current compromise or anaphylaxis); only the "
+    "emergency message applies."
+)
 
 
 def _fires(rule: SafetyRule, inp: AssessmentInput, ctx: TriageContext) -> bool:
@@ -75,7 +85,20 @@ def _fires(rule: SafetyRule, inp: AssessmentInput, ctx: TriageContext) -> bool:
 
 
 def _reason(rule: SafetyRule) -> Reason:
-    return Reason(rule_id=rule.id, message=rule.message, citation=rule.citation, level=rule.level)
+    return Reason(
+        rule_id=rule.id,
+        message=rule.message,
+        citation=rule.citation,
+        level=rule.level,
+        plan_effect=rule.plan_effect,
+        alongside_reason=rule.alongside_reason,
+    )
+
+
+def _headline(level: str, fired: list[SafetyRule]) -> str:
+    if level == "referral" and all(r.plan_effect == "alongside" for r in fired):
+        return HEADLINES["referral_alongside"]
+    return HEADLINES[level]
 
 
 def _plain(value: Any) -> Any:
@@ -241,7 +264,7 @@ def assess(
         trajectory_provider=trajectory_provider,
     )
     return AssessmentResult(
-        triage=Triage(level=level, reasons=reasons, headline=HEADLINES[level]),
+        triage=Triage(level=level, reasons=reasons, headline=_headline(level, fired)),
         criteria=_criteria(book, outcomes),
         phenotype=phenotype,
         plan=plan,

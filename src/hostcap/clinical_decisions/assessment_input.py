@@ -52,7 +52,14 @@ class _Part(BaseModel):
 
 
 class CurrentEpisode(_Part):
-    """Signs of an episode happening now (drives the anaphylaxis rules)."""
+    """Signs of an episode happening now (drives the emergency rules).
+
+    Any current shock, collapse (``hypotension_or_collapse``, ``syncope``), systolic pressure
+    below the age limit or > 30 % below ``baseline_systolic_bp_mmhg``, or airway / breathing
+    compromise (``laryngeal``: laryngeal oedema or stridor; ``respiratory_compromise``) is an
+    emergency whatever its cause and whatever else is known; the anaphylaxis criteria (WAO 2020,
+    NIAID/FAAN 2006) are evaluated as well.
+    """
 
     onset_minutes_ago: float | None = Field(None, ge=0)
     skin_mucosal: bool | None = None
@@ -74,16 +81,38 @@ class Episode(_Part):
     angioedema: bool | None = None
     pruritus: bool | None = None
     flushing: bool | None = None
-    presyncope_or_syncope: bool | None = None
+    presyncope_or_syncope: bool | None = Field(
+        None, description="presyncope (near-fainting) and/or syncope during the episode"
+    )
+    syncope: bool | None = Field(
+        None, description="syncope: loss of consciousness during the episode (not presyncope)"
+    )
     anaphylaxis: bool | None = None
     hymenoptera_sting: bool | None = None
+    trigger_identified: bool | None = Field(
+        None,
+        description="an allergen or other trigger was identified (the episode is not "
+        "idiopathic); NICAS applies only to idiopathic anaphylaxis",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _syncope_is_part_of_presyncope_or_syncope(self) -> Episode:
+        if self.syncope is True and self.presyncope_or_syncope is False:
+            raise ValueError(
+                "syncope is true but presyncope_or_syncope is false; syncope is one of "
+                "presyncope_or_syncope, so set it true (or leave it out)"
+            )
+        return self
 
 
 class TryptaseEvent(_Part):
     """An acute tryptase sample with its paired baseline.
 
-    ``baseline_hours_after_resolution`` is the time from the end of all symptoms of the event to
-    the baseline draw; consensus-1 asks for at least 24 h.
+    ``hours_after_onset`` is the time from the onset of the event to the acute draw (consensus-1:
+    within 4 h; earlier samples count). ``baseline_hours_after_resolution`` is the time from the
+    end of all symptoms of the event to the baseline draw: at least 24 h for a post-event
+    baseline; a *negative* value records a baseline drawn before the event (a pre-event
+    baseline, which consensus-1 accepts).
     """
 
     acute_ng_ml: float | None = Field(None, ge=0, le=100000)

@@ -44,12 +44,14 @@ class _Out(BaseModel):
 
 
 class Reason(_Out):
-    """Why triage chose its level: one fired safety rule."""
+    """Why triage chose its level: one fired safety rule, and what it does to a plan."""
 
     rule_id: str
     message: str
     citation: str
     level: Literal["emergency", "urgent_referral", "referral"]
+    plan_effect: Literal["hold", "hold_without_doses", "alongside"] = "hold"
+    alongside_reason: str | None = None
 
 
 class Triage(_Out):
@@ -173,12 +175,14 @@ class MonitoringPlan(_Out):
 
 
 class ReferralItem(_Out):
-    """A referral reason carried on the plan."""
+    """A referral reason carried on the plan, with what it does to the plan."""
 
     rule_id: str
     level: Literal["urgent_referral", "referral"]
     item: str
     citation: str
+    plan_effect: Literal["hold", "hold_without_doses", "alongside"] = "hold"
+    alongside_reason: str | None = None
 
 
 class TrajectoryBand(_Out):
@@ -209,6 +213,8 @@ class PlanResult(_Out):
     hypothesis: Literal[True] = True
     statement: str
     referrals: list[ReferralItem]
+    hold_reasons: list[str] = []
+    doses_withheld: bool = False
     conventional_therapy: str
     phases: list[PhasePlan]
     monitoring: MonitoringPlan

@@ -18,10 +18,12 @@ from hostcap.clinical_decisions.assessment_input import AssessmentInput, Episode
 from hostcap.clinical_decisions.three_valued_logic import (
     Tri,
     at_least,
+    decided,
     k_and,
     k_count,
     k_or,
     strictly_above,
+    strictly_below,
 )
 
 __all__ = [
@@ -148,16 +150,22 @@ def hat_corrected_tryptase(baseline_ng_ml: float | None, extra_copies: int | Non
 def hat_adjusted_above(
     baseline_ng_ml: float | None, extra_copies: int | None, threshold: float, *, inclusive: bool
 ) -> Tri:
-    """Whether the HαT-adjusted baseline exceeds ``threshold``.
+    """Whether the baseline, HαT-adjusted when the genotype is known, exceeds ``threshold``.
 
-    The correction only lowers a value, so a raw value at or below the threshold settles it;
-    above it, the answer needs the genotype (EVIDENCE.md §7.4: handle HαT before any tryptase
-    threshold) and stays unknown without it.
+    WHO 2022 adjusts tryptase for HαT only when HαT is *known*: with a recorded TPSAB1 genotype
+    the corrected value (baseline ÷ (1 + extra α copies)) is compared; without one the raw value
+    counts (and genotyping is suggested by the HαT rule).
+
+    Examples
+    --------
+    >>> hat_adjusted_above(30.0, None, 20.0, inclusive=False)   # no genotype: raw value
+    True
+    >>> hat_adjusted_above(30.0, 1, 20.0, inclusive=False)      # 30 / 2 = 15
+    False
     """
     compare = at_least if inclusive else strictly_above
-    raw = compare(baseline_ng_ml, threshold)
-    if raw is not True:
-        return raw
+    if extra_copies is None:
+        return compare(baseline_ng_ml, threshold)
     return compare(hat_corrected_tryptase(baseline_ng_ml, extra_copies), threshold)
 
 
@@ -172,9 +180,16 @@ def _any_episode(episodes: list[Episode] | None, attr: str) -> Tri:
 
 
 def _kit_positive(inp: AssessmentInput) -> Tri:
+    """KIT D816V found: a positive test or a VAF above 0 is positive (either wins, to err
+    towards care); a recorded negative test, or a VAF of 0, is negative without the other."""
     kit: Tri = {"positive": True, "negative": False}.get(inp.kit_d816v or "")
     vaf = inp.bone_marrow.kit_d816v_vaf_pct if inp.bone_marrow else None
-    return k_or(kit, strictly_above(vaf, 0.0))
+    vaf_found = strictly_above(vaf, 0.0)
+    if kit is True or vaf_found is True:
+        return True
+    if kit is False or vaf_found is False:
+        return False
+    return None
 
 
 def _marrow(inp: AssessmentInput, name: str) -> Any:
@@ -204,14 +219,15 @@ def meets_tryptase_criterion(
     *,
     rise_factor: float = 1.2,
     rise_addend_ng_ml: float = 2.0,
-    window_hours: tuple[float, float] = (1.0, 4.0),
+    window_hours: tuple[float, float] = (0.0, 4.0),
     baseline_min_hours_after_resolution: float = 24.0,
 ) -> bool:
     """Consensus-1 criterion B for one event (Valent 2012/2019, "20 % + 2").
 
     True only when the acute value *exceeds* ``1.2 × baseline + 2`` ng/mL, the acute sample was
-    drawn 1–4 h after onset (both bounds included, as in EVIDENCE.md §3.1) and the baseline was
-    drawn at least 24 h after all symptoms resolved.
+    drawn within 4 h of onset (earlier samples count: both bounds of ``window_hours`` included)
+    and the baseline was drawn before the event (``baseline_hours_after_resolution`` negative)
+    or at least 24 h after all symptoms resolved (Valent 2012, 2019; Weiler 2019).
 
     Examples
     --------
@@ -219,12 +235,23 @@ def meets_tryptase_criterion(
     True
     >>> meets_tryptase_criterion(14.0, 10.0, 2.0, 48.0)   # equal to the threshold: not a rise
     False
+    >>> meets_tryptase_criterion(20.0, 4.0, 0.5, -72.0)   # 30 min after onset, pre-event baseline
+    True
     """
     low, high = window_hours
-    return (
+    return bool(
         acute_ng_ml > rise_factor * baseline_ng_ml + rise_addend_ng_ml
         and low <= hours_after_onset <= high
-        and baseline_hours_after_resolution >= baseline_min_hours_after_resolution
+        and _baseline_timing_valid(
+            baseline_hours_after_resolution, baseline_min_hours_after_resolution
+        )
+    )
+
+
+def _baseline_timing_valid(hours_after_resolution: float | None, min_hours: float) -> Tri:
+    """A baseline drawn before the event (negative hours) or ≥ ``min_hours`` after resolution."""
+    return k_or(
+        strictly_below(hours_after_resolution, 0.0), at_least(hours_after_resolution, min_hours)
     )
 
 
@@ -239,7 +266,7 @@ def _event_outcome(i: int, event: TryptaseEvent, params: Params) -> ItemOutcome:
     rise = None if event.acute_ng_ml is None or threshold is None else event.acute_ng_ml > threshold
     h = event.hours_after_onset
     in_window = None if h is None else low <= h <= high
-    baseline_ok = at_least(
+    baseline_ok = _baseline_timing_valid(
         event.baseline_hours_after_resolution, _f(params, "baseline_min_hours_after_resolution")
     )
     value = k_and(rise, in_window, baseline_ok)
@@ -260,7 +287,8 @@ def _event_outcome(i: int, event: TryptaseEvent, params: Params) -> ItemOutcome:
         id=f"B.event_{i}",
         description=f"event {i}: acute > {params['rise_factor']} × baseline + "
         f"{params['rise_addend_ng_ml']} ng/mL, drawn {low:g}–{high:g} h after onset, baseline "
-        f"≥ {params['baseline_min_hours_after_resolution']} h after resolution",
+        f"before the event or ≥ {params['baseline_min_hours_after_resolution']} h after "
+        "resolution",
         value=value,
         observed=observed,
         missing=missing,
@@ -331,9 +359,9 @@ def consensus_1(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     notes = []
     if any(it.observed["rise_exceeds_threshold"] and it.value is False for it in event_items):
         notes.append(
-            "A tryptase rise exceeded the threshold but the sample timing was outside the "
-            "1–4 h window or the baseline was drawn < 24 h after resolution; it does not count. "
-            "Repeat with correct timing."
+            "A tryptase rise exceeded the threshold but the acute sample was drawn more than "
+            "4 h after onset, or the baseline was drawn during the event or < 24 h after "
+            "resolution; it does not count. Repeat with correct timing."
         )
     if inp.symptom_pattern == "chronic_daily":
         notes.append(
@@ -454,10 +482,10 @@ def _sm_minors(inp: AssessmentInput, params: Params, *, persistent: bool) -> lis
         tryptase = k_and(*each)
         if tryptase is True and len(baselines) < 2:
             tryptase = None  # persistence needs a second baseline
-        t_missing = ("tryptase.baseline_ng_ml", "alpha_tryptase_extra_copies")
+        t_missing = ("tryptase.baseline_ng_ml (a second baseline: persistence)",)
     else:
         tryptase = hat_adjusted_above(baselines[-1], copies, threshold, inclusive=False)
-        t_missing = ("alpha_tryptase_extra_copies",)
+        t_missing = ()
     kit = _kit_positive(inp)
     return [
         ItemOutcome(
@@ -485,7 +513,8 @@ def _sm_minors(inp: AssessmentInput, params: Params, *, persistent: bool) -> lis
         ItemOutcome(
             "minor_tryptase",
             ("persistent " if persistent else "")
-            + f"baseline tryptase > {threshold:g} ng/mL (HαT-adjusted)",
+            + f"baseline tryptase > {threshold:g} ng/mL (HαT-adjusted when the TPSAB1 genotype "
+            "is recorded, the raw value otherwise)",
             tryptase,
             observed={
                 "baselines_ng_ml": baselines,
@@ -517,20 +546,32 @@ def who_2022_sm(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     """WHO 5th edition (2022) SM: major + ≥1 minor, or ≥3 minor."""
     major = _major(inp)
     minors = _sm_minors(inp, params, persistent=False)
-    values = [m.value for m in minors]
-    value = k_or(
-        k_and(major.value, k_count(values, int(params["min_minor_with_major"]))),
-        k_count(values, int(params["min_minor_alone"])),
-    )
+    with_major, alone = int(params["min_minor_with_major"]), int(params["min_minor_alone"])
+
+    def rule(v: Sequence[bool]) -> bool:
+        return (v[0] and sum(v[1:]) >= with_major) or sum(v[1:]) >= alone
+
     return CriterionOutcome(
-        value=value,
+        value=decided(rule, [major.value, *(m.value for m in minors)]),
         items=[major, *minors],
         notes=[
             "Tryptase minor criterion not valid with an associated myeloid neoplasm.",
-            "WHO 2022: with known HαT the tryptase level is adjusted; without a genotype a "
-            "value above the threshold is left open.",
+            "WHO 2022: tryptase is adjusted for HαT only when HαT is known (a recorded TPSAB1 "
+            "genotype); without a genotype the raw value counts and genotyping is suggested.",
+            *_genotype_note(inp, params),
         ],
     )
+
+
+def _genotype_note(inp: AssessmentInput, params: Params) -> list[str]:
+    baselines = _baselines(inp)
+    threshold = _f(params, "tryptase_above_ng_ml")
+    if inp.alpha_tryptase_extra_copies is None and baselines and max(baselines) > threshold:
+        return [
+            f"Baseline tryptase > {threshold:g} ng/mL without a TPSAB1 genotype: the raw value "
+            "was used; ddPCR genotyping for HαT is suggested."
+        ]
+    return []
 
 
 @_register("icc_2022_sm", ("spindle_pct_above", "tryptase_above_ng_ml", "min_minor_alone"))
@@ -538,14 +579,21 @@ def icc_2022_sm(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     """ICC 2022 SM: the major criterion alone, or ≥3 of 4 minor criteria."""
     major = _major(inp)
     minors = _sm_minors(inp, params, persistent=True)
-    value = k_or(major.value, k_count((m.value for m in minors), int(params["min_minor_alone"])))
+    alone = int(params["min_minor_alone"])
+
+    def rule(v: Sequence[bool]) -> bool:
+        return v[0] or sum(v[1:]) >= alone
+
     return CriterionOutcome(
-        value=value,
+        value=decided(rule, [major.value, *(m.value for m in minors)]),
         items=[major, *minors],
         notes=[
             "ICC: the major criterion alone suffices; MC identity must be confirmed by tryptase "
             "and/or CD117 immunohistochemistry (assumed when aggregates are recorded).",
             "Tryptase minor criterion needs persistence (≥2 baselines) and is not valid in SM-AMN.",
+            "Tryptase is adjusted for HαT only when the TPSAB1 genotype is recorded; otherwise "
+            "the raw value counts.",
+            *_genotype_note(inp, params),
         ],
     )
 
@@ -582,7 +630,7 @@ def b_findings(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     b1_missing = (
         _miss(infiltration, "bone_marrow.infiltration_pct")
         + _miss(vaf, "bone_marrow.kit_d816v_vaf_pct")
-        + ("tryptase.baseline_ng_ml" if latest is None else "alpha_tryptase_extra_copies",)
+        + _miss(latest, "tryptase.baseline_ng_ml")
     )
     who_b1 = k_or(
         at_least(infiltration, _f(params, "who_infiltration_pct_at_least")),
@@ -600,8 +648,8 @@ def b_findings(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     items = [
         ItemOutcome(
             "who_b1",
-            "WHO B1: MC infiltration ≥30 % and/or tryptase ≥200 ng/mL (HαT-adjusted) "
-            "and/or KIT D816V VAF ≥10 %",
+            "WHO B1: MC infiltration ≥30 % and/or tryptase ≥200 ng/mL (HαT-adjusted when the "
+            "genotype is recorded, raw otherwise) and/or KIT D816V VAF ≥10 %",
             who_b1,
             missing=b1_missing,
         ),
@@ -779,6 +827,40 @@ def _score_outcome(items: list[ItemOutcome], cut_off: int, notes: list[str]) -> 
     )
 
 
+def _outside_population(
+    outcome: CriterionOutcome, applies: Tri, reason: str, missing: Sequence[str] = ()
+) -> CriterionOutcome:
+    """A score outside (or not known to be inside) the population it was derived in.
+
+    Its status is ``indeterminate`` with the reason; when the person is certainly outside the
+    population no score is reported at all (``score`` and ``score_range`` null), so that no
+    rule can read it.
+    """
+    if applies is True:
+        return outcome
+    details = dict(outcome.details)
+    details["applicable"] = applies
+    if applies is False:
+        details.update(score=None, score_range=None)
+    return CriterionOutcome(
+        value=None,
+        items=outcome.items if applies is None else [],
+        details=details,
+        notes=[reason, *outcome.notes],
+        missing_extra=list(missing),
+    )
+
+
+def _adult(inp: AssessmentInput, params: Params) -> bool:
+    return inp.age_years >= _f(params, "adult_from_years")
+
+
+_ADULTS_ONLY = (
+    "{name} was derived and validated in adults; for a person under {years:g} it does not "
+    "apply (indeterminate), whatever the items say."
+)
+
+
 def _episodes_for_score(inp: AssessmentInput) -> list[Episode] | None:
     # The scores apply to people with episodes of systemic MC activation; none recorded = unknown.
     return inp.episodes or None
@@ -797,6 +879,7 @@ def _episodes_for_score(inp: AssessmentInput) -> list[Episode] | None:
         "tryptase_above_ng_ml",
         "tryptase_above_points",
         "cut_off",
+        "adult_from_years",
     ),
 )
 def rema(inp: AssessmentInput, params: Params) -> CriterionOutcome:
@@ -850,13 +933,20 @@ def rema(inp: AssessmentInput, params: Params) -> CriterionOutcome:
         ),
         tryptase_item,
     ]
-    return _score_outcome(
-        items,
-        int(params["cut_off"]),
-        [
-            "Item points UNVERIFIED against Alvarez-Twose 2010 (EVIDENCE.md §3.7); cut-off ≥2 "
-            "confirmed by secondary sources. For adults without typical skin lesions."
-        ],
+    notes = [
+        "Item points UNVERIFIED against Alvarez-Twose 2010 (EVIDENCE.md §3.7); cut-off ≥2 "
+        "confirmed by secondary sources. For adults without typical skin lesions."
+    ]
+    if _finding(inp, "monomorphic_skin_lesions") is True:
+        notes.append(
+            "Monomorphic skin lesions are recorded: REMA was derived in patients without typical "
+            "skin lesions, and the lesions are a referral reason by themselves."
+        )
+    outcome = _score_outcome(items, int(params["cut_off"]), notes)
+    return _outside_population(
+        outcome,
+        _adult(inp, params),
+        _ADULTS_ONLY.format(name="REMA", years=_f(params, "adult_from_years")),
     )
 
 
@@ -875,10 +965,17 @@ def rema(inp: AssessmentInput, params: Params) -> CriterionOutcome:
         "kit_negative",
         "kit_positive",
         "cut_off",
+        "adult_from_years",
     ),
 )
 def nicas(inp: AssessmentInput, params: Params) -> CriterionOutcome:
-    """NICAS (NIH idiopathic clonal anaphylaxis score, Carter 2018): ≥2 → bone marrow indicated."""
+    """NICAS (NIH idiopathic clonal anaphylaxis score, Carter 2018): ≥2 → bone marrow indicated.
+
+    Carter 2018 derived it in adults with idiopathic anaphylaxis; it applies only where some
+    recorded episode was anaphylaxis with no sting and no identified trigger. Elsewhere it is
+    ``indeterminate`` with the reason. Its +3 item is syncope (loss of consciousness), not
+    presyncope.
+    """
     episodes = _episodes_for_score(inp)
     ep_missing = ("episodes",) if episodes is None else ()
     angio = _any_episode(episodes, "angioedema")
@@ -913,11 +1010,12 @@ def nicas(inp: AssessmentInput, params: Params) -> CriterionOutcome:
         ),
         _score_item(
             "syncope",
-            f"syncope {int(params['syncope']):+d} (presyncope or syncope recorded)",
-            _any_episode(episodes, "presyncope_or_syncope"),
+            f"syncope (loss of consciousness; presyncope does not count) "
+            f"{int(params['syncope']):+d}",
+            None if episodes is None else k_or(*(_syncope(e) for e in episodes)),
             int(params["syncope"]),
             0,
-            ep_missing or ("episodes[].presyncope_or_syncope",),
+            ep_missing or ("episodes[].syncope",),
         ),
         _score_item(
             "baseline_tryptase",
@@ -938,11 +1036,55 @@ def nicas(inp: AssessmentInput, params: Params) -> CriterionOutcome:
             ("kit_d816v",),
         ),
     ]
-    return _score_outcome(
+    outcome = _score_outcome(
         items,
         int(params["cut_off"]),
         ["Item points from the medicalalgorithms.com implementation (EVIDENCE.md §3.7)."],
     )
+    if not _adult(inp, params):
+        return _outside_population(
+            outcome, False, _ADULTS_ONLY.format(name="NICAS", years=_f(params, "adult_from_years"))
+        )
+    idiopathic = (
+        None
+        if episodes is None
+        else k_or(
+            *(
+                k_and(
+                    e.anaphylaxis,
+                    None if e.hymenoptera_sting is None else not e.hymenoptera_sting,
+                    None if e.trigger_identified is None else not e.trigger_identified,
+                )
+                for e in episodes
+            )
+        )
+    )
+    return _outside_population(
+        outcome,
+        idiopathic,
+        "NICAS was derived in idiopathic anaphylaxis (Carter 2018): it applies only where a "
+        "recorded episode was anaphylaxis with no sting and no identified trigger"
+        + (
+            "; none is recorded, so it does not apply."
+            if idiopathic is False
+            else "; whether one is, is not recorded (indeterminate)."
+        ),
+        ()
+        if idiopathic is False
+        else (
+            "episodes[].anaphylaxis",
+            "episodes[].hymenoptera_sting",
+            "episodes[].trigger_identified",
+        ),
+    )
+
+
+def _syncope(e: Episode) -> Tri:
+    """Loss of consciousness in an episode: recorded directly, or ruled out by 'no presyncope or
+    syncope'; 'presyncope or syncope' alone leaves it open."""
+    if e.syncope is not None:
+        return e.syncope
+    return False if e.presyncope_or_syncope is False else None
 
 
 # -- HαT ------------------------------------------------------------------------------------------
@@ -984,8 +1126,9 @@ def hat(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     notes = []
     if copies is None and latest is not None and latest > _f(params, "uninterpretable_above_ng_ml"):
         notes.append(
-            f"Baseline tryptase above {params['uninterpretable_above_ng_ml']} ng/mL is hard to "
-            "interpret without a TPSAB1 genotype (EVIDENCE.md §7.4)."
+            f"Baseline tryptase above {params['uninterpretable_above_ng_ml']} ng/mL without a "
+            "TPSAB1 genotype: HαT may explain part of it, but until a genotype is recorded the "
+            "raw value counts for the WHO/ICC criteria and for every referral threshold."
         )
     notes.append(
         "HαT is associated with, not proven to cause, symptoms; about 2/3 of carriers have few "

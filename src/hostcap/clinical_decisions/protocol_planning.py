@@ -4,6 +4,11 @@ A plan exists only when triage is not ``emergency``. It is hypothesis-based cont
 templates follow the essay's patterns), carries every referral reason as a "refer for
 specialist work-up" item, never proposes starting or stopping a prescription drug, and lists
 the citations of exactly the rules that produced it.
+
+Its status follows the referral rules' ``plan_effect``: any clonal or organ red flag (and any
+urgent referral) puts it ``on_hold_until_specialist_review``; a child's plan is held and carries
+no phases and no doses at all (the catalog's doses are adult doses); only when every referral
+may run alongside (each saying why) is it ``proposed_alongside_referral``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from hostcap.errors import UnknownIdError
 
 __all__ = [
     "CONVENTIONAL_THERAPY",
+    "HOLD_STATEMENT",
+    "PAEDIATRIC_HOLD_STATEMENT",
     "PLAN_STATEMENT",
     "TrajectoryProvider",
     "choose_protocol",
@@ -38,6 +45,15 @@ __all__ = [
 CONVENTIONAL_THERAPY = (
     "Continue prescribed medication; discuss any change with the prescriber. This plan never "
     "starts or stops a prescription drug."
+)
+HOLD_STATEMENT = (
+    "ON HOLD: do not start this protocol until the specialist has reviewed the person for the "
+    "referral reasons listed; the phases show what would follow after that review, if the "
+    "specialist agrees."
+)
+PAEDIATRIC_HOLD_STATEMENT = (
+    "ON HOLD, NO DOSES: hostcap's protocol templates and the catalog's doses are for adults. "
+    "Refer to a paediatric allergist/immunologist; any protocol for a child is theirs to set."
 )
 PLAN_STATEMENT = (
     "Hypothesis-based plan: the sequence follows the Host Capacity essay's pattern for this "
@@ -155,14 +171,24 @@ def plan_protocol(
             level="urgent_referral" if r.level == "urgent_referral" else "referral",
             item=f"refer for specialist work-up: {r.message}",
             citation=r.citation,
+            plan_effect=r.plan_effect,
+            alongside_reason=r.alongside_reason,
         )
         for r in reasons
     ]
-    status: Any = {
-        "routine": "proposed",
-        "referral": "proposed_alongside_referral",
-        "urgent_referral": "on_hold_until_specialist_review",
-    }[triage_level]
+    holding = [r for r in reasons if r.level == "urgent_referral" or r.plan_effect != "alongside"]
+    withhold_doses = any(r.plan_effect == "hold_without_doses" for r in reasons)
+    status: Any = (
+        "on_hold_until_specialist_review"
+        if holding or triage_level == "urgent_referral"
+        else ("proposed_alongside_referral" if reasons else "proposed")
+    )
+    statement = PLAN_STATEMENT
+    if withhold_doses:
+        phases = []
+        statement = f"{PAEDIATRIC_HOLD_STATEMENT} {PLAN_STATEMENT}"
+    elif holding:
+        statement = f"{HOLD_STATEMENT} {PLAN_STATEMENT}"
     used = [*rules_used, (protocol.id, protocol.citation)]
     table = all_citations()
     keys: list[str] = []
@@ -179,8 +205,10 @@ def plan_protocol(
         protocol_version=protocol.version,
         title=protocol.title,
         status=status,
-        statement=PLAN_STATEMENT,
+        statement=statement,
         referrals=referrals,
+        hold_reasons=[r.rule_id for r in holding],
+        doses_withheld=withhold_doses,
         conventional_therapy=CONVENTIONAL_THERAPY,
         phases=phases,
         monitoring=MonitoringPlan(
@@ -190,7 +218,15 @@ def plan_protocol(
             questionnaires=list(monitoring.questionnaires),
             diary=monitoring.diary,
         ),
-        trajectory_band=_band(phenotype, trajectory_provider, phases),
+        trajectory_band=(
+            TrajectoryBand(
+                available=False,
+                phenotype=None,
+                note="trajectory band unavailable: no dosed plan for a child",
+            )
+            if withhold_doses
+            else _band(phenotype, trajectory_provider, phases)
+        ),
         essay_notes=list(essay_notes),
         rules_used=[rule_id for rule_id, _ in used],
         citations=citations,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 __all__ = [
     "CRITERION_KEYS",
@@ -80,6 +80,35 @@ class SafetyRule(_RuleBase):
     inputs: list[str] = Field(default_factory=list, description="input field paths it reads")
     message: str = Field(min_length=10)
     overridable: bool = Field(False, description="must be false for every safety rule")
+    plan_effect: Literal["hold", "hold_without_doses", "alongside"] = Field(
+        "hold",
+        description="what the rule does to a protocol plan: `hold` it until the specialist has "
+        "reviewed the person (clonal and organ red flags), hold it and leave every dose out "
+        "(`hold_without_doses`: children), or let it run `alongside` the referral (non-clonal "
+        "reasons only, which must say why in `alongside_reason`)",
+    )
+    alongside_reason: str | None = Field(
+        None, description="why a plan may run alongside this referral (required for alongside)"
+    )
+
+    @model_validator(mode="after")
+    def _plan_effect_is_explained(self) -> SafetyRule:
+        if self.plan_effect == "alongside":
+            if self.level != "referral":
+                raise ValueError(
+                    f"plan_effect 'alongside' is only for level 'referral'; got level "
+                    f"{self.level!r} (emergency and urgent referrals always hold the plan)"
+                )
+            if not (self.alongside_reason and len(self.alongside_reason) >= 10):
+                raise ValueError(
+                    "plan_effect 'alongside' needs alongside_reason: why the protocol may run "
+                    "alongside this referral"
+                )
+        elif self.alongside_reason is not None:
+            raise ValueError(
+                f"alongside_reason is only for plan_effect 'alongside'; got {self.plan_effect!r}"
+            )
+        return self
 
 
 class CriterionRule(_RuleBase):

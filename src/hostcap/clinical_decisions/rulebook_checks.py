@@ -24,7 +24,7 @@ from hostcap.clinical_decisions.rule_schema import (
     SafetyRule,
 )
 from hostcap.clinical_decisions.rulebook_loading import Rulebook
-from hostcap.clinical_decisions.safety_triage import SAFETY_EVALUATORS
+from hostcap.clinical_decisions.safety_triage import ALONGSIDE_EVALUATORS, SAFETY_EVALUATORS
 from hostcap.errors import Issue, Severity
 
 __all__ = ["CHECKS", "RulebookCheck", "check_rulebook"]
@@ -156,6 +156,60 @@ class CheckEmergencyRulesPresent(RulebookCheck):
             )
             for level in ("emergency", "urgent_referral", "referral")
             if level not in levels
+        ]
+
+
+class CheckCurrentCompromiseFirst(RulebookCheck):
+    name = "CheckCurrentCompromiseFirst"
+    description = (
+        "an emergency rule for current compromise of any cause (current_compromise) exists and "
+        "is the first safety rule"
+    )
+
+    def run(self, book: Rulebook) -> list[Issue]:
+        rules = list(book.safety_rules)
+        found = [i for i, r in enumerate(rules) if r.evaluator == "current_compromise"]
+        if not found:
+            return [
+                self.issue(
+                    "rules",
+                    "no emergency rule for current shock, collapse, hypotension for age or "
+                    "airway compromise",
+                    expected="a safety rule with evaluator 'current_compromise' and level "
+                    "'emergency'",
+                )
+            ]
+        return [
+            self.issue(
+                rules[i].id,
+                f"current_compromise rule has level {rules[i].level!r} at position {i}",
+                value=rules[i].level,
+                expected="level 'emergency', first among the safety rules",
+            )
+            for i in found
+            if rules[i].level != "emergency" or i != 0
+        ]
+
+
+class CheckPlanEffects(RulebookCheck):
+    name = "CheckPlanEffects"
+    description = (
+        "only non-clonal referral rules may let a plan run alongside (clonal and organ red flags "
+        "hold it), and each says why"
+    )
+
+    def run(self, book: Rulebook) -> list[Issue]:
+        return [
+            self.issue(
+                r.id,
+                f"referral rule with evaluator {r.evaluator!r} lets the plan run alongside",
+                value=r.plan_effect,
+                expected="plan_effect 'hold' (only evaluators "
+                + ", ".join(sorted(ALONGSIDE_EVALUATORS))
+                + " may run alongside)",
+            )
+            for r in book.safety_rules
+            if r.plan_effect == "alongside" and r.evaluator not in ALONGSIDE_EVALUATORS
         ]
 
 
@@ -497,6 +551,8 @@ CHECKS: tuple[RulebookCheck, ...] = (
     CheckIdsUnique(),
     CheckSafetyNotOverridable(),
     CheckEmergencyRulesPresent(),
+    CheckCurrentCompromiseFirst(),
+    CheckPlanEffects(),
     CheckNothingTargetsSafety(),
     CheckRefsExist(),
     CheckInputFieldsExist(),

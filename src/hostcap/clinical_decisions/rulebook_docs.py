@@ -40,12 +40,31 @@ def rulebook_markdown() -> str:
         "or removed by a practice file (`--rulebook-extra`). Phenotype and protocol rules are "
         "**hypothesis-based** (after the Host Capacity essay) and unvalidated.",
         "",
-        "Decisions documented here: missing data is never *not met* (a criterion is "
-        "`indeterminate` and lists the missing input fields); the consensus-1 acute window "
-        "includes both bounds (1 h and 4 h) and the rise must exceed 1.2 × baseline + 2 ng/mL; "
-        "a tryptase threshold above which HαT could matter stays open without a genotype; "
-        "safety rules use the highest raw baseline tryptase; on `emergency` every criterion is "
-        "`suppressed`, the phenotype label is `suppressed` and the plan is null.",
+        "Decisions documented here:",
+        "",
+        "- Missing data is never *not met*: a criterion is `indeterminate` and lists the missing "
+        "input fields, until the missing items can no longer change the result (then it is "
+        "settled: three-valued logic evaluated over every completion of the unknown items).",
+        "- Diagnostic criteria are not triage thresholds: current shock, collapse, syncope, "
+        "hypotension for age (NIAID/FAAN limits or a > 30 % fall) or airway / breathing "
+        "compromise is an `emergency` whatever its cause and whatever else is known "
+        "(`safety.emergency.current_compromise`, first of all rules); the anaphylaxis criteria "
+        "are evaluated beside it. On `emergency` every criterion is `suppressed`, the phenotype "
+        "label is `suppressed` and the plan is null.",
+        "- What a referral does to the plan (`plan effect`): every clonal or organ red flag, and "
+        "every urgent referral, puts the plan `on_hold_until_specialist_review`; a person under "
+        "18 gets a held plan with no phases and no doses (`hold_without_doses`); only the "
+        "non-clonal referrals marked `alongside` (each saying why) leave the plan "
+        "`proposed_alongside_referral`.",
+        "- Consensus-1: the acute sample counts when drawn within 4 h of onset (earlier samples "
+        "count), the baseline when drawn before the event or ≥ 24 h after resolution; the rise "
+        "must exceed 1.2 × baseline + 2 ng/mL.",
+        "- Tryptase is HαT-adjusted (÷ (1 + extra α copies)) only when the TPSAB1 genotype is "
+        "recorded; without one the raw value counts for WHO / ICC and every threshold. Safety "
+        "rules always use the highest raw baseline.",
+        "- REMA and NICAS were derived in adults: `indeterminate` under 18. NICAS applies only "
+        "to idiopathic anaphylaxis (an anaphylaxis episode with no sting and no identified "
+        "trigger); its +3 is syncope, not presyncope.",
         "",
     ]
     sections = [
@@ -58,15 +77,22 @@ def rulebook_markdown() -> str:
         out += [f"## {title}", ""]
         if kind is SafetyRule:
             out += [
-                "| id | v | level | grade | citation | thresholds | message |",
-                "|---|---|---|---|---|---|---|",
+                "| id | v | level | plan effect | grade | citation | thresholds | message |",
+                "|---|---|---|---|---|---|---|---|",
             ]
             for r in book.safety_rules:
+                effect = (
+                    "suppressed (emergency)"
+                    if r.level == "emergency"
+                    else r.plan_effect
+                    + (f": {r.alongside_reason}" if r.plan_effect == "alongside" else "")
+                )
                 out.append(
                     _row(
                         f"`{r.id}`",
                         r.version,
                         r.level,
+                        effect,
                         r.evidence_grade,
                         f"`{r.citation}`",
                         _params(dict(r.params)),

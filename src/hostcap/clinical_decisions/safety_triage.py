@@ -1,10 +1,18 @@
-"""Safety triage: anaphylaxis → emergency; clonal-disease red flags → referral. Always first.
+"""Safety triage: current compromise or anaphylaxis → emergency; red flags → referral. First.
 
 The levels, from least to most urgent: ``routine`` < ``referral`` < ``urgent_referral`` <
 ``emergency``. A safety rule fires only on data that show the danger (missing data cannot raise
-an alarm, and cannot silence one either: every rule is evaluated on every assessment). The
-anaphylaxis rules run before anything else; when one fires the assessment returns the
-emergency message and nothing else.
+an alarm, and cannot silence one either: every rule is evaluated on every assessment).
+
+The emergency rules run before anything else; when one fires the assessment returns the
+emergency message and nothing else. Diagnostic criteria are not triage thresholds: any *current*
+shock, collapse, hypotension for age or airway compromise is an emergency whatever its cause and
+whatever else is known (``current_compromise``); the anaphylaxis criteria (WAO 2020, NIAID/FAAN
+2006) are evaluated beside it and name the pattern when they are met.
+
+Referral rules say what they do to the protocol plan (``plan_effect`` in the rulebook): clonal
+and organ red flags, and children, *hold* the plan until the specialist has reviewed the person;
+the few non-clonal referrals may run *alongside* it and say why.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from hostcap.clinical_decisions.three_valued_logic import (
 )
 
 __all__ = [
+    "ALONGSIDE_EVALUATORS",
     "EMERGENCY_MESSAGE",
     "LEVELS",
     "SAFETY_EVALUATORS",
@@ -42,11 +51,12 @@ TriageLevelName = Literal["routine", "referral", "urgent_referral", "emergency"]
 LEVELS: tuple[TriageLevelName, ...] = ("routine", "referral", "urgent_referral", "emergency")
 
 EMERGENCY_MESSAGE = (
-    "EMERGENCY: the signs recorded meet anaphylaxis criteria. Call emergency services now and "
-    "use the adrenaline auto-injector if one is prescribed. Nothing else in this assessment "
-    "applies until the person has been seen in emergency care. Afterwards: serum tryptase as "
-    "soon as possible and at 1–2 h (no later than 4 h), and a baseline ≥24 h after all "
-    "symptoms resolve."
+    "EMERGENCY: the signs recorded now (shock, collapse, low blood pressure for age, airway or "
+    "breathing compromise, or anaphylaxis) need emergency care whatever their cause. Call "
+    "emergency services now and use the adrenaline auto-injector if one is prescribed. Nothing "
+    "else in this assessment applies until the person has been seen in emergency care. "
+    "Afterwards: serum tryptase as soon as possible and at 1–2 h (no later than 4 h), and a "
+    "baseline ≥24 h after all symptoms resolve."
 )
 
 
@@ -64,6 +74,10 @@ class TriageContext:
 
 Params = Mapping[str, Any]
 SafetyEvaluator = Callable[[AssessmentInput, TriageContext, Params], Tri]
+
+#: The only evaluators whose referral may let a plan run alongside (non-clonal reasons: other
+#: diagnoses to exclude, acute inflammation); every other referral holds the plan.
+ALONGSIDE_EVALUATORS = frozenset({"symptom_pattern_is", "hs_crp_above"})
 
 #: name → (evaluator, the parameter names its rule must define)
 SAFETY_EVALUATORS: dict[str, tuple[SafetyEvaluator, frozenset[str]]] = {}
@@ -115,6 +129,26 @@ def reduced_blood_pressure(inp: AssessmentInput, ce: CurrentEpisode, params: Par
             params["fall_fraction_above"]
         )
     return k_or(ce.hypotension_or_collapse, low, fall)
+
+
+@_register("current_compromise", _BP_PARAMS)
+def current_compromise(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+    """Shock, collapse, hypotension for age, or airway/breathing compromise now — any cause.
+
+    Fires on any one of: collapse or hypotension recorded, syncope now, a systolic pressure
+    below the NIAID/FAAN limit for age or > 30 % below the person's baseline, laryngeal
+    involvement (oedema, stridor), respiratory compromise. Skin signs, allergen exposure and
+    every other field are irrelevant to it: their absence or "false" never silences it.
+    """
+    ce = inp.current_episode
+    if ce is None:
+        return None
+    return k_or(
+        reduced_blood_pressure(inp, ce, params),
+        ce.syncope,
+        ce.laryngeal,
+        ce.respiratory_compromise,
+    )
 
 
 @_register("wao2020_criterion_1", _BP_PARAMS)
@@ -209,19 +243,35 @@ def baseline_tryptase_above(inp: AssessmentInput, ctx: TriageContext, params: Pa
     return strictly_above(highest_baseline(inp), float(params["threshold_ng_ml"]))
 
 
-@_register("c_finding_item", ("item",))
-def c_finding_item(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
-    """One C-finding item, as evaluated by the C-findings criterion."""
-    outcome = ctx.criteria.get("c_findings")
+def _criterion_item(ctx: TriageContext, criterion: str, item_id: str) -> Tri:
+    outcome = ctx.criteria.get(criterion)
     if outcome is None:
         return None
     for item in outcome.items:
-        if item.id == params["item"]:
+        if item.id == item_id:
             return item.value
     return None
 
 
+@_register("c_finding_item", ("item",))
+def c_finding_item(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+    """One C-finding item, as evaluated by the C-findings criterion."""
+    return _criterion_item(ctx, "c_findings", str(params["item"]))
+
+
+@_register("b_finding_item", ("item",))
+def b_finding_item(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+    """One B-finding item (WHO 2022), as evaluated by the B-findings criterion."""
+    return _criterion_item(ctx, "b_findings", str(params["item"]))
+
+
 # -- referral -------------------------------------------------------------------------------------
+
+
+@_register("age_below", ("years",))
+def age_below(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+    """The person is younger than ``years`` (children: no adult-dose plan)."""
+    return inp.age_years < float(params["years"])
 
 
 @_register("rising_serial_baselines", ("min_values", "min_total_rise_fraction"))
@@ -270,12 +320,15 @@ def bone_lesion_or_fracture(inp: AssessmentInput, ctx: TriageContext, params: Pa
 
 @_register("score_at_least", ("criterion", "cut_off"))
 def score_at_least(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
-    """A clonality score (REMA or NICAS) is certainly at or above its cut-off."""
+    """A clonality score (REMA or NICAS) applies and is certainly at or above its cut-off."""
     outcome = ctx.criteria.get(str(params["criterion"]))
     if outcome is None:
         return None
-    low = outcome.details.get("score_range", [None])[0]
-    return None if low is None else low >= int(params["cut_off"])
+    # A score outside the population it was derived in is indeterminate and never fires.
+    score_range = outcome.details.get("score_range")
+    if outcome.value is not True or not score_range:
+        return None
+    return bool(score_range[0] >= int(params["cut_off"]))
 
 
 @_register("criteria_met", ("criteria",))

@@ -79,8 +79,20 @@ def render_text(result: AssessmentResult) -> str:
     plan = result.plan
     if plan is not None:
         lines += ["", f"=== PLAN — HYPOTHESIS-BASED: {plan.title} ({plan.status}) ==="]
+        if plan.status == "on_hold_until_specialist_review":
+            lines.append(
+                "  !! ON HOLD until the specialist has reviewed the person: do not start. "
+                f"Held by: {', '.join(plan.hold_reasons)}"
+            )
+        if plan.doses_withheld:
+            lines.append("  !! No doses: hostcap doses no plan for a person under 18.")
         for ref in plan.referrals:
-            lines.append(f"  * {ref.item}")
+            why = (
+                f" (may run alongside: {ref.alongside_reason})"
+                if ref.plan_effect == "alongside"
+                else ""
+            )
+            lines.append(f"  * {ref.item}{why}")
         lines.append(f"  {plan.conventional_therapy}")
         for ph in plan.phases:
             lines.append(f"  weeks {ph.start_week}-{ph.end_week}: {ph.name}")

@@ -6,10 +6,21 @@ an input can only move a result towards ``None``, never from ``None`` to ``True`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-__all__ = ["Tri", "at_least", "k_and", "k_count", "k_or", "status_of", "strictly_above"]
+__all__ = [
+    "Tri",
+    "at_least",
+    "decided",
+    "k_and",
+    "k_count",
+    "k_or",
+    "status_of",
+    "strictly_above",
+    "strictly_below",
+]
 
 Tri = bool | None
 Status = Literal["met", "not_met", "indeterminate"]
@@ -43,6 +54,39 @@ def k_count(values: Iterable[Tri], needed: int) -> Tri:
     if possible < needed:
         return False
     return None
+
+
+def decided(rule: Callable[[Sequence[bool]], bool], values: Sequence[Tri]) -> Tri:
+    """Evaluate a yes/no ``rule`` over items some of which are unknown, exactly.
+
+    The result is ``True`` or ``False`` as soon as every way of filling in the unknown items
+    gives that answer, and unknown only while the missing items could still change it. Kleene
+    operators nested over shared items can stay unknown where the answer is already fixed; this
+    enumerates the completions instead (criteria have at most a handful of items).
+
+    Examples
+    --------
+    >>> who = lambda v: (v[0] and sum(v[1:]) >= 1) or sum(v[1:]) >= 3
+    >>> decided(who, [False, False, False, True, None])   # no major, at most 2 minors
+    False
+    >>> decided(who, [None, True, False, False, False]) is None
+    True
+    """
+    unknown = [i for i, v in enumerate(values) if v is None]
+    answers: set[bool] = set()
+    for fill in itertools.product((False, True), repeat=len(unknown)):
+        filled = [bool(v) for v in values]
+        for i, guess in zip(unknown, fill, strict=True):
+            filled[i] = guess
+        answers.add(bool(rule(filled)))
+        if len(answers) > 1:
+            return None
+    return answers.pop()
+
+
+def strictly_below(value: float | None, threshold: float) -> Tri:
+    """``value < threshold``, unknown when the value is missing."""
+    return None if value is None else value < threshold
 
 
 def strictly_above(value: float | None, threshold: float) -> Tri:
