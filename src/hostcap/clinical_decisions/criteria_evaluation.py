@@ -885,7 +885,8 @@ def _episodes_for_score(inp: AssessmentInput) -> list[Episode] | None:
 def rema(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     """REMA score (Alvarez-Twose 2010): ≥2 → high probability of clonal MC disease.
 
-    Item points follow EVIDENCE.md §3.7, which marks them UNVERIFIED against the primary table.
+    Item points as listed in docs/evidence.md#alvarez_twose2010_rema, UNVERIFIED against the
+    primary table.
     """
     episodes = _episodes_for_score(inp)
     skin_any = k_or(*(_any_episode(episodes, a) for a in ("pruritus", "urticaria", "angioedema")))
@@ -934,8 +935,9 @@ def rema(inp: AssessmentInput, params: Params) -> CriterionOutcome:
         tryptase_item,
     ]
     notes = [
-        "Item points UNVERIFIED against Alvarez-Twose 2010 (EVIDENCE.md §3.7); cut-off ≥2 "
-        "confirmed by secondary sources. For adults without typical skin lesions."
+        "Item points UNVERIFIED against Alvarez-Twose 2010 "
+        "(docs/evidence.md#alvarez_twose2010_rema); cut-off ≥2 confirmed by secondary sources. "
+        "For adults without typical skin lesions."
     ]
     if _finding(inp, "monomorphic_skin_lesions") is True:
         notes.append(
@@ -1039,7 +1041,10 @@ def nicas(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     outcome = _score_outcome(
         items,
         int(params["cut_off"]),
-        ["Item points from the medicalalgorithms.com implementation (EVIDENCE.md §3.7)."],
+        [
+            "Item points from the medicalalgorithms.com implementation "
+            "(docs/evidence.md#carter2018_nicas)."
+        ],
     )
     if not _adult(inp, params):
         return _outside_population(

@@ -1,7 +1,8 @@
 """Phenotype A/B/C scores: transparent weighted features, every contribution listed.
 
 These are **unvalidated hypothesis labels** after the essay's patterns (A gut-dominant, B
-systemic NAD⁺ collapse, C CNS/autonomic); no validated MCAS subtypes exist (EVIDENCE.md §1.12).
+systemic NAD⁺ collapse, C CNS/autonomic); no validated MCAS subtypes exist
+(docs/evidence.md#hostcap_phenotype_hypothesis).
 Each phenotype rule turns one input (or one derived quantity) into a contribution between 0 and
 its weight; a phenotype's score is the sum of its contributions divided by the sum of its
 weights, so that scores are comparable between phenotypes with different feature counts.

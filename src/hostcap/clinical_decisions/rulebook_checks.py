@@ -98,7 +98,8 @@ class CheckCitationsVerified(RulebookCheck):
         return [
             self.issue(
                 rule.id,
-                f"cites {rule.citation!r}, marked UNVERIFIED in EVIDENCE.md",
+                f"cites {rule.citation!r}, marked UNVERIFIED in the citation registry "
+                "(docs/evidence.md)",
                 severity=Severity.WARNING,
                 value=rule.citation,
             )

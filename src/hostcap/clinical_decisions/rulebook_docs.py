@@ -36,8 +36,9 @@ def rulebook_markdown() -> str:
         f"Rulebook version **{book.version}**, sha256 `{book.sha256}`.",
         "",
         "Evidence grades: E established, A animal/cell, P plausible, S speculative "
-        "(EVIDENCE.md). Safety rules run first on every assessment and can never be overridden "
-        "or removed by a practice file (`--rulebook-extra`). Phenotype and protocol rules are "
+        "([evidence.md](evidence.md) lists every source with the rules citing it). Safety rules "
+        "run first on every assessment and can never be overridden or removed by a practice file "
+        "(`--rulebook-extra`). Phenotype and protocol rules are "
         "**hypothesis-based** (after the Host Capacity essay) and unvalidated.",
         "",
         "Decisions documented here:",

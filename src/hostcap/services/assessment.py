@@ -602,9 +602,20 @@ _BANNER_LABELS = {
 
 def _banner_line(reason: Mapping[str, Any], level: str, source: str) -> str:
     label = _BANNER_LABELS.get(level, level.upper())
+    # Reasons stored before plan effects existed count as holding the plan (err towards care).
+    effect = reason.get("plan_effect") or "hold"
+    plan = (
+        ""
+        if level == "emergency"
+        else (
+            " Protocol may run alongside."
+            if effect == "alongside"
+            else " PROTOCOL ON HOLD until the specialist has reviewed the person."
+        )
+    )
     return (
         f"{label}: {reason.get('message')} [{reason.get('rule_id')}; {reason.get('citation')}]"
-        f"{source}"
+        f"{plan}{source}"
     )
 
 
