@@ -8,8 +8,11 @@ packages can add their own); a key defined in two files must carry the same text
     valent2012:
       text: "Valent P, et al. Definitions, criteria and global classification ... 2012;157:215-25."
       doi: "10.1159/000328760"        # optional
-      verified: true                    # false where EVIDENCE.md marks it UNVERIFIED
-      note: "..."                       # optional
+      verified: true                    # false where recalled or seen only second-hand
+      note: "..."                       # optional: what is uncertain, and caveats of use
+
+``docs/evidence.md`` (``hostcap.evidence_docs``) renders every key with everything that cites it;
+a key nothing cites is kept there as a background reference.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ class GeneratedDoc:
 GENERATED_DOCS: tuple[GeneratedDoc, ...] = (
     GeneratedDoc("hostcap.catalog.docs", "catalog_markdown", "catalog.md"),
     GeneratedDoc("hostcap.cli.reference_doc", "cli_reference_markdown", "cli.md"),
+    GeneratedDoc("hostcap.evidence_docs", "evidence_markdown", "evidence.md"),
     GeneratedDoc("hostcap.clinical_decisions.rulebook_docs", "rulebook_markdown", "rulebook.md"),
     GeneratedDoc(
         "hostcap.clinical_decisions.rulebook_docs", "rulebook_schema_json", "rulebook.schema.json"

@@ -112,7 +112,7 @@ def test_the_evidence_numbers_are_the_ones_in_evidence_md() -> None:
     assert get_analyte("urine_dinor_11b_pgf2a").reference_high == 1802
     opn = get_analyte("osteopontin")
     assert (opn.within_subject_cv_pct, opn.reference_high) == (8.2, 76)
-    # Whole-blood NAD+ must not carry a threshold (DOMAIN.md §3).
+    # Whole-blood NAD+ must not carry a threshold (handling destroys 30-80 %; tretowicz2026_nad).
     nad = get_analyte("nad_whole_blood")
     assert nad.reference_low is None and nad.reference_high is None
 

@@ -320,3 +320,61 @@ def test_practice_phenotype_weights_change_scores_and_the_rulebook_stamp(
     assert practice["rulebook"]["sha256"] != base["rulebook"]["sha256"]
     # Safety is untouched by the practice file.
     assert practice["triage"] == base["triage"]
+
+
+def test_a_practice_protocol_template_cannot_unhold_a_clonal_plan_or_dose_a_child(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = {
+        "id": "protocol.practice_all",
+        "version": 1,
+        "kind": "protocol",
+        "title": "Practice template for every label",
+        "applies_to": ["A", "B", "C", "mixed", "insufficient_data"],
+        "rationale": "practice preference",
+        "evidence_grade": "S",
+        "citation": "hostcap_phenotype_hypothesis",
+        "phases": [
+            {
+                "name": "one",
+                "start_week": 0,
+                "end_week": 8,
+                "interventions": [
+                    {
+                        "intervention": "nicotinamide_riboside",
+                        "low": 250,
+                        "high": 500,
+                        "unit": "mg/d",
+                    }
+                ],
+                "entry_criteria": ["triage is not emergency"],
+                "exit_criteria": ["tolerated"],
+            }
+        ],
+    }
+    path = _write(tmp_path, "practice.yaml", {"name": "p", "version": "1", "rules": [template]})
+    rc, out, _ = _run(capsys, "rules", "check", "--rulebook-extra", str(path))
+    assert rc == 0, out
+    cases = {
+        "kit.json": {**PATTERN_A, "kit_d816v": "positive"},
+        "child.json": {**PATTERN_A, "age_years": 9},
+    }
+    for name, data in cases.items():
+        rc, out, _ = _run(
+            capsys,
+            "assess",
+            "--input",
+            str(_write(tmp_path, name, data)),
+            "--format",
+            "json",
+            "--no-trajectory",
+            "--rulebook-extra",
+            str(path),
+        )
+        assert rc == 0, out
+        plan = json.loads(out)["plan"]
+        assert plan["protocol_id"] == "protocol.practice_all"
+        assert plan["status"] == "on_hold_until_specialist_review", (name, plan)
+        assert any(r["item"].startswith("refer for specialist work-up") for r in plan["referrals"])
+        if name == "child.json":
+            assert plan["phases"] == [] and plan["doses_withheld"] is True

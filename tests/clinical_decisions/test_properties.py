@@ -333,9 +333,10 @@ def test_adding_any_clonal_red_flag_never_turns_a_held_plan_into_a_proposed_one(
     if after.triage.level == "emergency":
         return
     assert after.plan is not None
+    # Held whatever it was before: a flag never releases a hold (the reasons may differ, e.g. a
+    # newer baseline changes the REMA tryptase item, but some red flag always holds the plan).
     assert after.plan.status == "on_hold_until_specialist_review", (flag, after.plan.hold_reasons)
-    if before.plan is not None and before.plan.status == "on_hold_until_specialist_review":
-        assert set(before.plan.hold_reasons) <= set(after.plan.hold_reasons)
+    assert after.plan.hold_reasons, (flag, before.plan)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

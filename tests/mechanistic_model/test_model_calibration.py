@@ -1,4 +1,4 @@
-"""The healthy preset and the dose-responses reproduce the numbers EVIDENCE.md cites."""
+"""The healthy preset and the dose-responses reproduce the numbers their citations give."""
 
 from __future__ import annotations
 

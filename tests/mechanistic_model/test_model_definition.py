@@ -40,7 +40,7 @@ def test_every_citation_key_resolves_in_the_registry(variant: str) -> None:
 def test_edges_carry_a_grade_and_the_essay_links_are_graded_speculative() -> None:
     edges = {e.id: e for e in load_definition("essay").edges}
     assert {e.grade for e in edges.values()} <= {"E", "A", "P", "S"}
-    # DOMAIN.md §1: SIRT1 -> DNMT3A, butyrate -> systemic NAD+ and the essay's H3K9me3
+    # docs/evidence.md#essay: SIRT1 -> DNMT3A, butyrate -> systemic NAD+ and the essay's H3K9me3
     # direction are speculative or contradicted.
     assert edges["sirt1_dnmt3a"].grade == "S"
     assert edges["energy_nad"].grade == "S"

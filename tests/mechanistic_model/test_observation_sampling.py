@@ -1,4 +1,4 @@
-"""Measurements drawn with the DOMAIN.md noise models, reproducible by seed."""
+"""Measurements drawn with the observables' noise models, reproducible by seed."""
 
 from __future__ import annotations
 

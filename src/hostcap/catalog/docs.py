@@ -53,8 +53,9 @@ def catalog_markdown() -> str:
         "# Catalog",
         "",
         "Generated from `src/hostcap/catalog/data/*.yaml` by `python -m hostcap.catalog.docs`; "
-        "do not edit by hand. Units are UCUM. Citation keys resolve in "
-        "`src/hostcap/data/citations/`.",
+        "do not edit by hand. Units are UCUM. Each citation key has a section in "
+        "[evidence.md](evidence.md) (`evidence.md#KEY`): the full reference, whether it was "
+        "verified, and every entry that cites it.",
         "",
         "## Analytes",
         "",

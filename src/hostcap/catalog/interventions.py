@@ -1,8 +1,9 @@
 """Interventions a protocol can contain, with the mechanistic-model input each one drives.
 
-The ids, dose units and model inputs here are a contract with the mechanistic model and the
-rulebook (DOMAIN.md §5). Prescription decisions (conventional drugs, antibiotics) are recorded,
-never suggested: a plan says "discuss with the prescriber".
+The ids, dose units and model inputs here are a contract with the mechanistic model (its
+``input_map``, ``docs/model-card.md``) and the rulebook's protocol phases. Prescription decisions
+(conventional drugs, antibiotics) are recorded, never suggested: a plan says "discuss with the
+prescriber".
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class Intervention(CatalogModel):
     drug_class
         For conventional drugs, the ``DrugClass`` whose DDD the dose is counted in.
     evidence_grade
-        E, A, P or S for the effect the model gives it (EVIDENCE.md §1.11).
+        E, A, P or S for the effect the model gives it (``docs/evidence.md#evidence-grades``;
+        the sources are its citation keys).
     """
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")

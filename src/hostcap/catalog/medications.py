@@ -108,8 +108,8 @@ def antihistamine_load(uses: Iterable[tuple[str, float]]) -> dict[DrugClass, flo
     """Daily medication load per class: the sum of daily dose ÷ WHO DDD.
 
     This is a transparent, *non-validated* derived measure (no validated measure of
-    antihistamine use exists; DOMAIN.md §2): 20 mg cetirizine a day is 2.0 H1 DDD. It compares a
-    person with themself over time; it is not a dose recommendation.
+    antihistamine use exists; ``docs/evidence.md#who_ddd``): 20 mg cetirizine a day is 2.0 H1
+    DDD. It compares a person with themself over time; it is not a dose recommendation.
 
     Parameters
     ----------

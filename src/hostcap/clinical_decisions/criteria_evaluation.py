@@ -374,9 +374,7 @@ def consensus_1(inp: AssessmentInput, params: Params) -> CriterionOutcome:
 # -- consensus-2 --------------------------------------------------------------------------------
 
 
-@_register(
-    "consensus_2", ("infiltrate_proxy", "spindle_pct_above", "mediator_upper_ng_ml", "min_minor")
-)
+@_register("consensus_2", ("spindle_pct_above", "mediator_upper_ng_ml", "min_minor"))
 def consensus_2(inp: AssessmentInput, params: Params) -> CriterionOutcome:
     """Consensus-2 (Afrin/Molderings): major + ≥1 minor. Permissive and contested."""
     has_episode = None if not inp.episodes else True

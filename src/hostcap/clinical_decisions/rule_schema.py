@@ -3,7 +3,8 @@
 A rulebook is data (``rulebook/*.yaml`` in this package, plus an optional practice file). Every
 rule carries an ``id``, a ``version``, a ``kind`` (``safety`` / ``criterion`` / ``phenotype`` /
 ``protocol``), an ``evidence_grade`` (E established, A animal/cell, P plausible, S speculative;
-see docs/evidence.md) and a ``citation`` key. Safety rules carry ``overridable: false``.
+see docs/evidence.md#evidence-grades) and a ``citation`` key. Safety rules carry
+``overridable: false``.
 
 Thresholds live in each rule's ``params``; the logic that reads them is a named evaluator
 (``evaluator``) registered in Python, so that a changed threshold is a reviewed data change and a

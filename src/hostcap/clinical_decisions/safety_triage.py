@@ -322,13 +322,14 @@ def bone_lesion_or_fracture(inp: AssessmentInput, ctx: TriageContext, params: Pa
 def score_at_least(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """A clonality score (REMA or NICAS) applies and is certainly at or above its cut-off."""
     outcome = ctx.criteria.get(str(params["criterion"]))
+    cut_off = int(params["cut_off"])
     if outcome is None:
         return None
     # A score outside the population it was derived in is indeterminate and never fires.
     score_range = outcome.details.get("score_range")
     if outcome.value is not True or not score_range:
         return None
-    return bool(score_range[0] >= int(params["cut_off"]))
+    return bool(score_range[0] >= cut_off)
 
 
 @_register("criteria_met", ("criteria",))

@@ -4,7 +4,8 @@ De-identified (the default): clients are known only by their pseudonymous code; 
 details are not read at all; every date becomes a whole number of days since the client's
 enrolment (or, without an enrolment, since the client's first recorded event); birth year becomes
 age at that anchor, with ages over 89 shown as 90 (HIPAA Safe Harbor). Treat relative days as an
-Expert-Determination/IRB decision, not automatically Safe Harbor (ECOSYSTEM.md §2.6).
+Expert-Determination/IRB decision, not automatically Safe Harbor (45 CFR 164.514(b)(2) lists
+all date elements except the year).
 
 Identified (``identified=True``): real dates and the identity table as well; the caller audits it.
 """

@@ -197,7 +197,8 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
         "- **Not for**: predicting any individual's course, choosing doses, or starting or "
         "stopping a prescription drug (that is a discussion with the prescriber).",
         "- **Limits**: most rate constants are assumed (source `assumed`) and set only to give "
-        "the time scales of DOMAIN.md; several links have never been measured (grade S); "
+        "each state its time scale (fast: minutes to hours; medium: days; slow: weeks to "
+        "months); several links have never been measured (grade S); "
         "phenotypes A/B/C are hypothesis labels, not validated subtypes; symptom load and food "
         "tolerance are transparent derived scores, not validated instruments.",
         "",
@@ -359,6 +360,13 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
     for v in VARIANTS:
         keys += load_definition(v).citation_keys()
     keys += [specs[v].citation for v in VARIANTS]
-    lines += ["", "## References", ""]
+    lines += [
+        "",
+        "## References",
+        "",
+        "Each citation key above has a section in [evidence.md](evidence.md) (`evidence.md#KEY`) "
+        "with its caveats and every rule, catalog entry and model part that uses it.",
+        "",
+    ]
     lines += [f"- {line}" for line in format_references(dict.fromkeys(keys))]
     return "\n".join(lines).rstrip() + "\n"

@@ -1,6 +1,7 @@
 """Draw noisy measurements from a trajectory with the measurement-error models of the definition.
 
-Noise is measurement error, never signal (DOMAIN.md §2): serum tryptase lognormal with the
+Noise is measurement error, never signal (each observable's citation in ``docs/evidence.md``):
+serum tryptase lognormal with the
 within-subject and analytical CVs combined (8.4 %), hs-CRP lognormal with a ~50 % within-subject
 CV, symptom load normal (sd 0.8 points) clipped to 0-10, food tolerance binomial on a 20-food
 panel, and so on (``observables`` in ``data/base.yaml``). Draws are reproducible by seed.

@@ -14,7 +14,8 @@ A pure package: tidy frames in (``measurements``: client, measure, week, value [
 * :mod:`~hostcap.outcome_analytics.variant_ranking` — cohort ranking of model variants.
 * :mod:`~hostcap.outcome_analytics.figures` — matplotlib figures of the results.
 
-Phenotypes A/B/C are hypothesis labels (DOMAIN.md §3); nothing here treats them as established.
+Phenotypes A/B/C are hypothesis labels (``docs/evidence.md#hostcap_phenotype_hypothesis``);
+nothing here treats them as established.
 """
 
 from hostcap.outcome_analytics.cohort_models import (

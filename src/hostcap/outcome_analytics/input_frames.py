@@ -42,7 +42,7 @@ __all__ = [
 
 MEASUREMENT_COLUMNS: tuple[str, ...] = ("client", "measure", "week", "value")
 CLIENT_COLUMNS: tuple[str, ...] = ("client", "phenotype", "protocol")
-#: Rule-based phenotype labels (hypothesis labels, DOMAIN.md §3).
+#: Rule-based phenotype labels (hypothesis labels, docs/evidence.md#hostcap_phenotype_hypothesis).
 PHENOTYPE_LABELS: tuple[str, ...] = ("A", "B", "C", "mixed", "insufficient_data")
 
 

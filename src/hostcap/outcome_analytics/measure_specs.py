@@ -14,7 +14,7 @@ Three rules, chosen per measure by what is known about its noise:
       (√(5.6² + 6.3²) = 8.43 % from the catalog's within-subject and analytical CVs agrees). The
       log-normal limits are then a fall of ≥ 20.9 % or a rise of ≥ 26.4 %.
     * hs-CRP — within-subject CV ≈ 50 % (catalog) and an analytical CV of 5 % (an assumption:
-      typical for immunoturbidimetric hs-CRP, not in EVIDENCE.md), so
+      typical for immunoturbidimetric hs-CRP, not from a cited source), so
       ``CV = √(50² + 5²) = 50.2 %``: a fall of ≥ 73.2 % or a rise of ≥ 272.5 % is needed.
 
 ``rci`` — the Jacobson–Truax reliable change index for scores with a known SD and reliability:

@@ -9,7 +9,8 @@ averaged — near 1 means the clusters are reproducible, near 0 that they are no
 with the rule-based labels: the adjusted Rand index and the confusion table, over clients whose
 rule-based label is not ``insufficient_data``.
 
-The rule-based labels are hypothesis labels (grade S, DOMAIN.md §3); a high agreement says the
+The rule-based labels are hypothesis labels (grade S,
+``docs/evidence.md#hostcap_phenotype_hypothesis``); a high agreement says the
 features that define them also cluster, not that the essay's mechanism is true.
 """
 

@@ -8,7 +8,8 @@ measure                       source
 ============================  ===============================================================
 ``tryptase``, ``hs_crp``      labs in the canonical unit (ng/mL, mg/L). Samples with context
                               ``acute`` are left out: they answer "was this episode mast-cell
-                              mediated?", not "is the baseline falling?" (DOMAIN.md §3).
+                              mediated?" (consensus-1 criterion B), not "is the baseline
+                              falling?" (docs/evidence.md#valent2012_mcas_criteria).
 ``fss_mean``, ``gsrs_mean``   questionnaires: the item mean the catalog scored on entry.
 ``compass31_total``,          questionnaires: the catalog's total.
 ``mct_total``

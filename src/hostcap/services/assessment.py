@@ -482,6 +482,13 @@ def format_summary(summary: AssessmentSummary) -> str:
             + (f" [{scores}]" if scores else "")
             + (f"; plan {summary.protocol_id}" if summary.protocol_id else "")
         )
+        plan = summary.result.plan if summary.result is not None else None
+        if plan is not None and plan.status == "on_hold_until_specialist_review":
+            lines.append(
+                "  PLAN ON HOLD until the specialist has reviewed the person"
+                + (" (no doses: under 18)" if plan.doses_withheld else "")
+                + f": {', '.join(plan.hold_reasons)}"
+            )
     saved = (
         f"saved as assessment #{summary.assessment_id}, "
         if summary.assessment_id is not None

@@ -22,6 +22,7 @@ from hostcap.synthetic.client_population import (
 )
 from hostcap.synthetic.cohort_design import (
     DEFAULT_DESIGN,
+    DESIGN_CITATIONS,
     MAX_CLIENTS,
     MAX_WEEKS,
     MIN_WEEKS,
@@ -42,6 +43,7 @@ from hostcap.synthetic.record_generation import LATENT_MEASURES, latent_question
 __all__ = [
     "ANALYTICS_MEASURES",
     "DEFAULT_DESIGN",
+    "DESIGN_CITATIONS",
     "LATENT_MEASURES",
     "MAX_CLIENTS",
     "MAX_WEEKS",

@@ -1,7 +1,8 @@
 """The synthetic cohort's design as data: proportions, rates and schedules, each with its reason.
 
 Every number here is a documented design choice for *synthetic* data, not an estimate about real
-people with MCAS; where a number comes from the evidence review it says so (EVIDENCE.md §2).
+people with MCAS; where a number comes from the literature, ``DESIGN_CITATIONS`` names its
+citation key (rendered in ``docs/evidence.md``).
 :func:`check_options` validates the user-facing options and names the option, the value and what
 was expected in every message.
 """
@@ -16,6 +17,7 @@ from hostcap.mechanistic_model import VARIANTS
 
 __all__ = [
     "DEFAULT_DESIGN",
+    "DESIGN_CITATIONS",
     "MAX_CLIENTS",
     "MAX_WEEKS",
     "MIN_WEEKS",
@@ -29,6 +31,10 @@ MAX_CLIENTS = 20_000
 #: calendar below keeps every date in the past for up to a year of follow-up).
 MIN_WEEKS = 4
 MAX_WEEKS = 52
+
+#: Citation key of each design default taken from the literature; every other default is a
+#: design choice for synthetic data (``docs/evidence.md`` lists these under the key).
+DESIGN_CITATIONS: dict[str, str] = {"hat_prevalence": "lyons2021_hat_review"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,8 @@ class CohortDesign:
     age_range
         Uniform age at enrolment, years.
     hat_prevalence
-        Hereditary α-tryptasemia carriers: 5.7 % (Lyons; EVIDENCE.md §2).
+        Hereditary α-tryptasemia carriers: 5.7 % (Lyons 2021 review;
+        ``docs/evidence.md#lyons2021_hat_review``).
     hat_two_copy_fraction
         Share of carriers with two extra α copies (most carriers have one; assumed 0.1).
     parameter_cv

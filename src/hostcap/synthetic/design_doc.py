@@ -52,8 +52,9 @@ def synthetic_design_markdown() -> str:
     lines += [
         "",
         "Reasons for each value are in `hostcap.synthetic.CohortDesign`'s docstring; HαT",
-        "prevalence 5.7 % is from the evidence review (EVIDENCE.md §2), the rest are design",
-        "choices for synthetic data, not estimates about people with MCAS.",
+        "prevalence 5.7 % is from the literature",
+        "([evidence.md#lyons2021_hat_review](evidence.md#lyons2021_hat_review)), the rest are",
+        "design choices for synthetic data, not estimates about people with MCAS.",
         "",
         "## Protocols",
         "",

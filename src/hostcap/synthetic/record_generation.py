@@ -2,7 +2,8 @@
 
 Pure: frames in, frames out, randomness from the caller's ``Generator``. What is *measured* is
 the noise-free model value passed through the observable's own measurement-error model
-(``hostcap.mechanistic_model`` definition, DOMAIN.md §2); what is *reported* (questionnaires,
+(``hostcap.mechanistic_model`` definition; ``docs/model-card.md``, observables); what is
+*reported* (questionnaires,
 episodes, food reactions, medication) follows documented synthetic rules below. None of these
 rules is validated against real people; they are there so analyses have data whose truth is
 known.
