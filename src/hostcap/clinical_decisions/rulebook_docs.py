@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from hostcap.citations import all_citations
 from hostcap.clinical_decisions.rule_schema import (
-    CriterionRule,
     PhenotypeRule,
-    ProtocolRule,
     SafetyRule,
     rulebook_json_schema,
 )
-from hostcap.clinical_decisions.rulebook_loading import load_rulebook
+from hostcap.clinical_decisions.rulebook_loading import Rulebook, load_rulebook
 
 __all__ = ["rulebook_markdown", "rulebook_schema_json"]
 
@@ -69,102 +67,13 @@ def rulebook_markdown() -> str:
         "",
     ]
     sections = [
-        ("Safety rules", SafetyRule),
-        ("Criteria", CriterionRule),
-        ("Phenotype features (hypothesis)", PhenotypeRule),
-        ("Protocol templates (hypothesis)", ProtocolRule),
+        ("Safety rules", _safety_table),
+        ("Criteria", _criteria_table),
+        ("Phenotype features (hypothesis)", _phenotype_table),
+        ("Protocol templates (hypothesis)", _protocol_table),
     ]
-    for title, kind in sections:
-        out += [f"## {title}", ""]
-        if kind is SafetyRule:
-            out += [
-                "| id | v | level | plan effect | grade | citation | thresholds | message |",
-                "|---|---|---|---|---|---|---|---|",
-            ]
-            for r in book.safety_rules:
-                effect = (
-                    "suppressed (emergency)"
-                    if r.level == "emergency"
-                    else r.plan_effect
-                    + (f": {r.alongside_reason}" if r.plan_effect == "alongside" else "")
-                )
-                out.append(
-                    _row(
-                        f"`{r.id}`",
-                        r.version,
-                        r.level,
-                        effect,
-                        r.evidence_grade,
-                        f"`{r.citation}`",
-                        _params(dict(r.params)),
-                        r.message,
-                    )
-                )
-        elif kind is CriterionRule:
-            out += [
-                "| id | v | output key | grade | citation | thresholds | title |",
-                "|---|---|---|---|---|---|---|",
-            ]
-            for c in book.criterion_rules:
-                label = c.title + (" (contested)" if c.contested else "")
-                out.append(
-                    _row(
-                        f"`{c.id}`",
-                        c.version,
-                        f"`{c.criterion}`",
-                        c.evidence_grade,
-                        f"`{c.citation}`",
-                        _params(dict(c.params)),
-                        label,
-                    )
-                )
-        elif kind is PhenotypeRule:
-            out += [
-                "| id | v | phenotype | grade | citation | field | transform | weight |",
-                "|---|---|---|---|---|---|---|---|",
-            ]
-            for p in book.phenotype_rules:
-                shape = {
-                    "flag": "flag",
-                    "at_least": f"≥ {p.threshold}",
-                    "ramp": f"ramp {p.ramp_from}→{p.ramp_to}",
-                }[p.transform]
-                out.append(
-                    _row(
-                        f"`{p.id}`",
-                        p.version,
-                        p.phenotype,
-                        p.evidence_grade,
-                        f"`{p.citation}`",
-                        f"`{p.field}`",
-                        shape,
-                        f"{p.weight:g}",
-                    )
-                )
-        else:
-            out += [
-                "| id | v | applies to | grade | citation | phases |",
-                "|---|---|---|---|---|---|",
-            ]
-            for pr in book.protocol_rules:
-                phases = "; ".join(
-                    f"wk {ph.start_week}-{ph.end_week} {ph.name}: "
-                    + ", ".join(
-                        f"{d.intervention} {d.low:g}-{d.high:g} {d.unit}" for d in ph.interventions
-                    )
-                    for ph in pr.phases
-                )
-                out.append(
-                    _row(
-                        f"`{pr.id}`",
-                        pr.version,
-                        ", ".join(pr.applies_to),
-                        pr.evidence_grade,
-                        f"`{pr.citation}`",
-                        phases,
-                    )
-                )
-        out.append("")
+    for title, table in sections:
+        out += [f"## {title}", "", *table(book), ""]
     out += ["## Notes", ""]
     for note in book.notes:
         out.append(f"- **{note.get('id')}**: {note.get('text')} (`{note.get('citation')}`)")
@@ -172,8 +81,111 @@ def rulebook_markdown() -> str:
     keys = sorted({r.citation for r in book.rules})
     for key in keys:
         ref = cites[key]
-        out.append(f"- `{key}`: {ref.text}" + ("" if ref.verified else " **[UNVERIFIED]**"))
+        out.append(
+            f"- [`{key}`](evidence.md#{key}): {ref.text}"
+            + ("" if ref.verified else " **[UNVERIFIED]**")
+        )
     return "\n".join(out) + "\n"
+
+
+def _plan_effect(rule: SafetyRule) -> str:
+    if rule.level == "emergency":
+        return "suppressed (emergency)"
+    if rule.plan_effect == "alongside":
+        return f"alongside: {rule.alongside_reason}"
+    return rule.plan_effect
+
+
+def _safety_table(book: Rulebook) -> list[str]:
+    return [
+        "| id | v | level | plan effect | grade | citation | thresholds | message |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            _row(
+                f"`{r.id}`",
+                r.version,
+                r.level,
+                _plan_effect(r),
+                r.evidence_grade,
+                f"`{r.citation}`",
+                _params(dict(r.params)),
+                r.message,
+            )
+            for r in book.safety_rules
+        ),
+    ]
+
+
+def _criteria_table(book: Rulebook) -> list[str]:
+    return [
+        "| id | v | output key | grade | citation | thresholds | title |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            _row(
+                f"`{c.id}`",
+                c.version,
+                f"`{c.criterion}`",
+                c.evidence_grade,
+                f"`{c.citation}`",
+                _params(dict(c.params)),
+                c.title + (" (contested)" if c.contested else ""),
+            )
+            for c in book.criterion_rules
+        ),
+    ]
+
+
+def _phenotype_shape(rule: PhenotypeRule) -> str:
+    return {
+        "flag": "flag",
+        "at_least": f"≥ {rule.threshold}",
+        "ramp": f"ramp {rule.ramp_from}→{rule.ramp_to}",
+    }[rule.transform]
+
+
+def _phenotype_table(book: Rulebook) -> list[str]:
+    return [
+        "| id | v | phenotype | grade | citation | field | transform | weight |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            _row(
+                f"`{p.id}`",
+                p.version,
+                p.phenotype,
+                p.evidence_grade,
+                f"`{p.citation}`",
+                f"`{p.field}`",
+                _phenotype_shape(p),
+                f"{p.weight:g}",
+            )
+            for p in book.phenotype_rules
+        ),
+    ]
+
+
+def _protocol_table(book: Rulebook) -> list[str]:
+    rows = []
+    for pr in book.protocol_rules:
+        phases = "; ".join(
+            f"wk {ph.start_week}-{ph.end_week} {ph.name}: "
+            + ", ".join(f"{d.intervention} {d.low:g}-{d.high:g} {d.unit}" for d in ph.interventions)
+            for ph in pr.phases
+        )
+        rows.append(
+            _row(
+                f"`{pr.id}`",
+                pr.version,
+                ", ".join(pr.applies_to),
+                pr.evidence_grade,
+                f"`{pr.citation}`",
+                phases,
+            )
+        )
+    return [
+        "| id | v | applies to | grade | citation | phases |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
 
 
 def rulebook_schema_json() -> str:

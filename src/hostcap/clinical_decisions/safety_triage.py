@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hostcap.clinical_decisions.assessment_input import AssessmentInput, CurrentEpisode
-from hostcap.clinical_decisions.criteria_evaluation import (
+from hostcap.clinical_decisions.criteria_readings import (
     CriterionOutcome,
-    _any_episode,
-    _kit_positive,
+    any_episode,
     highest_baseline,
+    kit_positive,
 )
 from hostcap.clinical_decisions.three_valued_logic import (
     Tri,
@@ -367,7 +367,7 @@ def syncope_without_urticaria(inp: AssessmentInput, ctx: TriageContext, params: 
 @_register("kit_d816v_positive")
 def kit_d816v_positive(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """KIT D816V found in blood or marrow."""
-    return _kit_positive(inp)
+    return kit_positive(inp)
 
 
 @_register("symptom_pattern_is", ("pattern",))
@@ -385,4 +385,4 @@ def hs_crp_above(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tr
 @_register("any_episode_flag", ("flag",))
 def any_episode_flag(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """Some recorded episode has the flag set."""
-    return _any_episode(inp.episodes, str(params["flag"]))
+    return any_episode(inp.episodes, str(params["flag"]))
