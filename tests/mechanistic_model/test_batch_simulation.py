@@ -9,7 +9,7 @@ import pytest
 
 from hostcap.errors import UnknownIdError, ValidationError
 from hostcap.mechanistic_model import (
-    MemberStatus,
+    SolverStatus,
     compile_model,
     initial_state,
     protocol_from_yaml,
@@ -103,7 +103,7 @@ def test_a_failing_member_keeps_its_status_and_never_loses_the_batch() -> None:
     assert np.all(np.isnan(batch.states[1]))
     assert np.allclose(batch.states[0], batch.states[2])
     assert batch.status_counts() == {"failure": 1, "success": 2}
-    assert MemberStatus(batch.status[1]).message()
+    assert SolverStatus(batch.status[1]).message()
 
 
 def test_too_few_steps_is_reported_per_member() -> None:

@@ -14,7 +14,6 @@ packaged files.
 
 from hostcap.mechanistic_model.batch_simulation import (
     BatchResult,
-    MemberStatus,
     batch_steady_state,
     iter_batches,
     parameter_matrix,
@@ -102,7 +101,6 @@ __all__ = [
     "Edge",
     "InputSegment",
     "InterventionDose",
-    "MemberStatus",
     "ModelDefinition",
     "ObservableSpec",
     "ParameterSpec",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from functools import cache
 from typing import Any
 
@@ -46,12 +45,11 @@ from hostcap.mechanistic_model.compiled_solver import (
 )
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
 from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol, input_segments
-from hostcap.mechanistic_model.simulation import initial_state
+from hostcap.mechanistic_model.simulation import SolverStatus, initial_state
 from hostcap.mechanistic_model.sparse_lu import SparseLU, plan_sparse_lu
 
 __all__ = [
     "BatchResult",
-    "MemberStatus",
     "batch_steady_state",
     "iter_batches",
     "parameter_matrix",
@@ -68,23 +66,6 @@ _C21, _C31, _C32 = _T["C21"], _T["C31"], _T["C32"]
 _C41, _C42, _C43 = _T["C41"], _T["C42"], _T["C43"]
 _B1, _B2, _B3, _B4 = _T["B1"], _T["B2"], _T["B3"], _T["B4"]
 _E1, _E2, _E4 = _T["E1"], _T["E2"], _T["E4"]
-
-
-class MemberStatus(StrEnum):
-    """Outcome for one member of a batch."""
-
-    SUCCESS = "success"
-    MAX_STEPS = "max_steps"
-    FAILURE = "failure"
-    NO_STEADY_STATE = "no_steady_state"
-
-    def message(self) -> str:
-        return {
-            MemberStatus.SUCCESS: "integration finished",
-            MemberStatus.MAX_STEPS: "the member reached max_steps before the end",
-            MemberStatus.FAILURE: "step size underflow or non-finite values",
-            MemberStatus.NO_STEADY_STATE: "no pre-treatment steady state found for its parameters",
-        }[self]
 
 
 @cache
@@ -159,9 +140,9 @@ def _integrate(
         h0=h0,
         threads=threads,
     )
-    status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
-    status[codes == STATUS_MAX_STEPS] = MemberStatus.MAX_STEPS.value
-    status[codes == STATUS_FAILURE] = MemberStatus.FAILURE.value
+    status = np.full(n, SolverStatus.SUCCESS.value, dtype=object)
+    status[codes == STATUS_MAX_STEPS] = SolverStatus.MAX_STEPS.value
+    status[codes == STATUS_FAILURE] = SolverStatus.FAILURE.value
     return _Integration(out, status.astype(str), steps)
 
 
@@ -183,7 +164,7 @@ def _integrate_numpy(
     """Integrate members (columns of ``p`` and ``y0``) over the schedule."""
     n = y0.shape[1]
     out, first_save = schedule.start_output(y0)
-    status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
+    status = np.full(n, SolverStatus.SUCCESS.value, dtype=object)
     steps_done = np.zeros(n, dtype=np.int64)
     seg_end, seg_inputs, times_ext = schedule.seg_end, schedule.seg_inputs, schedule.times_ext
     end, tiny = schedule.end, schedule.tiny
@@ -257,15 +238,15 @@ def _integrate_numpy(
         finished = t >= end - tiny
         failed = (~finished) & (h_want < tiny)
         exhausted = (~finished) & (~failed) & (steps >= max_steps)
-        status[idx[failed]] = MemberStatus.FAILURE.value
-        status[idx[exhausted]] = MemberStatus.MAX_STEPS.value
+        status[idx[failed]] = SolverStatus.FAILURE.value
+        status[idx[exhausted]] = SolverStatus.MAX_STEPS.value
         leave = finished | failed | exhausted
         if np.any(leave):
             steps_done[idx[leave]] = steps[leave]
             keep = ~leave
             idx, t, y, pa, seg = idx[keep], t[keep], y[:, keep], pa[:, keep], seg[keep]
             k_next, h_want, steps, f = k_next[keep], h_want[keep], steps[keep], f[:, keep]
-    bad = status != MemberStatus.SUCCESS.value
+    bad = status != SolverStatus.SUCCESS.value
     out[bad] = np.nan
     return _Integration(out, status.astype(str), steps_done)
 
@@ -330,7 +311,7 @@ def batch_steady_state(
         backend=backend,
     )
     y = run.states[:, -1, :].T.copy()
-    ok = run.status == MemberStatus.SUCCESS.value
+    ok = run.status == SolverStatus.SUCCESS.value
     y[:, ~ok] = y0[:, ~ok]
     u = np.zeros((len(m.input_ids), n))
     # A fixed number of Newton steps (no batch-wide stopping test) keeps every member's result
@@ -442,7 +423,7 @@ class BatchResult:
 
     @property
     def ok(self) -> NDArray[np.bool_]:
-        return np.asarray(self.status == MemberStatus.SUCCESS.value)
+        return np.asarray(self.status == SolverStatus.SUCCESS.value)
 
     def names(self) -> tuple[str, ...]:
         return (*self.state_ids, *self.observable_ids)
@@ -533,11 +514,11 @@ def iter_batches(
         hi = min(lo + chunk_size, n_total)
         p = parameters[:, lo:hi]
         n = hi - lo
-        status = np.full(n, MemberStatus.SUCCESS.value, dtype=object)
+        status = np.full(n, SolverStatus.SUCCESS.value, dtype=object)
         if y0 is None:
             assert guess is not None
             start, found = batch_steady_state(m, p, guess, backend=solver)
-            status[~found] = MemberStatus.NO_STEADY_STATE.value
+            status[~found] = SolverStatus.NO_STEADY_STATE.value
             start = _initial_overrides(m, start, p)
         else:
             start = np.asarray(y0, dtype=float)[:, lo:hi].copy()

@@ -139,7 +139,7 @@ class Schedule:
         return out, first_save
 
 
-#: Status codes written by the kernel (index into ``MemberStatus`` order in batch_simulation).
+#: Status codes written by the kernel (index into ``SolverStatus`` order).
 STATUS_SUCCESS, STATUS_MAX_STEPS, STATUS_FAILURE = 0, 1, 2
 
 # The integrator, written once as text so that it is compiled together with the model's

@@ -45,11 +45,16 @@ Array = NDArray[np.float64]
 
 
 class SolverStatus(StrEnum):
-    """Outcome of a simulation; :meth:`message` says what to do about it."""
+    """Outcome of a simulation, or of one member of a batch; :meth:`message` says what to try.
+
+    One enum for :func:`simulate` and the batch integrator (whose members may also have no
+    pre-treatment steady state).
+    """
 
     SUCCESS = "success"
     MAX_STEPS = "max_steps"
     FAILURE = "failure"
+    NO_STEADY_STATE = "no_steady_state"
 
     def message(self) -> str:
         return {
@@ -61,6 +66,10 @@ class SolverStatus(StrEnum):
             SolverStatus.FAILURE: (
                 "the solver failed (step size underflow or non-finite values): check parameters "
                 "against their plausible ranges, or try method='BDF' or 'LSODA'"
+            ),
+            SolverStatus.NO_STEADY_STATE: (
+                "no pre-treatment steady state was found for these parameters: check them "
+                "against their plausible ranges, or start from explicit initial values"
             ),
         }[self]
 

@@ -1,0 +1,28 @@
+"""Facts kept in more than one form for a reason stay in step (tests, not conventions).
+
+The CLI's variant choice is an enum so that Typer can list it without importing the model
+(start-up time); the model's names come from ``variants.yaml``. Both must name the same variants.
+"""
+
+from __future__ import annotations
+
+from hostcap.cli.model_commands import Variant
+from hostcap.mechanistic_model import VARIANTS, SolverStatus, variant_specs
+
+
+def test_cli_variant_choices_are_the_models_variants_in_the_same_order() -> None:
+    assert tuple(v.value for v in Variant) == VARIANTS
+    assert tuple(variant_specs()) == VARIANTS
+
+
+def test_one_status_enum_serves_single_runs_and_batch_members() -> None:
+    assert [s.value for s in SolverStatus] == [
+        "success",
+        "max_steps",
+        "failure",
+        "no_steady_state",
+    ]
+    for status in SolverStatus:
+        assert status.message(), status
+    for status in (SolverStatus.MAX_STEPS, SolverStatus.FAILURE, SolverStatus.NO_STEADY_STATE):
+        assert any(word in status.message() for word in ("raise", "check", "try")), status
