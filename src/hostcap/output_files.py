@@ -62,19 +62,21 @@ def _refuse(option: str, path: Path, problem: str, expected: str) -> InputError:
     )
 
 
-def _lstat(path: Path) -> os.stat_result | None:
+def _lstat(path: Path, option: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        problem = "lies below a file, not a folder"
+        raise _refuse(option, path, problem, "a path inside folders") from None
     except OSError as exc:
-        raise _refuse(
-            "path", path, f"cannot be inspected ({exc.strerror})", "a usable path"
-        ) from None
+        problem = f"cannot be inspected ({exc.strerror})"
+        raise _refuse(option, path, problem, "a usable path") from None
 
 
 def _check_target(path: Path, *, force: bool, option: str) -> None:
-    info = _lstat(path)
+    info = _lstat(path, option)
     if info is None:
         return
     if stat.S_ISLNK(info.st_mode):
@@ -132,7 +134,7 @@ def check_output_file(
 def output_folder(folder: Path, *, option: str = "--out") -> Path:
     """Create ``folder`` (and parents) if missing; refuse a link, a file, or no write access."""
     folder = Path(folder).expanduser()
-    info = _lstat(folder)
+    info = _lstat(folder, option)
     if info is not None and stat.S_ISLNK(info.st_mode):
         raise _refuse(
             option,
