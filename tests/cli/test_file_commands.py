@@ -140,3 +140,35 @@ def test_model_outputs_are_not_overwritten_without_force(tmp_path: Path) -> None
     done = hostcap_cli("model", "export", "-o", "model.xml", "--force", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "model.xml").read_text().startswith("<?xml")
+
+
+def _on_terminal(answer: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run with stdin on a pseudo-terminal that has ``answer`` typed into it."""
+    controller, terminal = os.openpty()
+    try:
+        os.write(controller, answer.encode())
+        env = dict(os.environ, PYTHONPATH=SRC)
+        return subprocess.run(
+            [sys.executable, "-c", "from hostcap.cli.main import run; run()", *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=cwd,
+            env=env,
+            stdin=terminal,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+def test_identified_export_asks_on_a_terminal_and_writes_nothing_on_no(
+    db: list[str], tmp_path: Path
+) -> None:
+    done = _on_terminal("n\n", "export", "--out", "id", "--identified", *db, cwd=tmp_path)
+    assert done.returncode != 0 and "IDENTIFIED" in done.stdout, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "id").exists()
+    done = _on_terminal("y\n", "export", "--out", "id", "--identified", *db, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "id" / "pseudonyms.csv").exists()

@@ -773,7 +773,11 @@ class Store:
             finally:
                 source.close()
                 target.close()
-            counts = self.verify_backup(staged)
+            try:
+                counts = self.verify_backup(staged)
+            except IntegrityError as exc:
+                message = str(exc).replace(str(staged), str(path))
+                raise IntegrityError(f"{message}; the copy was not kept") from None
         return counts
 
     def verify_backup(self, path: Path) -> dict[str, int]:
