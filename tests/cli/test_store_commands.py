@@ -199,7 +199,7 @@ def test_visits_are_recorded_and_exported_as_days_since_enrolment(
     assert "already in the store" in capsys.readouterr().err
     assert main(["export", "--out", str(tmp_path / "x"), "--database", url]) == 0
     visits = (tmp_path / "x" / "visits.csv").read_text().splitlines()
-    assert visits[0].startswith("client_code") and "visit_day" in visits[0]
+    assert visits[0].startswith("client_pseudonym") and "visit_day" in visits[0]
     assert len(visits) == 3
 
 

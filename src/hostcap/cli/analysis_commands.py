@@ -10,7 +10,7 @@ from rich.console import Console
 
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption
+from hostcap.cli.options import DatabaseOption, ForceOption
 
 if TYPE_CHECKING:
     from hostcap.services import analytics as analytics_services
@@ -74,6 +74,7 @@ def cohort_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
     ] = True,
+    force: ForceOption = False,
 ) -> None:
     """Who responded, which marker moved first, what differs by phenotype, which variant fits."""
     files = analytics_services.analyze_cohort_at(
@@ -86,6 +87,7 @@ def cohort_command(
         model_orders=model_orders,
         progress=progress,
         console=err,
+        force=force,
     )
     n_figures = sum(1 for name in files if name.startswith("figures/"))
     out.print(f"summary: {files['summary.md']}")

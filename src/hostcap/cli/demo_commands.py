@@ -16,6 +16,7 @@ from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
 from hostcap.cli.store_commands import _render_overview
 from hostcap.errors import ValidationError
+from hostcap.output_files import output_folder
 from hostcap.services.main_job_options import MainJobOptions
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def demo_command(
     if max_fit_clients < 0:
         raise ValidationError.single("--max-fit-clients", max_fit_clients, "an integer ≥ 0")
     started = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out, option="--out")
     result = main_job.MainJobResult()
     store = store_services.open_store(database, require_schema=False)
     store.init()

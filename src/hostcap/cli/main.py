@@ -84,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HostcapError as exc:
         err_console.print(f"error: {exc}", markup=False)
         return exc.exit_code
+    except OSError as exc:
+        # A safety net: the services translate the file errors a person can cause, but a
+        # permission or disk problem elsewhere must still be one line, never a traceback.
+        where = f" ({exc.filename})" if exc.filename else ""
+        err_console.print(f"error: {exc.strerror or exc}{where}", markup=False)
+        return 1
     except typer.TyperException as exc:
         # Usage errors (missing or malformed options) from Typer's command parser.
         show = getattr(exc, "show", None)

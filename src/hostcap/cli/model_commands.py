@@ -15,6 +15,7 @@ from rich.console import Console
 
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
+from hostcap.cli.options import ForceOption
 
 if TYPE_CHECKING:
     from hostcap import mechanistic_model
@@ -103,6 +104,7 @@ def simulate_command(
         Path | None,
         typer.Option("--plot", help="Also write a PNG plot of the observables.", dir_okay=False),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Simulate the Host Capacity Model (a HYPOTHESIS) under a protocol and write a tidy CSV."""
     loaded = _load(protocol)
@@ -113,6 +115,7 @@ def simulate_command(
         weeks=weeks,
         out=out_path,
         plot=plot,
+        force=force,
     )
     for line in modelling.summary_lines(summary):
         out.print(line)
@@ -131,6 +134,7 @@ def export_command(
         float,
         typer.Option("--weeks", help="Horizon: protocol boundaries after it are left out."),
     ] = 52.0,
+    force: ForceOption = False,
 ) -> None:
     """Export a variant and phenotype as SBML L3V2 or Antimony; protocol phases become events."""
     loaded = _load(protocol)
@@ -141,6 +145,7 @@ def export_command(
         protocol=loaded,
         out=out_path,
         weeks=weeks,
+        force=force,
     )
     out.print(mechanistic_model.HYPOTHESIS_NOTE)
     out.print(f"wrote {fmt.value} ({variant.value}) to {written}")
@@ -157,8 +162,9 @@ def card_command(
             dir_okay=False,
         ),
     ] = Path("docs/model-card.md"),
+    force: ForceOption = False,
 ) -> None:
     """Write the model card (every state, parameter, edge, variant) and its causal diagram."""
-    for path in modelling.write_model_card(out_path):
+    for path in modelling.write_model_card(out_path, force=force):
         out.print(f"wrote {path}")
     out.print(mechanistic_model.HYPOTHESIS_NOTE)

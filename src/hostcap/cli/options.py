@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DatabaseOption"]
+__all__ = ["DatabaseOption", "ForceOption"]
 
 DatabaseOption = Annotated[
     str | None,
@@ -16,5 +16,13 @@ DatabaseOption = Annotated[
         help="Store URL (sqlite:///file.sqlite or postgresql+psycopg://...). "
         "Default: a SQLite file in the user data directory.",
         show_envvar=True,
+    ),
+]
+
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace output files that already exist (never through a symbolic link).",
     ),
 ]

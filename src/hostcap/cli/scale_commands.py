@@ -21,7 +21,7 @@ from rich.progress import (
 
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption
+from hostcap.cli.options import DatabaseOption, ForceOption
 
 if TYPE_CHECKING:
     from hostcap.services import modelling_scale
@@ -112,6 +112,7 @@ def population_command(
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", help="Members per task (memory scales with it).", min=1)
     ] = 2_000,
+    force: ForceOption = False,
 ) -> None:
     """Virtual cohort (HYPOTHESIS-BASED): draw, accept, simulate, write quantile bands.
 
@@ -132,6 +133,7 @@ def population_command(
             scheduler=scheduler,
             chunk_size=chunk_size,
             progress=update,
+            force=force,
         )
     _print_json(summary)
 
@@ -166,6 +168,7 @@ def sensitivity_command(
         ),
     ] = Path("sensitivity"),
     scheduler: SchedulerOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Global sensitivity (SALib Sobol or Morris) of an output at a week, and over time."""
     with _progress("simulating") as update:
@@ -183,6 +186,7 @@ def sensitivity_command(
             seed=seed,
             scheduler=scheduler,
             progress=update,
+            force=force,
         )
     _print_json(result)
 
@@ -217,6 +221,7 @@ def fit_command(
     ] = "wald",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the starts.")] = 0,
     scheduler: SchedulerOption = None,
+    force: ForceOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Fit a stored client (tryptase, hs-CRP, symptom diary) under one or all variants.
@@ -234,5 +239,6 @@ def fit_command(
         seed=seed,
         scheduler=scheduler,
         intervals=intervals,
+        force=force,
     )
     _print_json(result)

@@ -1,10 +1,11 @@
 """Clinical store commands: init, client, lab, med, questionnaire, food, episode, import,
-export, audit, backup."""
+export, audit, backup, restore."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,8 +17,8 @@ from rich.table import Table
 
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption
-from hostcap.errors import IntegrityError, ValidationError
+from hostcap.cli.options import DatabaseOption, ForceOption
+from hostcap.errors import InputError, IntegrityError, ValidationError
 
 if TYPE_CHECKING:
     from hostcap.clinical_store import ImportReport
@@ -501,20 +502,64 @@ def import_command(
     _report(report, kind.value)
 
 
+def _confirm_identified(out: Path, yes: bool) -> None:
+    """An identified export leaves the practice's control: a person confirms it."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError(
+            "--identified writes names, contact details and real dates, and needs "
+            "confirmation; stdin is not a terminal: expected --yes to confirm in a script",
+            field="--identified",
+            value=str(out),
+            expected="--yes",
+        )
+    typer.confirm(
+        f"Write an IDENTIFIED export (names, contacts, real dates, code mapping) to {out}?",
+        abort=True,
+    )
+
+
 @app.command("export")
 def export_command(
     out: Annotated[Path, typer.Option("--out", help="directory for the CSV files")],
     identified: Annotated[
         bool,
-        typer.Option("--identified", help="include identifying details and real dates (audited)"),
+        typer.Option(
+            "--identified",
+            help="include identifying details, real dates and the pseudonym → code mapping "
+            "(asks for confirmation; audited; files 0600)",
+        ),
     ] = False,
+    include_free_text: Annotated[
+        bool,
+        typer.Option(
+            "--include-free-text",
+            help="include notes and other free text (left out by default); the export is then "
+            "marked for review before sharing",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="confirm --identified without asking (scripts)")
+    ] = False,
+    force: ForceOption = False,
     database: DatabaseOption = None,
 ) -> None:
-    """Export tidy CSV, de-identified unless --identified."""
+    """Export tidy CSV, de-identified unless --identified (pseudonyms, days, no free text)."""
+    if identified:
+        _confirm_identified(out, yes)
     store = store_services.open_store(database)
-    paths = store_services.export_store(store, out, identified=identified)
+    paths = store_services.export_store(
+        store, out, identified=identified, include_free_text=include_free_text, force=force
+    )
     label = "IDENTIFIED" if identified else "de-identified"
     console.print(f"wrote {len(paths)} {label} files to {out}", markup=False)
+    if include_free_text:
+        err.print(
+            "warning: free text is included; review it for identifiers before sharing "
+            "(see README.txt in the export folder)",
+            markup=False,
+        )
 
 
 @app.command("audit")
@@ -553,11 +598,34 @@ def audit_command(
 
 @app.command("backup")
 def backup_command(
-    path: Annotated[Path, typer.Argument(help="where to write the copy")],
+    path: Annotated[Path, typer.Argument(help="where to write the copy (created 0600)")],
+    force: ForceOption = False,
     database: DatabaseOption = None,
 ) -> None:
-    """Online backup of a SQLite store, verified after writing."""
+    """Online backup of a SQLite store, verified before it is put in place."""
     store = store_services.open_store(database)
-    counts = store.backup(path)
+    counts = store.backup(path, force=force)
     total = sum(counts.values())
     console.print(f"backup written and verified: {path} ({total} rows)", markup=False)
+
+
+@app.command("restore")
+def restore_command(
+    backup: Annotated[Path, typer.Argument(help="a file written by `hostcap backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace an existing store (it is kept beside it)")
+    ] = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Replace a SQLite store by a backup, after checking the backup's integrity and audit log.
+
+    The old store is kept as STORE.before-restore-TIMESTAMP (mode 0600). PostgreSQL stores are
+    restored with pg_restore.
+    """
+    report = store_services.restore_store(database, backup, force=force)
+    kept = f"; previous store kept as {report.kept}" if report.kept else ""
+    console.print(
+        f"restored {report.store} from {backup} ({sum(report.rows.values())} rows, "
+        f"{report.audit_entries} audit entries verified){kept}",
+        markup=False,
+    )

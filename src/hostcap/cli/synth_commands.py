@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption
+from hostcap.cli.options import DatabaseOption, ForceOption
 
 __all__ = ["synth_app"]
 
@@ -75,6 +75,7 @@ def cohort_command(
             "SQLite database, else in the working directory)",
         ),
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Generate a synthetic cohort, write it through the store, and save its ground truth."""
     # Imported here: the model and solver stack should not slow every other command's start.
@@ -90,6 +91,7 @@ def cohort_command(
             weeks=weeks,
             truth_out=truth_out,
             progress=say,
+            force=force,
         )
     err.print(
         f"{summary['n_clients']} SYNTHETIC clients (flagged demo) written to {summary['store']}; "

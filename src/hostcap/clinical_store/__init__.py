@@ -9,6 +9,7 @@ from hostcap.clinical_store.columns import Column, ColumnType
 from hostcap.clinical_store.engine import create_store_engine, head_revision
 from hostcap.clinical_store.export import EXPORT_FILES, export_tidy
 from hostcap.clinical_store.record_kinds import KINDS, ORGAN_SYSTEMS, RecordKind
+from hostcap.clinical_store.restore import RestoreReport, restore_sqlite_backup
 from hostcap.clinical_store.store import ImportReport, Store, row_to_dict
 
 __all__ = [
@@ -20,11 +21,13 @@ __all__ = [
     "ColumnType",
     "ImportReport",
     "RecordKind",
+    "RestoreReport",
     "Store",
     "canonical_json",
     "create_store_engine",
     "export_tidy",
     "head_revision",
+    "restore_sqlite_backup",
     "row_to_dict",
     "verify_chain",
 ]

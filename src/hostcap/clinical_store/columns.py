@@ -47,6 +47,8 @@ class Column:
     choices: tuple[str, ...] = ()
     default: object = None
     help: str = ""
+    # Free text may hold names, phone numbers, places: de-identified exports leave it out.
+    free_text: bool = False
 
     @property
     def expected(self) -> str:

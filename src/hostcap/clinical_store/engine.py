@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,49 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _prepare_sqlite_file(path: Path) -> None:
+    """Refuse a folder or a link as the database file; create a missing one with mode 0600.
+
+    SQLite would otherwise create it with ``0644 & ~umask`` (world-readable clinical data);
+    its ``-wal`` and ``-shm`` files copy the database file's mode.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"SQLite database path {str(path)!r} cannot be inspected ({exc.strerror}); "
+            "expected a file path"
+        ) from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigurationError(
+                f"SQLite database path {str(path)!r} is a folder; expected a file path such "
+                f"as sqlite:///{path / 'hostcap.sqlite'}"
+            )
+        if stat.S_ISLNK(info.st_mode) and not path.exists():
+            raise ConfigurationError(
+                f"SQLite database path {str(path)!r} is a dangling symbolic link; expected a "
+                "database file or a new path (hostcap never creates a file through a link)"
+            )
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return  # another process created it meanwhile
+    except OSError as exc:
+        raise ConfigurationError(
+            f"SQLite database file {str(path)!r} cannot be created ({exc.strerror}); expected "
+            "a path in a writable folder"
+        ) from None
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def create_store_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, foreign keys and immediate transactions.
 
@@ -58,7 +103,7 @@ def create_store_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _prepare_sqlite_file(Path(parsed.database).expanduser())
             engine = create_engine(parsed, poolclass=NullPool)
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)

@@ -105,6 +105,11 @@ class RecordKind:
     needs_client: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def free_text_columns(self) -> tuple[str, ...]:
+        """Columns declared ``free_text`` (stored under the same name in the table)."""
+        return tuple(c.name for c in self.columns if c.free_text)
+
 
 # ---------------------------------------------------------------------------------------------
 # shared checks
@@ -765,7 +770,7 @@ def _kinds() -> dict[str, RecordKind]:
                 Column("reaction_grade", ColumnType.INT, minimum=0, maximum=3),
                 Column("dose", ColumnType.FLOAT, required=False, minimum=0),
                 Column("dose_unit", ColumnType.TEXT, required=False),
-                Column("notes", ColumnType.TEXT, required=False),
+                Column("notes", ColumnType.TEXT, required=False, free_text=True),
             ),
             key=("client_id", "food", "trial_date"),
             check=_check_food,
@@ -781,10 +786,10 @@ def _kinds() -> dict[str, RecordKind]:
                 Column("organ_systems", ColumnType.LIST, choices=ORGAN_SYSTEMS),
                 Column("severity", ColumnType.INT, minimum=0, maximum=10),
                 Column("duration_minutes", ColumnType.FLOAT, required=False, minimum=0),
-                Column("treatment", ColumnType.TEXT, required=False),
+                Column("treatment", ColumnType.TEXT, required=False, free_text=True),
                 Column("emergency_care", ColumnType.BOOL, required=False, default=False),
                 Column("anaphylaxis", ColumnType.BOOL, required=False, default=False),
-                Column("notes", ColumnType.TEXT, required=False),
+                Column("notes", ColumnType.TEXT, required=False, free_text=True),
             ),
             key=("client_id", "onset_at"),
             check=_check_episodes,
@@ -803,7 +808,13 @@ def _kinds() -> dict[str, RecordKind]:
                 ),
                 Column("value", ColumnType.TEXT, help="true/false, a number, or text"),
                 Column("date", ColumnType.DATE),
-                Column("source", ColumnType.TEXT, required=False, help="where it came from"),
+                Column(
+                    "source",
+                    ColumnType.TEXT,
+                    required=False,
+                    help="where it came from",
+                    free_text=True,
+                ),
             ),
             key=("client_id", "field", "recorded_on"),
             check=_check_findings,
@@ -831,7 +842,7 @@ def _kinds() -> dict[str, RecordKind]:
                     maximum=520,
                     help="weeks since enrolment, as planned",
                 ),
-                Column("notes", ColumnType.TEXT, required=False),
+                Column("notes", ColumnType.TEXT, required=False, free_text=True),
             ),
             key=("client_id", "visit_date"),
             check=_check_visits,
@@ -848,7 +859,7 @@ def _kinds() -> dict[str, RecordKind]:
                 Column("unit", ColumnType.TEXT),
                 Column("start", ColumnType.DATE),
                 Column("end", ColumnType.DATE, required=False),
-                Column("phase", ColumnType.TEXT, required=False),
+                Column("phase", ColumnType.TEXT, required=False, free_text=True),
             ),
             key=("client_id", "intervention", "start_date"),
             check=_check_interventions,

@@ -60,6 +60,7 @@ from hostcap.errors import (
     Severity,
     ValidationError,
 )
+from hostcap.output_files import staged_file
 
 __all__ = ["ImportReport", "Store", "row_to_dict"]
 
@@ -748,27 +749,36 @@ class Store:
 
     # -- backup ----------------------------------------------------------------------------------
 
-    def backup(self, path: Path) -> dict[str, int]:
-        """SQLite online backup to ``path``, then verified: integrity, row counts, audit chain."""
+    def backup(self, path: Path, *, force: bool = False) -> dict[str, int]:
+        """SQLite online backup to ``path``, then verified: integrity, row counts, audit chain.
+
+        The copy is written to a private (0600) temporary file beside ``path``, verified, and
+        only then renamed to ``path``; an existing file is replaced only with ``force``, and a
+        symbolic link at ``path`` is refused (see :mod:`hostcap.output_files`).
+        """
         url = self.engine.url
         if url.get_backend_name() != "sqlite" or not url.database:
             raise ConfigurationError(
                 f"hostcap backup copies SQLite stores; the store at {url!r} is "
                 f"{url.get_backend_name()}: use pg_dump for PostgreSQL"
             )
-        path = Path(path)
-        if path.exists():
-            raise ValidationError.single("PATH", str(path), "a path that does not exist yet")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        source = sqlite3.connect(url.database)
-        target = sqlite3.connect(path)
-        try:
-            with target:
-                source.backup(target)
-        finally:
-            source.close()
-            target.close()
-        return self.verify_backup(path)
+        with staged_file(
+            Path(path), force=force, option="PATH", private=True, make_parents=True
+        ) as staged:
+            source = sqlite3.connect(url.database)
+            target = sqlite3.connect(staged)
+            try:
+                with target:
+                    source.backup(target)
+            finally:
+                source.close()
+                target.close()
+            try:
+                counts = self.verify_backup(staged)
+            except IntegrityError as exc:
+                message = str(exc).replace(str(staged), str(path))
+                raise IntegrityError(f"{message}; the copy was not kept") from None
+        return counts
 
     def verify_backup(self, path: Path) -> dict[str, int]:
         """Open the copy as a store and check it matches this one."""

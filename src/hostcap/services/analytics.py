@@ -65,7 +65,7 @@ from sqlalchemy import select
 
 from hostcap.clinical_store import Store
 from hostcap.clinical_store.tables import ClientRow, EnrolmentRow, ProtocolPhaseRow
-from hostcap.errors import HostcapError, ValidationError
+from hostcap.errors import HostcapError, InputError, ValidationError
 from hostcap.mechanistic_model import compare_variants as fit_every_variant
 from hostcap.outcome_analytics import (
     CORE_MEASURES,
@@ -96,6 +96,13 @@ from hostcap.outcome_analytics import (
     spaghetti_figure,
     time_to_improvement,
     variant_figure,
+)
+from hostcap.output_files import (
+    check_output_file,
+    output_folder,
+    save_figure,
+    write_csv,
+    write_text,
 )
 from hostcap.services.modelling_scale import dask_client
 from hostcap.services.store import open_store
@@ -866,12 +873,12 @@ def _run_analysis(
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
-    return path
+    # Figures are regenerated as a set; the folder was checked before the analysis ran.
+    return save_figure(fig, path, force=True, option="--out", dpi=110)
 
 
 def _write_figures(results: _Results, folder: Path) -> dict[str, Path]:
-    folder.mkdir(parents=True, exist_ok=True)
+    output_folder(folder, option="--out")
     m, c = results.frames.measurements, results.frames.clients
     written: dict[str, Path] = {}
     bands = results.timelines.bands if results.timelines is not None else None
@@ -1168,6 +1175,7 @@ def analyze_cohort(
     model_orders: bool = True,
     progress: bool = False,
     console: Console | None = None,
+    force: bool = False,
 ) -> dict[str, Path]:
     """Analyse the whole cohort in ``store`` and write the results under ``out_dir``.
 
@@ -1176,7 +1184,8 @@ def analyze_cohort(
     store
         An initialised store.
     out_dir
-        Folder for :data:`ANALYSIS_FILES` and ``figures/`` (created; files are overwritten).
+        Folder for :data:`ANALYSIS_FILES` and ``figures/`` (created). A folder that already
+        holds analysis files is refused before any work unless ``force``.
     scheduler
         Address of a Dask scheduler for the per-client model fits (issue 4); ``None`` runs them
         in process.
@@ -1205,8 +1214,7 @@ def analyze_cohort(
     """
     if max_fit_clients < 0:
         raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 0")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _check_analysis_folder(Path(out_dir), force=force)
     with _progress(progress, console) as step:
         step("reading the store")
         frames = load_cohort(store)
@@ -1248,7 +1256,12 @@ def analyze_cohort(
             else {"status": results.discovery_reason or "not run"}
         )
         path = out / "phenotype_discovery.json"
-        path.write_text(json.dumps(discovery_json, indent=2, allow_nan=False) + "\n", "utf-8")
+        write_text(
+            path,
+            json.dumps(discovery_json, indent=2, allow_nan=False) + "\n",
+            force=True,
+            option="--out",
+        )
         files["phenotype_discovery.json"] = path
         if results.variants is not None and len(results.variants.table):
             variants = results.variants.table.assign(note=results.variant_note)
@@ -1267,13 +1280,32 @@ def analyze_cohort(
         source = store.engine.url.render_as_string(hide_password=True)
         summary = out / "summary.md"
         files["summary.md"] = summary
-        summary.write_text(_summary(results, source, files), encoding="utf-8")
+        write_text(summary, _summary(results, source, files), force=True, option="--out")
     return files
 
 
+def _check_analysis_folder(out: Path, *, force: bool) -> Path:
+    """Refuse, before minutes of work, a folder holding an analysis unless ``force``."""
+    output_folder(out, option="--out")
+    for name in ANALYSIS_FILES:
+        check_output_file(out / name, force=force, option="--out")
+    figures = out / "figures"
+    if figures.is_symlink() or figures.exists():
+        output_folder(figures, option="--out")
+        if not force and any(figures.glob("*.png")):
+            raise InputError(
+                f"--out {str(figures)!r} already holds figures; expected a new folder, or "
+                "--force to replace them",
+                field="--out",
+                value=str(figures),
+                expected="a new folder, or --force",
+            )
+    return out
+
+
 def _csv(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_csv(path, index=False, float_format="%.10g")
-    return path
+    # The folder was checked (or --force given) before the analysis ran.
+    return write_csv(frame, path, force=True, option="--out", float_format="%.10g")
 
 
 def analyze_cohort_at(

@@ -70,7 +70,8 @@ def run_demo_clients(
     with _timed(result, "demo_assessments", say, "assessing the demo clients"):
         result.demo_assessments = assess_stored_clients(store, result.demo_codes)
     with _timed(result, "model_examples", say, "simulating phenotypes A, B, C (essay variant)"):
-        result.trajectories = simulate_example_protocols(out_dir / "trajectories")
+        # The demo regenerates its own output folder as a whole.
+        result.trajectories = simulate_example_protocols(out_dir / "trajectories", force=True)
     return lines
 
 
@@ -103,6 +104,7 @@ def run_research_loop(
             effect_scale=options.effect_scale,
             weeks=options.weeks,
             truth_out=out_dir / "cohort-truth.json",
+            force=True,
         )
     store = Store(cohort_url)
     try:
@@ -119,6 +121,7 @@ def run_research_loop(
                 max_fit_clients=options.max_fit_clients,
                 n_bootstrap=options.n_bootstrap,
                 seed=options.seed,
+                force=True,
             )
     finally:
         store.dispose()

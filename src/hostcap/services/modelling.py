@@ -30,6 +30,13 @@ from hostcap.mechanistic_model import (
     to_sbml,
     validate_protocol,
 )
+from hostcap.output_files import (
+    check_output_file,
+    output_folder,
+    save_figure,
+    write_csv,
+    write_text,
+)
 
 __all__ = [
     "DIAGRAM_NAME",
@@ -166,6 +173,7 @@ def simulate_to_files(
     weeks: float,
     out: Path,
     plot: Path | None = None,
+    force: bool = False,
 ) -> SimulationSummary:
     """Simulate, write the tidy CSV (and a plot), and return what was written.
 
@@ -184,6 +192,8 @@ def simulate_to_files(
         CSV path: columns ``time_h, week, name, value, unit``; names are SBML ids.
     plot
         Optional PNG path.
+    force
+        Replace ``out`` and ``plot`` if they exist (else they are refused before simulating).
     """
     _check_choice("model variant", variant, VARIANTS)
     chosen = _phenotype(phenotype, protocol)
@@ -195,14 +205,16 @@ def simulate_to_files(
             expected="0 < weeks <= 520",
         )
     _parent_exists(out, "--out")
+    check_output_file(out, force=force, option="--out")
     if plot is not None:
         _parent_exists(plot, "--plot")
+        check_output_file(plot, force=force, option="--plot")
     traj = simulate(variant, protocol, phenotype=chosen, weeks=weeks)
     frame = traj.to_frame()
-    frame.to_csv(out, index=False, float_format="%.10g")
+    write_csv(frame, out, force=force, option="--out", float_format="%.10g")
     if plot is not None:
         fig = traj.plot()
-        fig.savefig(plot, dpi=90)
+        save_figure(fig, plot, force=force, option="--plot", dpi=90)
     return SimulationSummary(trajectory=traj, csv=out, plot=plot, rows=len(frame))
 
 
@@ -236,37 +248,45 @@ def export_model(
     protocol: Protocol | None,
     out: Path,
     weeks: float = 52.0,
+    force: bool = False,
 ) -> Path:
     """Write the model as SBML L3V2 or Antimony (protocol phases become events)."""
     _check_choice("model variant", variant, VARIANTS)
     chosen = _phenotype(phenotype, protocol)
     _parent_exists(out, "--out")
+    check_output_file(out, force=force, option="--out")
     if fmt == "sbml":
         text = to_sbml(variant, chosen, protocol, weeks=weeks)
     elif fmt == "antimony":
         text = to_antimony(variant, chosen, protocol, weeks=weeks)
     else:  # pragma: no cover - the CLI offers only the two
         raise UnknownIdError("export format", str(fmt), ("sbml", "antimony"))
-    out.write_text(text, encoding="utf-8")
-    return out
+    return write_text(out, text, force=force, option="--out")
 
 
-def write_model_card(out: Path) -> list[Path]:
+def write_model_card(out: Path, *, force: bool = False) -> list[Path]:
     """Write the model card (Markdown) and, beside it, the causal diagram (PNG)."""
     _parent_exists(out, "--out")
     diagram = out.parent / DIAGRAM_NAME
-    out.write_text(model_card_markdown(DIAGRAM_NAME), encoding="utf-8")
-    causal_diagram().savefig(diagram, dpi=80)
+    check_output_file(out, force=force, option="--out")
+    check_output_file(diagram, force=force, option="--out")
+    write_text(out, model_card_markdown(DIAGRAM_NAME), force=force, option="--out")
+    save_figure(causal_diagram(), diagram, force=force, option="--out", dpi=80)
     return [out, diagram]
 
 
-def simulate_example_protocols(out_dir: Path, *, weeks: float = 16.0) -> list[Path]:
+def simulate_example_protocols(
+    out_dir: Path, *, weeks: float = 16.0, force: bool = False
+) -> list[Path]:
     """Simulate phenotypes A, B and C under their example protocols (``essay`` variant).
 
     Writes ``traj-<phenotype>.csv`` and ``traj-<phenotype>.png`` into ``out_dir`` (created when
     missing) and returns the paths, CSV then PNG for each phenotype.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(out_dir, option="--out")
+    for phenotype in EXAMPLE_PROTOCOLS:
+        for suffix in ("csv", "png"):
+            check_output_file(out_dir / f"traj-{phenotype}.{suffix}", force=force, option="--out")
     written: list[Path] = []
     for phenotype in EXAMPLE_PROTOCOLS:
         summary = simulate_to_files(
@@ -276,6 +296,7 @@ def simulate_example_protocols(out_dir: Path, *, weeks: float = 16.0) -> list[Pa
             weeks=weeks,
             out=out_dir / f"traj-{phenotype}.csv",
             plot=out_dir / f"traj-{phenotype}.png",
+            force=force,
         )
         written.append(summary.csv)
         if summary.plot is not None:

@@ -33,6 +33,14 @@ from hostcap.mechanistic_model import (
     sensitivity_analysis,
     simulate_population,
 )
+from hostcap.output_files import (
+    check_output_file,
+    output_folder,
+    save_figure,
+    write_csv,
+    write_parquet,
+    write_text,
+)
 from hostcap.services.modelling import resolve_protocol
 from hostcap.services.store import open_store
 
@@ -149,6 +157,7 @@ def run_population(
     scheduler: str | None = None,
     chunk_size: int = 2_000,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Generate a virtual cohort, simulate it, and write the quantile bands (and members).
 
@@ -164,6 +173,13 @@ def run_population(
     dict
         A summary: counts, acceptance rate, statuses and the files written.
     """
+    members_path = out.with_name(f"{out.stem}-members.parquet")
+    # Refused before minutes of simulation, not after.
+    check_output_file(out, force=force, option="--out", make_parents=True)
+    if full:
+        check_output_file(members_path, force=force, option="--out")
+    if params_out is not None:
+        check_output_file(params_out, force=force, option="--params-out", make_parents=True)
     protocol_used = resolve_protocol(protocol, phenotype)
     with dask_client(scheduler) as client:
         population = generate_population(
@@ -178,16 +194,19 @@ def run_population(
             client=client,
             progress=progress,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    run.bands.to_parquet(out, index=False)
+    write_parquet(run.bands, out, force=force, option="--out", index=False)
     written = [str(out)]
     if full and run.members is not None:
-        members_path = out.with_name(f"{out.stem}-members.parquet")
-        run.members.to_parquet(members_path, index=False)
+        write_parquet(run.members, members_path, force=force, option="--out", index=False)
         written.append(str(members_path))
     if params_out is not None:
-        params_out.parent.mkdir(parents=True, exist_ok=True)
-        population.parameters_frame().to_csv(params_out, index=False, float_format="%.17g")
+        write_csv(
+            population.parameters_frame(),
+            params_out,
+            force=force,
+            option="--params-out",
+            float_format="%.17g",
+        )
         written.append(str(params_out))
     return {
         "variant": variant,
@@ -332,13 +351,17 @@ def run_fit(
     seed: int = 0,
     scheduler: str | None = None,
     intervals: str = "wald",
+    force: bool = False,
 ) -> dict[str, Any]:
     """Fit a stored client under one variant (or ``all``, with the comparison table).
 
     ``intervals``: ``"wald"`` or ``"profile"`` (profile likelihood; a few times slower).
+    ``force``: replace existing files in ``petab_dir``.
     """
     if intervals not in INTERVAL_METHODS:
         raise ValidationError.single("--intervals", intervals, " or ".join(INTERVAL_METHODS))
+    if petab_dir is not None:
+        output_folder(petab_dir, option="--petab")
     observations, protocol, label, notes = client_observations(code, database)
     chosen = phenotype or (label if label in PHENOTYPES else None) or "A"
     if phenotype is None and label not in PHENOTYPES:
@@ -394,18 +417,22 @@ def run_fit(
         if intervals == "profile":
             result["fits"][v]["profile"] = fit.profile_.to_dict(orient="records")
     if petab_dir is not None:
-        petab_dir.mkdir(parents=True, exist_ok=True)
         files = petab_problem(
             observations, variant=variants[0], phenotype=chosen, protocol=protocol
         )
+        for name in files:  # every refusal before the first file is written
+            check_output_file(petab_dir / name, force=force, option="--petab")
         for name, text in files.items():
-            (petab_dir / name).write_text(text, encoding="utf-8")
+            write_text(petab_dir / name, text, force=force, option="--petab")
         result["petab"] = {
             "directory": str(petab_dir),
             "variant": variants[0],
             "files": sorted(files),
         }
     return result
+
+
+_SENSITIVITY_FILES = ("indices.csv", "time_resolved.csv", "sensitivity.png")
 
 
 def run_sensitivity(
@@ -423,6 +450,7 @@ def run_sensitivity(
     seed: int = 1,
     scheduler: str | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Sobol or Morris indices; writes ``indices.csv``, ``time_resolved.csv`` and a figure.
 
@@ -434,6 +462,9 @@ def run_sensitivity(
         raise ValidationError.single("--method", method, "sobol or morris")
     if summary not in ("value", "change"):
         raise ValidationError.single("--summary", summary, "value or change")
+    output_folder(out_dir, option="--out")
+    for name in _SENSITIVITY_FILES:
+        check_output_file(out_dir / name, force=force, option="--out")
     protocol_used = resolve_protocol(protocol, phenotype)
     with dask_client(scheduler) as client:
         res = sensitivity_analysis(
@@ -450,10 +481,10 @@ def run_sensitivity(
             client=client,
             progress=progress,
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    res.indices.to_csv(out_dir / "indices.csv", index=False)
-    res.time_resolved.to_csv(out_dir / "time_resolved.csv", index=False)
-    res.figure().savefig(out_dir / "sensitivity.png", dpi=110)
+    indices, time_resolved, figure = _SENSITIVITY_FILES
+    write_csv(res.indices, out_dir / indices, force=force, option="--out")
+    write_csv(res.time_resolved, out_dir / time_resolved, force=force, option="--out")
+    save_figure(res.figure(), out_dir / figure, force=force, option="--out", dpi=110)
     return {
         "method": method,
         "variant": variant,

@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hostcap.clinical_store import EXPORT_FILES, KINDS, ImportReport, Store, export_tidy
+from hostcap.clinical_store import (
+    EXPORT_FILES,
+    KINDS,
+    ImportReport,
+    RestoreReport,
+    Store,
+    export_tidy,
+    restore_sqlite_backup,
+)
 from hostcap.errors import InputError, ValidationError
 from hostcap.settings import database_url
 
@@ -24,6 +32,7 @@ __all__ = [
     "import_file",
     "open_store",
     "read_tidy_csv",
+    "restore_store",
 ]
 
 
@@ -92,17 +101,62 @@ def import_file(
 
 
 def export_store(
-    store: Store, out_dir: Path, *, identified: bool = False, actor: str | None = None
+    store: Store,
+    out_dir: Path,
+    *,
+    identified: bool = False,
+    include_free_text: bool = False,
+    force: bool = False,
+    actor: str | None = None,
 ) -> list[Path]:
-    """Export every kind as tidy CSV; an identified export is audited."""
-    paths = export_tidy(store, out_dir, identified=identified)
+    """Export every kind as tidy CSV (see ``export_tidy``); every export is audited.
+
+    De-identified by default: random per-export pseudonyms, no free text unless
+    ``include_free_text`` (then marked for review), relative days instead of dates.
+    """
+    paths = export_tidy(
+        store, out_dir, identified=identified, include_free_text=include_free_text, force=force
+    )
     store.record_audit(
         action="export_identified" if identified else "export",
         entity="store",
-        after={"files": [p.name for p in paths], "identified": identified},
+        after={
+            "files": [p.name for p in paths],
+            "identified": identified,
+            "free_text_included": include_free_text,
+        },
         actor=actor,
     )
     return paths
+
+
+def restore_store(
+    url: str | None, backup: Path, *, force: bool = False, actor: str | None = None
+) -> RestoreReport:
+    """Replace the SQLite store at ``url`` by a verified ``backup`` (the old one is kept).
+
+    The restore is recorded in the restored store's audit log (backup name and sha256, where
+    the old store was kept).
+    """
+    store = Store(database_url(url))
+    try:
+        report = restore_sqlite_backup(store, Path(backup), force=force)
+        with report.store.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        store.record_audit(
+            action="restore",
+            entity="store",
+            after={
+                "backup": Path(backup).name,
+                "sha256": digest,
+                "kept": report.kept.name if report.kept else None,
+                "rows": sum(report.rows.values()),
+            },
+            actor=actor,
+        )
+        return report
+    finally:
+        store.dispose()
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from hostcap.clinical_store.audit import append_audit
 from hostcap.clinical_store.record_kinds import ClientInfo, validate_records
 from hostcap.clinical_store.tables import ClientRow, EnrolmentRow, ProtocolPhaseRow
 from hostcap.errors import Issue, ValidationError
+from hostcap.output_files import check_output_file, write_text
 from hostcap.services.store import open_store
 from hostcap.synthetic import (
     STORE_KINDS,
@@ -66,7 +67,7 @@ def _frame_json(frame: pd.DataFrame) -> Any:
     return json.loads(frame.to_json(orient="split", index=False, double_precision=15))
 
 
-def write_truth(cohort: SyntheticCohort, path: Path) -> Path:
+def write_truth(cohort: SyntheticCohort, path: Path, *, force: bool = False) -> Path:
     """Write the ground truth as one JSON file (frames in pandas ``split`` orientation)."""
     body = {
         "format": TRUTH_FORMAT,
@@ -75,10 +76,9 @@ def write_truth(cohort: SyntheticCohort, path: Path) -> Path:
         "parameters": _frame_json(cohort.truth_parameters),
         "effects": _frame_json(cohort.truth_effects),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(body, sort_keys=True, default=str), encoding="utf-8")
-    return path
+    path = check_output_file(Path(path), force=force, option="--truth-out", make_parents=True)
+    text = json.dumps(body, sort_keys=True, default=str)
+    return write_text(path, text, force=force, option="--truth-out")
 
 
 def load_truth(path: Path) -> dict[str, Any]:
@@ -251,6 +251,7 @@ def synthesize_cohort(
     weeks: int = 16,
     truth_out: Path | None = None,
     progress: Progress | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Generate a synthetic cohort, write it through the store, and save its ground truth.
 
@@ -265,6 +266,8 @@ def synthesize_cohort(
         Where to write the truth JSON (default :func:`default_truth_path`).
     progress
         Called with a short description at the start of each step.
+    force
+        Replace an existing truth file (else it is refused before anything is written).
 
     Returns
     -------
@@ -279,6 +282,8 @@ def synthesize_cohort(
         (nothing is written).
     """
     check_options(n, seed, variant, effect_scale, weeks)
+    if truth_out is not None:
+        check_output_file(Path(truth_out), force=force, option="--truth-out", make_parents=True)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     cohort = generate_cohort(
@@ -293,6 +298,10 @@ def synthesize_cohort(
         else open_store(store_or_url, require_schema=False)
     )
     try:
+        if truth_out is None:
+            check_output_file(
+                default_truth_path(str(store.url), seed), force=force, option="--truth-out"
+            )
         store.init()
         start = time.perf_counter()
         rows = write_cohort(store, cohort, progress=progress)
@@ -304,7 +313,7 @@ def synthesize_cohort(
     url = store.engine.url.render_as_string(hide_password=True)
     path = Path(truth_out) if truth_out is not None else default_truth_path(str(store.url), seed)
     start = time.perf_counter()
-    write_truth(cohort, path)
+    write_truth(cohort, path, force=force)
     seconds["truth"] = time.perf_counter() - start
 
     clients = cohort.truth_clients
