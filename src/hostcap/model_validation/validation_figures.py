@@ -96,9 +96,7 @@ def validation_figures(
                     marker="s",
                     linestyle="none",
                     color=_COLOURS.get(variant, "grey"),
-                    label=variant
-                    if x == 0 or not ax.get_legend_handles_labels()[1].count(variant)
-                    else None,
+                    label=variant,  # repeated labels are merged in the legend below
                 )
             if not result.expressible:
                 ax.annotate(
