@@ -238,6 +238,9 @@ def _pct(part: int, whole: int) -> float | None:
 def summarise_validation(frame: pd.DataFrame) -> dict[str, Any]:
     """Counts per verdict, split and variant, and held-out performance per variant.
 
+    ``counts.verdict`` counts rows (result × variant), ``counts.split`` counts results,
+    ``counts.variant`` counts each variant's rows per verdict.
+
     ``within_pct`` is the share of decidable results inside the published range;
     ``within_2x_pct`` the share inside the range *or* within 2× of the published value.
     Percentages are over decidable rows (verdict not ``undecidable``); the totals are given too.

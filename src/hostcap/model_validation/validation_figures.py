@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -70,53 +70,18 @@ def validation_figures(
         ]
         if not chosen:
             continue
-        fig = Figure(figsize=(max(6.0, 1.3 * len(chosen) + 2.5), 4.6))
-        ax = fig.subplots()
-        for x, result in enumerate(chosen):
-            lo = result.published_low if result.published_low is not None else result.published
-            hi = result.published_high if result.published_high is not None else result.published
-            assert result.published is not None and lo is not None and hi is not None
-            ax.errorbar(
-                [x],
-                [result.published],
-                yerr=[[result.published - lo], [hi - result.published]],
-                fmt="o",
-                color="black",
-                capsize=4,
-                label="published (range)" if x == 0 else None,
-            )
-            rows = frame[frame["result_id"] == result.id]
-            for k, variant in enumerate(variants):
-                value = rows.loc[rows["variant"] == variant, "model"]
-                if value.empty or not math.isfinite(float(value.iloc[0])):
-                    continue
-                ax.plot(
-                    [x + 0.12 * (k + 1)],
-                    [float(value.iloc[0])],
-                    marker="s",
-                    linestyle="none",
-                    color=_COLOURS.get(variant, "grey"),
-                    label=variant,  # repeated labels are merged in the legend below
-                )
-            if not result.expressible:
-                ax.annotate(
-                    result.status.value.replace("_", " "),
-                    (x, result.published),
-                    textcoords="offset points",
-                    xytext=(6, -12),
-                    fontsize=7,
-                    color="grey",
-                )
-        ax.set_xticks(range(len(chosen)))
-        ax.set_xticklabels(
-            [f"{r.source}\n{r.unit} ({r.split.value})" for r in chosen], fontsize=7, rotation=20
-        )
-        ax.set_xlim(-0.5, len(chosen) - 0.2)
-        ax.set_ylabel(" / ".join(dict.fromkeys(r.unit for r in chosen)))
-        ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
+        units = list(dict.fromkeys(r.unit for r in chosen))
+        groups = [[r for r in chosen if r.unit == unit] for unit in units]
+        fig = Figure(figsize=(max(6.0, 1.3 * len(chosen) + 2.5 * len(units)), 4.6))
+        axes = fig.subplots(
+            1, len(units), squeeze=False, gridspec_kw={"width_ratios": [len(g) for g in groups]}
+        )[0]
+        for ax, unit, group in zip(axes, units, groups, strict=True):
+            _draw_panel(ax, group, frame, variants)
+            ax.set_ylabel(unit)
+        handles, labels = axes[0].get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
-        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+        axes[0].legend(unique.values(), unique.keys(), fontsize=7, loc="best")
         fig.suptitle(
             f"{FAMILY_TITLES.get(family, family)}: model vs published (hypothesis testing)\n"
             f"{HYPOTHESIS_NOTE}",
@@ -125,3 +90,48 @@ def validation_figures(
         fig.tight_layout()
         figures[family] = fig
     return figures
+
+
+def _draw_panel(
+    ax: Any, chosen: Sequence[LiteratureResult], frame: pd.DataFrame, variants: Sequence[str]
+) -> None:
+    """Published point and range per result, each variant's model value beside it."""
+    for x, result in enumerate(chosen):
+        lo = result.published_low if result.published_low is not None else result.published
+        hi = result.published_high if result.published_high is not None else result.published
+        assert result.published is not None and lo is not None and hi is not None
+        ax.errorbar(
+            [x],
+            [result.published],
+            yerr=[[result.published - lo], [hi - result.published]],
+            fmt="o",
+            color="black",
+            capsize=4,
+            label="published (range)",
+        )
+        rows = frame[frame["result_id"] == result.id]
+        for k, variant in enumerate(variants):
+            value = rows.loc[rows["variant"] == variant, "model"]
+            if value.empty or not math.isfinite(float(value.iloc[0])):
+                continue
+            ax.plot(
+                [x + 0.12 * (k + 1)],
+                [float(value.iloc[0])],
+                marker="s",
+                linestyle="none",
+                color=_COLOURS.get(variant, "grey"),
+                label=variant,  # repeated labels are merged in the legend
+            )
+        if not result.expressible:
+            ax.annotate(
+                result.status.value.replace("_", " "),
+                (x, result.published),
+                textcoords="offset points",
+                xytext=(6, -12),
+                fontsize=7,
+                color="grey",
+            )
+    ax.set_xticks(range(len(chosen)))
+    ax.set_xticklabels([f"{r.source}\n({r.split.value})" for r in chosen], fontsize=7, rotation=20)
+    ax.set_xlim(-0.5, len(chosen) - 0.2)
+    ax.grid(alpha=0.3)
