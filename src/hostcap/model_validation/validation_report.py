@@ -205,8 +205,9 @@ def validation_markdown(frame: pd.DataFrame | None = None) -> str:
             else "No verdict changes between variants."
         )
         lines.append(
-            f"Hardly: on {decidable - len(disagree)} of the {decidable} results with a model "
-            f"value the four variants agree within {VARIANT_AGREEMENT_TOLERANCE:.0%}. They differ "
+            "Not on the published biomarker readouts. On "
+            f"{decidable - len(disagree)} of the {decidable} results with a model value the four "
+            f"variants agree within {VARIANT_AGREEMENT_TOLERANCE:.0%}. They differ "
             f"by more only on {named} (difference as a share of the largest value). These are "
             "readouts of mast cell activity (symptom load, tryptase from sustained degranulation), "
             "the only ones downstream of the links in which the variants differ; on the symptom "
