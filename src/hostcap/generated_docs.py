@@ -43,4 +43,7 @@ GENERATED_DOCS: tuple[GeneratedDoc, ...] = (
     GeneratedDoc(
         "hostcap.synthetic.design_doc", "synthetic_design_markdown", "synthetic-cohorts.md"
     ),
+    GeneratedDoc(
+        "hostcap.model_validation.validation_report", "validation_markdown", "validation.md"
+    ),
 )

@@ -16,7 +16,13 @@ SRC = Path(hostcap.__file__).resolve().parent
 PACKAGES = sorted(
     m.name for m in pkgutil.iter_modules([str(SRC)]) if m.ispkg and m.name not in {"data"}
 )
-PURE_CORE = ["mechanistic_model", "clinical_decisions", "outcome_analytics", "catalog"]
+PURE_CORE = [
+    "mechanistic_model",
+    "clinical_decisions",
+    "outcome_analytics",
+    "catalog",
+    "model_validation",
+]
 FORBIDDEN_FOR_CORE = ("hostcap.clinical_store", "hostcap.services", "hostcap.cli", "hostcap.web")
 
 

@@ -54,6 +54,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "scale_commands",
     "store_commands",
     "synth_commands",
+    "validate_commands",
 )
 
 
