@@ -279,7 +279,7 @@ def check_quotes(results: Sequence[LiteratureResult]) -> list[Issue]:
                     f"{r.id}.quote_note",
                     "an unverified quote must say where it came from",
                     value="",
-                    expected="e.g. 'from EVIDENCE.md'",
+                    expected="e.g. 'from a secondary summary'",
                 )
             )
     return issues
