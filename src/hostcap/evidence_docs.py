@@ -177,6 +177,8 @@ _PARAM_UNITS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("years",), "years"),
 )
 _WORDS = {
+    "hs": "hs-CRP",
+    "crp": "",
     "who": "WHO",
     "icc": "ICC",
     "kit": "KIT",
@@ -217,7 +219,7 @@ def _words(tokens: Iterable[str]) -> str:
     for i, word in enumerate(words):
         if word == "upper" and (i + 1 == len(words) or words[i + 1] != "limit"):
             shown[i] = "upper limit"
-    return " ".join(shown)
+    return " ".join(w for w in shown if w)
 
 
 def _value(value: object, unit: str, fraction: bool) -> str:

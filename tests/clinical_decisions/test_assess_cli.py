@@ -209,7 +209,7 @@ WEAKEN_SAFETY = {
             "level": "referral",
             "title": "Baseline tryptase ≥ 500 ng/mL",
             "evaluator": "baseline_tryptase_at_least",
-            "params": {"threshold_ng_ml": 500},
+            "params": {"tryptase_at_least_ng_ml": 500},
             "inputs": ["tryptase.baseline_ng_ml"],
             "message": "Weakened: only refer at 500 ng/mL.",
             "evidence_grade": "E",

@@ -85,7 +85,7 @@ def test_alongside_without_a_reason_or_on_an_urgent_rule_is_refused_by_the_schem
         "kind": "safety",
         "title": "probe rule",
         "evaluator": "hs_crp_above",
-        "params": {"threshold_mg_l": 10},
+        "params": {"hs_crp_above_mg_l": 10},
         "message": "a probe rule for the test",
         "evidence_grade": "P",
         "citation": "hostcap_operational",

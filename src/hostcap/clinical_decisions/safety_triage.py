@@ -227,20 +227,20 @@ def niaid2006_criterion_3(inp: AssessmentInput, ctx: TriageContext, params: Para
 # -- urgent referral ------------------------------------------------------------------------------
 
 
-@_register("baseline_tryptase_at_least", ("threshold_ng_ml",))
+@_register("baseline_tryptase_at_least", ("tryptase_at_least_ng_ml",))
 def baseline_tryptase_at_least(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """The highest recorded baseline tryptase is at or above the threshold (raw, never adjusted)."""
-    return at_least(highest_baseline(inp), float(params["threshold_ng_ml"]))
+    return at_least(highest_baseline(inp), float(params["tryptase_at_least_ng_ml"]))
 
 
-@_register("baseline_tryptase_above", ("threshold_ng_ml",))
+@_register("baseline_tryptase_above", ("tryptase_above_ng_ml",))
 def baseline_tryptase_above(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """The highest recorded baseline tryptase exceeds the threshold.
 
     The raw value is used: an HαT correction may explain a raised value, but the decision that
     it does belongs to the specialist, so the correction never removes this flag.
     """
-    return strictly_above(highest_baseline(inp), float(params["threshold_ng_ml"]))
+    return strictly_above(highest_baseline(inp), float(params["tryptase_above_ng_ml"]))
 
 
 def _criterion_item(ctx: TriageContext, criterion: str, item_id: str) -> Tri:
@@ -268,10 +268,10 @@ def b_finding_item(inp: AssessmentInput, ctx: TriageContext, params: Params) -> 
 # -- referral -------------------------------------------------------------------------------------
 
 
-@_register("age_below", ("years",))
+@_register("age_below", ("age_below_years",))
 def age_below(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
-    """The person is younger than ``years`` (children: no adult-dose plan)."""
-    return inp.age_years < float(params["years"])
+    """The person is younger than ``age_below_years`` (children: no adult-dose plan)."""
+    return inp.age_years < float(params["age_below_years"])
 
 
 @_register("rising_serial_baselines", ("min_values", "min_total_rise_fraction"))
@@ -303,11 +303,11 @@ def organomegaly(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tr
     return k_or(inp.findings.hepatomegaly, inp.findings.splenomegaly)
 
 
-@_register("lymphadenopathy_above", ("threshold_cm",))
+@_register("lymphadenopathy_above", ("lymph_node_above_cm",))
 def lymphadenopathy_above(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """Lymph nodes larger than the threshold."""
     size = inp.findings.lymphadenopathy_cm if inp.findings else None
-    return strictly_above(size, float(params["threshold_cm"]))
+    return strictly_above(size, float(params["lymph_node_above_cm"]))
 
 
 @_register("bone_lesion_or_fracture")
@@ -376,10 +376,10 @@ def symptom_pattern_is(inp: AssessmentInput, ctx: TriageContext, params: Params)
     return None if inp.symptom_pattern is None else inp.symptom_pattern == params["pattern"]
 
 
-@_register("hs_crp_above", ("threshold_mg_l",))
+@_register("hs_crp_above", ("hs_crp_above_mg_l",))
 def hs_crp_above(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """hs-CRP above the threshold."""
-    return strictly_above(inp.hs_crp_mg_l, float(params["threshold_mg_l"]))
+    return strictly_above(inp.hs_crp_mg_l, float(params["hs_crp_above_mg_l"]))
 
 
 @_register("any_episode_flag", ("flag",))
