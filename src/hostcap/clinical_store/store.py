@@ -466,28 +466,15 @@ class Store:
             rows["import_batch"] = batch
         if spec.name == "clients":
             rows["created_at"] = _now()
-        before_max = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
         # Key order keeps the unique index's B-tree writes local (3-5x faster on big files).
         if len(rows) > 1:
             keys = rows[list(spec.key)].reset_index(drop=True)
             perm = keys.sort_values(list(spec.key), kind="stable").index.to_numpy()
         else:
             perm = np.arange(len(rows))
-        bulk_insert(session.connection(), table, rows.iloc[perm])
-        # Ids are assigned in insertion order inside this locked write transaction; when they
-        # form one contiguous run (the usual case) there is no need to read 10^5 ids back.
-        count, low, high = session.execute(
-            select(func.count(), func.min(table.c.id), func.max(table.c.id)).where(
-                table.c.id > before_max
-            )
-        ).one()
-        if count != len(rows):
-            raise RuntimeError(f"{table.name}: inserted {count} rows, expected {len(rows)}")
-        if high - low + 1 == count:
-            inserted = np.arange(low, high + 1, dtype=np.int64)
-        else:
-            query = select(table.c.id).where(table.c.id > before_max).order_by(table.c.id)
-            inserted = np.fromiter(session.execute(query).scalars(), dtype=np.int64, count=count)
+        inserted = np.asarray(
+            bulk_insert(session.connection(), table, rows.iloc[perm]), dtype=np.int64
+        )
         by_row = np.empty(len(rows), dtype=np.int64)
         by_row[perm] = inserted
         return [int(i) for i in by_row]
