@@ -25,6 +25,7 @@ from hostcap.clinical_store.columns import (
     parse_columns,
     row_location,
 )
+from hostcap.clinical_store.finding_contract import finding_issue
 from hostcap.clinical_store.tables import (
     Base,
     ClientRow,
@@ -581,29 +582,36 @@ def _intervention_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-_FIELD_PATH = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$"
-
-
 def _check_findings(
     parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
 ) -> None:
     _check_clients(parsed, clients, first_line)
     _check_not_before_birth(parsed, "date", first_line)
-    fields = parsed.frame["field"]
-    malformed = (
-        fields.notna() & ~fields.astype("string").str.fullmatch(_FIELD_PATH, na=False)
-    ).to_numpy(dtype=bool)
+    # Every finding is one value of the assessment input contract: its field path must exist
+    # there and its value must be what that field takes (checked once per distinct pair).
+    frame = parsed.frame
+    frame["parsed_value"] = frame["value"].map(parse_finding_value)
+    found: list[Issue | None] = []
+    for path, value, bad in zip(
+        frame["field"], frame["parsed_value"], parsed.bad_rows.copy(), strict=True
+    ):
+        found.append(None if bad or path is None or value is None else finding_issue(path, value))
     parsed.add(
-        malformed,
-        lambda i: Issue(
-            location=row_location(i, "field", first_line=first_line),
-            message=f"field value {describe_value(fields.iat[i])} is not a field path; expected "
-            "a dotted path of the assessment input such as history.antibiotic_courses_2y",
-            value=fields.iat[i],
-            expected="a dotted field path",
-        ),
+        np.array([f is not None for f in found], dtype=bool),
+        lambda i: _located(found[i], i, first_line),
     )
-    parsed.frame["parsed_value"] = parsed.frame["value"].map(parse_finding_value)
+
+
+def _located(issue: Issue | None, i: int, first_line: int) -> Issue:
+    assert issue is not None
+    return Issue(
+        location=row_location(i, issue.location, first_line=first_line),
+        message=issue.message,
+        severity=issue.severity,
+        value=issue.value,
+        expected=issue.expected,
+        code=issue.code,
+    )
 
 
 def parse_finding_value(text: Any) -> Any:

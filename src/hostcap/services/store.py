@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from hostcap.clinical_store import EXPORT_FILES, KINDS, ImportReport, Store, export_tidy
-from hostcap.errors import InputError, ValidationError
+from hostcap.clinical_store.finding_contract import finding_issue
+from hostcap.errors import InputError, Issue, Severity, ValidationError, describe_value
 from hostcap.settings import database_url
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "import_file",
     "open_store",
     "read_tidy_csv",
+    "stored_input_data",
 ]
 
 
@@ -217,6 +219,39 @@ def _resolution_before(
 
 
 def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
+    """The assessment input (as plain data) for a stored client; see ``stored_input_data``."""
+    return stored_input_data(store, code)[0]
+
+
+def _usable_findings(findings: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
+    """Findings the input contract accepts, and a note for each stored one it does not.
+
+    Values are checked when written; a value stored before that check (or under an older
+    contract) is skipped here and named, so one bad value never blocks the safety triage.
+    """
+    notes: list[Issue] = []
+    keep = []
+    for field, value, day in zip(
+        findings["field"], findings["value"], findings["recorded_on"], strict=True
+    ):
+        issue = finding_issue(str(field), value)
+        keep.append(issue is None)
+        if issue is not None:
+            notes.append(
+                Issue(
+                    location=str(field),
+                    message=f"stored finding {field} = {describe_value(value)} (recorded "
+                    f"{day}) was skipped: {issue.message}",
+                    severity=Severity.WARNING,
+                    value=value,
+                    expected=issue.expected,
+                    code="skipped_stored_value",
+                )
+            )
+    return findings[np.array(keep, dtype=bool)], notes
+
+
+def stored_input_data(store: Store, code: str) -> tuple[dict[str, Any], list[Issue]]:
     """The assessment input (``hostcap assess --schema``) for a stored client, as plain data.
 
     Labs, episodes, questionnaires and food trials come from their tables; everything else
@@ -227,6 +262,9 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
     ``current_episode.*`` findings describe an episode in progress, so only those recorded today
     are used (findings are dated, not timed); an older one is history and must never keep a
     client at EMERGENCY on every later view.
+
+    Returns the data and one warning per stored finding that was skipped because the input
+    contract refuses it (the newest valid value of that field, if any, is used instead).
     """
     with store.reading() as session:
         client_row = store.client(session, code)
@@ -246,6 +284,9 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
             pd.to_datetime(findings["recorded_on"]).dt.date < dt.date.today()
         )
         findings = findings[~stale]
+    skipped: list[Issue] = []
+    if not findings.empty:
+        findings, skipped = _usable_findings(findings)
     if not findings.empty:
         newest = findings.sort_values("recorded_on").groupby("field").tail(1)
         for field, value in zip(newest["field"], newest["value"], strict=True):
@@ -308,4 +349,4 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
     if not food.empty and "food_reactions_count" not in data.get("history", {}):
         reacted = int(food[food["reaction_grade"] >= 1]["food"].nunique())
         _set_path(data, "history.food_reactions_count", reacted)
-    return data
+    return data, skipped
