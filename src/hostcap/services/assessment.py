@@ -39,6 +39,7 @@ from hostcap.errors import (
     Severity,
     ValidationError,
 )
+from hostcap.yaml_files import load_yaml
 
 if TYPE_CHECKING:
     from hostcap.clinical_store import Store
@@ -97,7 +98,7 @@ def read_input_file(path: Path) -> Any:
     text = _read_text(path, "--input")
     try:
         if Path(path).suffix.lower() in {".yaml", ".yml"}:
-            return yaml.safe_load(text)
+            return load_yaml(text)
         return json.loads(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0]

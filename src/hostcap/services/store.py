@@ -12,10 +12,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from hostcap.clinical_store import EXPORT_FILES, KINDS, ImportReport, Store, export_tidy
 from hostcap.clinical_store.finding_contract import finding_issue
-from hostcap.errors import InputError, Issue, Severity, ValidationError, describe_value
+from hostcap.errors import (
+    ConfigurationError,
+    InputError,
+    Issue,
+    Severity,
+    ValidationError,
+    describe_value,
+)
 from hostcap.settings import database_url
 
 __all__ = [
@@ -32,6 +40,16 @@ __all__ = [
 def open_store(url: str | None = None, *, require_schema: bool = True) -> Store:
     """The store at ``url`` (or the configured default), checked to be at the newest migration."""
     store = Store(database_url(url))
+    try:
+        with store.engine.connect():
+            pass
+    except (OperationalError, InterfaceError) as exc:
+        store.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise ConfigurationError(
+            f"cannot open the store at {store.engine.url!r}: {reason}; expected a reachable "
+            "PostgreSQL server or a SQLite file path (not a folder) that can be written"
+        ) from None
     if require_schema:
         store.ensure_ready()
     return store
@@ -77,8 +95,9 @@ def import_file(
     dry_run: bool = False,
     replace: bool = False,
     actor: str | None = None,
+    confirm_unusual: bool = False,
 ) -> ImportReport:
-    """Import a tidy CSV of ``kind``: all rows or none."""
+    """Import a tidy CSV of ``kind``: all rows or none (``confirm_unusual``: see ``Store``)."""
     if kind not in KINDS:
         raise ValidationError.single("kind", kind, "one of " + ", ".join(sorted(KINDS)))
     frame, digest = read_tidy_csv(path)
@@ -90,6 +109,7 @@ def import_file(
         actor=actor,
         source=Path(path).name,
         source_sha256=digest,
+        confirm_unusual=confirm_unusual,
     )
 
 
