@@ -129,6 +129,14 @@ def _phase_issues(phases: Sequence[tuple[str, float, float]]) -> list[Issue]:
     return issues
 
 
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_code_text(code: str) -> None:
     try:
         str(code).encode("utf-8")
@@ -287,7 +295,8 @@ class Store:
     ) -> dict[str, ClientInfo]:
         query = select(ClientRow.id, ClientRow.code, ClientRow.birth_year)
         if codes is not None:
-            wanted = sorted({c for c in codes if isinstance(c, str)})
+            # A code that is not valid text is refused by validation; never send it to the driver.
+            wanted = sorted({c for c in codes if isinstance(c, str) and _is_text(c)})
             if not wanted:
                 return {}
             query = query.where(ClientRow.code.in_(wanted)) if len(wanted) < 5000 else query
