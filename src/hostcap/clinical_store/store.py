@@ -129,6 +129,11 @@ def _phase_issues(phases: Sequence[tuple[str, float, float]]) -> list[Issue]:
     return issues
 
 
+def _normal_text(value: str) -> str:
+    """Text as the store keeps it (NFKC, stripped), for looking a stored value up."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
 def _is_text(value: str) -> bool:
     try:
         value.encode("utf-8")
@@ -296,7 +301,7 @@ class Store:
         query = select(ClientRow.id, ClientRow.code, ClientRow.birth_year)
         if codes is not None:
             # A code that is not valid text is refused by validation; never send it to the driver.
-            wanted = sorted({c for c in codes if isinstance(c, str) and _is_text(c)})
+            wanted = sorted({_normal_text(c) for c in codes if isinstance(c, str) and _is_text(c)})
             if not wanted:
                 return {}
             query = query.where(ClientRow.code.in_(wanted)) if len(wanted) < 5000 else query
@@ -330,6 +335,7 @@ class Store:
 
     def client(self, session: Session, code: str) -> ClientRow:
         _check_code_text(code)
+        code = _normal_text(code)
         row = session.execute(select(ClientRow).where(ClientRow.code == code)).scalar_one_or_none()
         if row is None:
             raise NotFoundError(
