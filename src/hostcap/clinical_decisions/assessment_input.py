@@ -49,7 +49,7 @@ class OrganSystem(StrEnum):
 
 
 def _scalar_kind(annotation: Any) -> str | None:
-    """ "bool" or "number" for a scalar field of that type; None for anything else."""
+    """Which strict check a field needs: "bool", "number" (int/float) or None (none)."""
     args = [a for a in (get_args(annotation) or (annotation,)) if a is not type(None)]
     if get_origin(annotation) is list:
         return None
