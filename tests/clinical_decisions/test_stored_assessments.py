@@ -254,6 +254,8 @@ def test_a_mistyped_legacy_finding_never_blocks_triage_and_is_named(
     rc, out, err = _run(capsys, "assess", "P-14", "--database", url, "--no-trajectory")
     assert rc == 0, err
     assert "banana" in out and "history.antibiotic_course_2y" in err
+    saved = [e for e in store.audit_entries("P-14") if e["entity"] == "assessments"]
+    assert "banana" in json.loads(saved[-1]["after"])["skipped_stored_values"][1]
 
 
 def test_assess_all_exits_non_zero_when_a_client_could_not_be_assessed(

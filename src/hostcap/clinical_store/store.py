@@ -818,8 +818,12 @@ class Store:
         rulebook_sha256: str,
         triage_level: str,
         actor: str | None = None,
+        skipped: Sequence[str] = (),
     ) -> int:
-        """Store an assessment exactly as produced, with the rulebook version and hash."""
+        """Store an assessment exactly as produced, with the rulebook version and hash.
+
+        ``skipped`` names stored values the input had to leave out; the audit entry keeps them.
+        """
         with self.transaction() as session:
             client = self.client(session, code)
             row = AssessmentRow(
@@ -844,7 +848,8 @@ class Store:
                     "rulebook_version": rulebook_version,
                     "rulebook_sha256": rulebook_sha256,
                     "triage_level": triage_level,
-                },
+                }
+                | ({"skipped_stored_values": list(skipped)} if skipped else {}),
                 actor=actor,
             )
             return row.id

@@ -445,6 +445,7 @@ def assess_stored_client(
             rulebook_sha256=book.sha256,
             triage_level=result.triage.level,
             actor=actor,
+            skipped=[issue.message for issue in skipped],
         )
     return ClientAssessment(
         code=code, input=inp, result=result, assessment_id=assessment_id, skipped=skipped
