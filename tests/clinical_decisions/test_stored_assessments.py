@@ -19,6 +19,7 @@ from hostcap import __version__
 from hostcap.cli.main import main
 from hostcap.clinical_decisions import load_rulebook
 from hostcap.clinical_store import Store
+from hostcap.clinical_store.tables import ClinicalFindingRow
 from hostcap.errors import NotFoundError
 from hostcap.services.assessment import (
     assess_stored_client,
@@ -158,15 +159,19 @@ def test_history_of_an_unknown_client_names_the_code(
     assert rc != 0 and "NOBODY" in err
 
 
-def test_invalid_stored_data_is_named_and_nothing_is_saved(
+def test_an_invalid_finding_is_refused_when_written_and_nothing_is_stored(
     db: tuple[str, Store], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, store = db
-    _client(store, "P-3", {"findings.splenomegaly": "maybe"})
-    rc, out, err = _run(capsys, "assess", "P-3", "--database", url)
+    _client(store, "P-3")
+    rc, out, err = _run(
+        capsys,
+        "finding", "add", "P-3", "--field", "findings.splenomegaly", "--value", "maybe",
+        "--date", dt.date.today().isoformat(), "--database", url,
+    )  # fmt: skip
     assert rc != 0 and out == ""
-    assert "findings.splenomegaly" in err and "maybe" in err
-    assert stored_assessments(store, "P-3") == []
+    assert "findings.splenomegaly" in err and "maybe" in err and "true or false" in err
+    assert store.frame("findings").empty
 
 
 def test_assess_stored_clients_assesses_and_saves_every_demo_client(
@@ -205,17 +210,66 @@ def test_assess_stored_clients_assesses_and_saves_every_demo_client(
     assert len(stored_assessments(store, "DEMO-A1")) == 1
 
 
+def _legacy_finding(store: Store, code: str, field: str, value: object) -> None:
+    """A finding stored before values were checked (written around the validation)."""
+    with store.transaction() as session:
+        client = store.client(session, code)
+        session.add(
+            ClinicalFindingRow(
+                client_id=client.id, field=field, value=value, recorded_on=dt.date.today()
+            )
+        )
+
+
 def test_one_clients_bad_data_never_stops_the_loop(db: tuple[str, Store]) -> None:
     _, store = db
-    _client(store, "P-4", {"kit_d816v": "perhaps"})
+    _client(store, "P-4")
+    _legacy_finding(store, "P-4", "kit_d816v", "perhaps")
     _client(store, "P-5")
     summaries = assess_stored_clients(store, ["P-4", "NOBODY", "P-5"], with_trajectory=False)
     assert [s.code for s in summaries] == ["P-4", "NOBODY", "P-5"]
-    bad, unknown, good = summaries
-    assert bad.error is not None and "kit_d816v" in bad.error and "perhaps" in bad.error
+    skipped, unknown, good = summaries
+    # The bad stored value is skipped and named; the triage runs on the rest.
+    assert skipped.error is None and skipped.triage_level == "routine"
+    assert any("kit_d816v" in n and "perhaps" in n for n in skipped.notes)
+    assert "kit_d816v = 'perhaps'" in format_summary(skipped)
     assert unknown.error is not None and "NOBODY" in unknown.error
-    assert good.error is None and good.triage_level == "routine"
-    assert "NOT ASSESSED" in format_summary(bad)
+    assert good.error is None and good.triage_level == "routine" and not good.notes
+    assert "NOT ASSESSED" in format_summary(unknown)
+
+
+def test_a_mistyped_legacy_finding_never_blocks_triage_and_is_named(
+    db: tuple[str, Store], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, store = db
+    _client(store, "P-14", {"findings.splenomegaly": "true"})
+    _legacy_finding(store, "P-14", "history.antibiotic_course_2y", 3)
+    _legacy_finding(store, "P-14", "history.cfs_or_fibromyalgia", "banana")
+    banner = client_safety_banner(store, "P-14")
+    assert banner[0].startswith("REFER FOR SPECIALIST WORK-UP")
+    notes = [line for line in banner if line.startswith("NOTE:")]
+    assert len(notes) == 2
+    assert any("history.antibiotic_course_2y" in n and "3" in n for n in notes)
+    assert any("history.cfs_or_fibromyalgia" in n and "banana" in n for n in notes)
+    rc, out, err = _run(capsys, "assess", "P-14", "--database", url, "--no-trajectory")
+    assert rc == 0, err
+    assert "banana" in out and "history.antibiotic_course_2y" in err
+    saved = [e for e in store.audit_entries("P-14") if e["entity"] == "assessments"]
+    assert "banana" in json.loads(saved[-1]["after"])["skipped_stored_values"][1]
+
+
+def test_assess_all_exits_non_zero_when_a_client_could_not_be_assessed(
+    db: tuple[str, Store], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, store = db
+    _client(store, "P-15")
+    _client(store, "P-16")
+    with store.transaction() as session:
+        store.client(session, "P-16").sex = "unknown"  # a client row no contract accepts
+    rc, out, err = _run(capsys, "assess", "--all", "--database", url, "--no-trajectory")
+    assert rc != 0
+    assert "P-15: triage ROUTINE" in out and "P-16: NOT ASSESSED" in out
+    assert "1 of 2 clients could not be assessed (P-16)" in err
 
 
 def test_assess_all_prints_triage_criteria_and_phenotype_for_each_client(
@@ -298,7 +352,9 @@ def test_safety_banner_puts_a_live_emergency_first(db: tuple[str, Store]) -> Non
 
 def test_safety_banner_says_when_triage_could_not_run(db: tuple[str, Store]) -> None:
     _, store = db
-    _client(store, "P-12", {"tryptase.baseline_ng_ml": "high"})
+    _client(store, "P-12")
+    with store.transaction() as session:
+        store.client(session, "P-12").sex = "unknown"  # nothing to skip: the client row itself
     banner = client_safety_banner(store, "P-12")
     assert len(banner) == 1
     assert banner[0].startswith("SAFETY TRIAGE COULD NOT RUN")

@@ -41,7 +41,14 @@ def test_init_only_stores_options_and_fit_returns_self_with_underscored_attribut
     assert {"params_", "estimates_", "aic_", "bic_", "log_likelihood_", "residuals_"} <= set(
         vars(est)
     )
-    assert list(est.estimates_.columns) == ["parameter", "estimate", "low", "high", "at_bound"]
+    assert list(est.estimates_.columns) == [
+        "parameter",
+        "estimate",
+        "low",
+        "high",
+        "at_bound",
+        "interval_reliable",
+    ]
     band = est.predict(weeks=4, names=["symptom_load"], n_samples=20)
     week4 = band[band["time_h"] == 672.0].set_index("quantile")["value"]
     assert week4[0.025] <= week4[0.5] <= week4[0.975]
@@ -134,3 +141,19 @@ def test_fixed_values_and_the_interval_method_are_checked_by_name() -> None:
         ClientFit(parameters=["trigger_load"], fixed={"tryp_basal": -1.0}, n_starts=1).fit(obs)
     with pytest.raises(UnknownIdError, match="no_such"):
         ClientFit(parameters=["trigger_load"], fixed={"no_such": 1.0}, n_starts=1).fit(obs)
+
+
+def test_a_fit_to_two_data_points_marks_its_intervals_unreliable() -> None:
+    obs = _synthetic_client(0, weeks=[0.0, 2.0]).query("measure == 'tryptase'")
+    assert len(obs) == 2
+    fit = ClientFit("essay", "A", n_starts=1)  # four parameters by default
+    est = fit.fit(obs).estimates_
+    assert not est["interval_reliable"].any(), est
+    assert fit.interval_warnings_ and "UNRELIABLE" in fit.interval_warnings_[0]
+    assert "2 observation(s) for 4 fitted parameter(s)" in fit.interval_warnings_[0]
+
+
+def test_a_well_determined_fit_has_reliable_intervals_and_no_warning() -> None:
+    fit = ClientFit("essay", "A", ["trigger_load", "tryp_basal"], n_starts=1, seed=0)
+    est = fit.fit(_synthetic_client(0)).estimates_
+    assert est["interval_reliable"].all() and fit.interval_warnings_ == []

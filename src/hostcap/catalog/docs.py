@@ -12,8 +12,8 @@ from pathlib import Path
 
 from hostcap.catalog.analytes import analytes
 from hostcap.catalog.instruments import instruments
-from hostcap.catalog.interventions import interventions
-from hostcap.catalog.medications import medications
+from hostcap.catalog.interventions import DOSE_HARD_LIMIT_FACTOR, interventions
+from hostcap.catalog.medications import MEDICATION_HARD_LIMIT_FACTOR, medications
 
 __all__ = ["catalog_markdown", "main"]
 
@@ -107,11 +107,22 @@ def catalog_markdown() -> str:
         "",
         "Load = daily dose ÷ WHO defined daily dose (DDD), summed per class: a transparent, "
         "non-validated derived measure. hostcap records medications; it never suggests starting "
-        "or stopping one.",
+        "or stopping one. The store asks for `--confirm-unusual` above the documented maximum "
+        "daily dose (soft limit) and refuses more than "
+        f"{MEDICATION_HARD_LIMIT_FACTOR:g} times it (hard limit).",
         "",
     ]
     out += _table(
-        ["id", "name", "ATC", "class", "DDD", "DDD verified", "prescription only"],
+        [
+            "id",
+            "name",
+            "ATC",
+            "class",
+            "DDD",
+            "DDD verified",
+            "prescription only",
+            "max daily dose (source)",
+        ],
         (
             (
                 m.id,
@@ -121,6 +132,8 @@ def catalog_markdown() -> str:
                 f"{m.ddd:.10g} {m.ddd_unit}",
                 m.ddd_verified,
                 "varies by country" if m.prescription_only is None else m.prescription_only,
+                f"{m.max_daily_dose:.10g} {m.ddd_unit} ({m.max_daily_dose_citation}: "
+                f"{m.max_daily_dose_note})",
             )
             for m in medications().values()
         ),
@@ -156,7 +169,9 @@ def catalog_markdown() -> str:
         "## Interventions",
         "",
         "Evidence grade: E established in humans, A animals/cells, P plausible, S speculative. "
-        'Prescription decisions are recorded, never suggested ("discuss with the prescriber").',
+        'Prescription decisions are recorded, never suggested ("discuss with the prescriber"). '
+        "Doses above the typical range need `--confirm-unusual` in the store; doses above "
+        f"{DOSE_HARD_LIMIT_FACTOR:g} times its top are refused by the store and the model.",
         "",
     ]
     out += _table(

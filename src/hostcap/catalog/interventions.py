@@ -19,6 +19,7 @@ from hostcap.catalog.medications import DrugClass
 from hostcap.errors import UnknownIdError
 
 __all__ = [
+    "DOSE_HARD_LIMIT_FACTOR",
     "DOSE_UNITS",
     "MODEL_INPUTS",
     "Intervention",
@@ -60,6 +61,10 @@ MODEL_INPUTS = (
     "producer_inoculum",
     "stabiliser",
 )
+
+#: A dose above this multiple of ``typical_max`` is refused everywhere (store and model): the
+#: hard limit. Between ``typical_max`` and it a dose is unusual (the soft limit).
+DOSE_HARD_LIMIT_FACTOR = 3.0
 
 _PRESCRIPTION_KINDS = (InterventionKind.CONVENTIONAL_DRUG, InterventionKind.ANTIBIOTIC)
 
@@ -121,6 +126,11 @@ class Intervention(CatalogModel):
     def citation_keys(self) -> tuple[str, ...]:
         """Every citation key this entry rests on."""
         return (self.citation, *self.further_citations)
+
+    @property
+    def hard_max(self) -> float:
+        """The largest dose accepted anywhere (``DOSE_HARD_LIMIT_FACTOR`` x ``typical_max``)."""
+        return DOSE_HARD_LIMIT_FACTOR * self.typical_max
 
 
 @cache

@@ -18,6 +18,7 @@ from hostcap.errors import Issue, UnknownIdError, ValidationError
 
 __all__ = [
     "CONVENTIONAL_CLASSES",
+    "MEDICATION_HARD_LIMIT_FACTOR",
     "DrugClass",
     "Medication",
     "antihistamine_load",
@@ -46,6 +47,11 @@ CONVENTIONAL_CLASSES = (
 )
 
 
+#: A recorded daily dose above this multiple of ``max_daily_dose`` is refused (impossible as a
+#: maintained dose: a slip of unit or decimal point); between the two it needs confirming.
+MEDICATION_HARD_LIMIT_FACTOR = 10.0
+
+
 class Medication(CatalogModel):
     """A medication with its WHO ATC code and defined daily dose.
 
@@ -56,6 +62,11 @@ class Medication(CatalogModel):
         indication in adults) and its unit.
     ddd_verified
         False where the DDD was recalled rather than checked against the current WHO index.
+    max_daily_dose, max_daily_dose_citation, max_daily_dose_note
+        The highest adult daily dose (in ``ddd_unit``) the product label or the guideline
+        documents, its source and which dose it is. The *soft limit*: a higher recorded dose is
+        possible but unusual and is stored only when confirmed. The *hard limit*
+        (``hard_max_daily_dose``, ``MEDICATION_HARD_LIMIT_FACTOR`` times it) is refused.
     prescription_only
         ``None`` where it varies by country (see ``prescription_note``).
     """
@@ -72,6 +83,18 @@ class Medication(CatalogModel):
     prescription_note: str
     aliases: tuple[str, ...] = ()
     citation: str
+    max_daily_dose: float = Field(gt=0)
+    max_daily_dose_citation: str
+    max_daily_dose_note: str
+
+    @property
+    def hard_max_daily_dose(self) -> float:
+        """Above this a recorded daily dose is a recording error, never stored."""
+        return MEDICATION_HARD_LIMIT_FACTOR * self.max_daily_dose
+
+    def citation_keys(self) -> tuple[str, ...]:
+        """Every citation key this entry rests on."""
+        return (self.citation, self.max_daily_dose_citation)
 
 
 @cache

@@ -62,7 +62,9 @@ def cohort_command(
         int,
         typer.Option("--bootstrap", min=20, help="Bootstrap resamples for marker-order intervals."),
     ] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of resampling and fits.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of resampling and fits.")
+    ] = 0,
     model_orders: Annotated[
         bool,
         typer.Option(

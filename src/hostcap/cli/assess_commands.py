@@ -125,6 +125,13 @@ def assess_command(
             _print("".join(assessment_services.format_summary(s) for s in summaries))
         else:
             _print("no clients in the store\n")
+        failed = [s.code for s in summaries if s.error is not None]
+        if failed:
+            shown = ", ".join(failed[:10]) + (" …" if len(failed) > 10 else "")
+            raise HostcapError(
+                f"{len(failed)} of {len(summaries)} clients could not be assessed ({shown}); "
+                "see NOT ASSESSED above"
+            )
         return
     if input_file is not None:
         result = assessment_services.assess_file(
@@ -141,7 +148,12 @@ def assess_command(
     outcome = assessment_services.assess_client(
         code, database, rulebook_extra, with_trajectory=not no_trajectory
     )
+    notes = [assessment_services.skipped_note(i) for i in outcome.skipped]
+    if notes and output_format == OutputFormat.text:
+        _print("".join(f"{n}\n" for n in notes))
     _print(assessment_services.format_result(outcome.result, output_format.value))
+    for note in notes:
+        err.print(note)
     err.print(
         f"saved as assessment #{outcome.assessment_id} of {code} (rulebook "
         f"{outcome.result.rulebook.version}, sha256 {outcome.result.rulebook.sha256[:12]})"

@@ -56,7 +56,9 @@ def demo_command(
     cohort_size: Annotated[
         int, typer.Option("--cohort-size", help="synthetic clients in the research loop")
     ] = MainJobOptions.cohort_size,
-    seed: Annotated[int, typer.Option("--seed", help="seed of the synthetic cohort")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="seed of the synthetic cohort")
+    ] = 1,
     skip_cohort: Annotated[
         bool, typer.Option("--skip-cohort", help="only the practice demo and the model examples")
     ] = False,

@@ -89,7 +89,9 @@ def population_command(
     ] = "A",
     protocol: ProtocolOption = None,
     n: Annotated[int, typer.Option("--n", help="Members in the virtual cohort.", min=1)] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the parameter draws.")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the parameter draws.")
+    ] = 1,
     weeks: Annotated[float, typer.Option("--weeks", help="Simulated weeks.", min=0.0)] = 16.0,
     out_path: Annotated[
         Path, typer.Option("--out", help="Quantile bands (parquet).", dir_okay=False)
@@ -160,7 +162,7 @@ def sensitivity_command(
             "--parameters", help="Comma-separated parameter ids (default: 16 of the chain)."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Sampling seed.")] = 1,
     out_dir: Annotated[
         Path,
         typer.Option(
@@ -219,7 +221,9 @@ def fit_command(
             help="wald (quadratic, fast) or profile (profile likelihood, a few times slower).",
         ),
     ] = "wald",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the starts.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the starts.")
+    ] = 0,
     scheduler: SchedulerOption = None,
     force: ForceOption = False,
     database: DatabaseOption = None,
@@ -242,3 +246,6 @@ def fit_command(
         force=force,
     )
     _print_json(result)
+    for fit in result["fits"].values():
+        for warning in fit.get("warnings", []):
+            err.print(f"warning: {warning}")

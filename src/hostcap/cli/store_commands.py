@@ -90,6 +90,14 @@ class VisitKind(StrEnum):
 ReplaceOption = Annotated[
     bool, typer.Option("--replace", help="Overwrite an existing record with the same key.")
 ]
+ConfirmUnusualOption = Annotated[
+    bool,
+    typer.Option(
+        "--confirm-unusual",
+        help="Store a dose above the catalog's documented maximum (checked by you; flagged in "
+        "the audit). Doses above the hard limit are refused regardless.",
+    ),
+]
 
 
 def _report(report: ImportReport, what: str) -> None:
@@ -280,6 +288,7 @@ def med_add(
     end: Annotated[str | None, typer.Option("--end")] = None,
     rescue_per_week: Annotated[str | None, typer.Option("--rescue-per-week")] = None,
     replace: ReplaceOption = False,
+    confirm_unusual: ConfirmUnusualOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Record medication use (recording only: hostcap never advises starting or stopping drugs)."""
@@ -297,6 +306,7 @@ def med_add(
             "rescue_doses_per_week": rescue_per_week,
         },
         replace=replace,
+        confirm_unusual=confirm_unusual,
     )
     _report(report, "medication")
 
@@ -468,6 +478,7 @@ def intervention_add(
     end: Annotated[str | None, typer.Option("--end")] = None,
     phase: Annotated[str | None, typer.Option("--phase")] = None,
     replace: ReplaceOption = False,
+    confirm_unusual: ConfirmUnusualOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Record a protocol intervention (supplement, diet, probiotic)."""
@@ -484,6 +495,7 @@ def intervention_add(
             "phase": phase,
         },
         replace=replace,
+        confirm_unusual=confirm_unusual,
     )
     _report(report, "intervention")
 
@@ -494,11 +506,19 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="tidy CSV with a header (docs/import-formats.md)")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="check only; write nothing")] = False,
     replace: ReplaceOption = False,
+    confirm_unusual: ConfirmUnusualOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Import a tidy CSV: every row or none; every problem reported with its row."""
     store = store_services.open_store(database)
-    report = store_services.import_file(store, kind.value, file, dry_run=dry_run, replace=replace)
+    report = store_services.import_file(
+        store,
+        kind.value,
+        file,
+        dry_run=dry_run,
+        replace=replace,
+        confirm_unusual=confirm_unusual,
+    )
     _report(report, kind.value)
 
 

@@ -50,7 +50,10 @@ def _steps() -> Iterator[Callable[[str], None]]:
 @synth_app.command("cohort")
 def cohort_command(
     n: Annotated[int, typer.Option("--n", help="number of clients (1 to 20,000)")] = 500,
-    seed: Annotated[int, typer.Option("--seed", help="random seed; same seed, same cohort")] = 1,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, max=2**32 - 1, help="random seed; same seed, same cohort"),
+    ] = 1,
     variant: Annotated[
         str,
         typer.Option(

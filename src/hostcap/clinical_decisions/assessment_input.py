@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from hostcap.errors import Issue, ValidationError
 
@@ -47,8 +48,56 @@ class OrganSystem(StrEnum):
     neurological = "neurological"
 
 
+def _scalar_kind(annotation: Any) -> str | None:
+    """Which strict check a field needs: "bool", "number" (int/float) or None (none)."""
+    args = [a for a in (get_args(annotation) or (annotation,)) if a is not type(None)]
+    if get_origin(annotation) is list:
+        return None
+    if len(args) == 1 and args[0] is bool:
+        return "bool"
+    if args and all(a in (int, float) for a in args):
+        return "number"
+    return None
+
+
+def _strict_value(kind: str | None, value: Any) -> None:
+    # Yes/no fields take only true/false, and numbers never a bool or a string: `"yes"`, 1 or
+    # `true` in their place is a data-entry error to name, not a value to coerce.
+    if kind == "bool" and value is not None and not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be a valid boolean")
+    if kind == "number" and isinstance(value, bool | str):
+        raise PydanticCustomError("float_type", "Input should be a valid number")
+
+
+def _coercible(item: Any) -> bool:
+    if isinstance(item, bool):
+        return True
+    try:
+        float(item)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(item, str)
+
+
 class _Part(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_coercion(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        if info.field_name is None:
+            return value
+        annotation = cls.model_fields[info.field_name].annotation
+        _strict_value(_scalar_kind(annotation), value)
+        inner = [a for a in get_args(annotation) if get_origin(a) is list]
+        if inner and isinstance(value, list):
+            item_kind = _scalar_kind(get_args(inner[0])[0])
+            for item in value:
+                # Items pydantic refuses anyway it names with their index; only the ones it
+                # would silently coerce are refused here.
+                if _coercible(item):
+                    _strict_value(item_kind, item)
+        return value
 
 
 class CurrentEpisode(_Part):

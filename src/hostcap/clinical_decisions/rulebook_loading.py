@@ -30,6 +30,7 @@ from hostcap.clinical_decisions.rule_schema import (
     SafetyRule,
 )
 from hostcap.errors import Issue, Severity, ValidationError
+from hostcap.yaml_files import load_yaml
 
 __all__ = ["Rulebook", "build_rulebook", "load_rulebook"]
 
@@ -124,7 +125,7 @@ def _packaged_files() -> tuple[tuple[str, str], ...]:
 
 def _parse_yaml(text: str, where: str) -> Any:
     try:
-        return yaml.safe_load(text) or {}
+        return load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ValidationError.single(where, str(exc).splitlines()[0], "valid YAML") from None
 

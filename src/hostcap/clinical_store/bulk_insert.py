@@ -1,4 +1,4 @@
-"""Fast, typed bulk inserts: one ``executemany`` (SQLite) or one ``COPY`` (PostgreSQL).
+"""Fast, typed bulk inserts: multi-row ``INSERT … RETURNING`` (SQLite) or ``COPY`` (PostgreSQL).
 
 Rows arrive as a frame of table columns; each column is converted once, by its SQLAlchemy type,
 to what the driver stores (SQLite: the same text formats SQLAlchemy itself writes, so the ORM
@@ -16,6 +16,9 @@ import pandas as pd
 from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Float, Integer, Table
 
 __all__ = ["bulk_insert", "python_values"]
+
+# SQLite's default bound-parameter limit (SQLITE_MAX_VARIABLE_NUMBER, since 3.32).
+_SQLITE_MAX_VARIABLES = 32766
 
 
 def _with_nulls(values: np.ndarray, missing: np.ndarray) -> list[Any]:
@@ -74,21 +77,53 @@ def python_values(row: pd.Series) -> dict[str, Any]:
     return out
 
 
-def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
-    """Insert every row of ``rows`` (columns named as in ``table``) in one statement."""
+def _sequence_ids(conn: Connection, table: Table, n: int) -> list[int]:
+    """``n`` fresh ids drawn from the table's own sequence (safe under concurrent writers)."""
+    result = conn.exec_driver_sql(
+        f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
+        f"FROM generate_series(1, {int(n)})"
+    )
+    return sorted(int(i) for (i,) in result)
+
+
+def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> list[int]:
+    """Insert every row of ``rows`` (columns named as in ``table``); returns their ids in order.
+
+    The ids come from the database itself, never from counting rows above an earlier maximum
+    (which another writer's commit can enter): on PostgreSQL they are drawn from the table's
+    sequence first and written by ``COPY``; on SQLite each multi-row ``INSERT`` returns them
+    (``RETURNING``, SQLite >= 3.35). SQLite hands out rowids in VALUES order inside one
+    statement, and its returned rows come in no promised order, so they are sorted.
+    """
     if rows.empty:
-        return
+        return []
     dialect = conn.dialect.name
-    columns = [c for c in rows.columns if c in table.c]
+    columns = [c for c in rows.columns if c in table.c and c != "id"]
     converted = [_column_values(rows[c], table.c[c].type, dialect) for c in columns]
     tuples = list(zip(*converted, strict=True))
-    names = ", ".join(columns)
     if dialect == "postgresql":
+        ids = _sequence_ids(conn, table, len(tuples))
+        names = ", ".join(["id", *columns])
         raw = conn.connection.driver_connection
         assert raw is not None, "a PostgreSQL connection always has a driver connection"
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for record in tuples:
-                copy.write_row(record)
-        return
-    marks = ", ".join("?" for _ in columns)
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", tuples)
+            for row_id, record in zip(ids, tuples, strict=True):
+                copy.write_row((row_id, *record))
+        return ids
+    names = ", ".join(columns)
+    row_marks = "(" + ", ".join("?" for _ in columns) + ")"
+    per_statement = max(1, _SQLITE_MAX_VARIABLES // max(1, len(columns)))
+    ids = []
+    for start in range(0, len(tuples), per_statement):
+        chunk = tuples[start : start + per_statement]
+        sql = (
+            f"INSERT INTO {table.name} ({names}) VALUES "
+            + ", ".join([row_marks] * len(chunk))
+            + " RETURNING id"
+        )
+        flat = [value for record in chunk for value in record]
+        returned = sorted(int(i) for (i,) in conn.exec_driver_sql(sql, tuple(flat)))
+        if len(returned) != len(chunk):  # pragma: no cover - the database broke its contract
+            raise RuntimeError(f"{table.name}: {len(returned)} ids for {len(chunk)} rows")
+        ids.extend(returned)
+    return ids

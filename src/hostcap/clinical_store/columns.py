@@ -3,6 +3,11 @@
 One declaration per column (type, required, range, choices) generates both the parsing and the
 error messages, so that a single ``hostcap lab add`` and a 200,000-row import are checked by the
 same code and say the same thing: ``row 12: value 'abc' is not a number; expected a number``.
+
+Text is normalised to Unicode NFKC and stripped; text that is not valid UTF-8 is refused. A
+date-time with a time zone (``2026-01-12T09:00+05:00``, ``…Z``) is converted to UTC and stored
+without its zone; a date-time without one is stored as given (the clinic's local time), as
+before, and checked against the local clock.
 """
 
 from __future__ import annotations
@@ -84,6 +89,8 @@ class ParsedFrame:
     frame: pd.DataFrame
     issues: list[Issue]
     bad_rows: np.ndarray
+    #: The user has checked values above a soft limit (``--confirm-unusual``): store them, flagged.
+    confirm_unusual: bool = False
 
     def add(self, mask: np.ndarray | pd.Series, make: object) -> None:
         """Record an issue for each row where ``mask`` is true; ``make(i)`` builds it."""
@@ -105,7 +112,54 @@ def row_location(index: int, column: str | None = None, *, first_line: int = 2) 
 
 def _text(series: pd.Series) -> pd.Series:
     # Arrow-backed strings: strip, compare and parse run in C++ rather than per Python object.
-    return series.astype("string[pyarrow]").str.strip()
+    # NFKC folds compatibility forms (full-width "Ｃ００１", ligatures) into their plain forms, so
+    # that what looks the same is stored the same.
+    return series.astype("string[pyarrow]").str.normalize("NFKC").str.strip()
+
+
+def _undecodable(values: np.ndarray) -> np.ndarray:
+    """Which values are text that is not valid Unicode (bytes that were not UTF-8 on input)."""
+    texts = [v for v in values if isinstance(v, str)]
+    try:
+        "\x00".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return np.zeros(len(values), dtype=bool)
+
+    def bad(v: object) -> bool:
+        try:
+            str(v).encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+
+    return np.array([isinstance(v, str) and bad(v) for v in values], dtype=bool)
+
+
+#: A date-time that names its offset from UTC (``Z``, ``+05:00``, ``-0330``).
+_ZONED = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _parse_datetimes(
+    text: pd.Series, *, now: dt.datetime
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Parsed date-times (time-zone-aware ones converted to UTC, naive ones kept as given),
+    which failed to parse, and which lie in the future."""
+    zoned = np.asarray(text.str.contains(_ZONED, regex=True, na=False), dtype=bool)
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    if (~zoned).any():
+        parsed[~zoned] = pd.to_datetime(text[~zoned], format="ISO8601", errors="coerce")
+    if zoned.any():
+        aware = pd.to_datetime(text[zoned], format="ISO8601", errors="coerce", utc=True)
+        parsed[zoned] = aware.dt.tz_convert(None)
+    parsed = parsed.astype("datetime64[ns]")
+    unparsed = np.asarray(parsed.isna(), dtype=bool)
+    stamps = parsed.to_numpy(dtype="datetime64[ns]")
+    local_now = np.datetime64(now.replace(microsecond=0))
+    utc_now = np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0))
+    future = ~unparsed & np.where(zoned, stamps > utc_now, stamps > local_now)
+    return parsed, unparsed, future
 
 
 def parse_columns(
@@ -165,9 +219,23 @@ def _issue(col: Column, i: int, value: object, message: str, first_line: int) ->
 def _parse_one(
     series: pd.Series, col: Column, out: ParsedFrame, *, now: dt.datetime, first_line: int
 ) -> None:
-    text = _text(series)
-    blank = np.asarray(text.isna() | (text == ""), dtype=bool)
     raw_values = series.to_numpy(dtype=object)
+    undecodable = _undecodable(raw_values)
+    if undecodable.any():
+        out.add(
+            undecodable,
+            lambda i: _issue(
+                col,
+                i,
+                raw_values[i],
+                f"{col.name} value {describe_value(raw_values[i])} is not valid UTF-8 text; "
+                f"expected {col.expected} in UTF-8",
+                first_line,
+            ),
+        )
+        series = series.astype(object).where(~undecodable, None)
+    text = _text(series)
+    blank = np.asarray(text.isna() | (text == ""), dtype=bool) & ~undecodable
     if col.required:
         out.add(
             blank,
@@ -200,16 +268,19 @@ def _parse_one(
         if col.maximum is not None:
             bad(finite & (arr > col.maximum), "is too large")
         out.frame[col.name] = values
-    elif col.type in (ColumnType.DATE, ColumnType.DATETIME):
+    elif col.type == ColumnType.DATETIME:
+        parsed, unparsed, future = _parse_datetimes(text, now=now)
+        bad(unparsed & ~undecodable, "is not a valid date-time")
+        bad(future, f"is in the future (now is {now:%Y-%m-%dT%H:%M})")
+        out.frame[col.name] = parsed
+    elif col.type == ColumnType.DATE:
         parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # pragma: no cover - a zoned date
+            parsed = parsed.dt.tz_convert(None)
         unparsed = np.asarray(parsed.isna(), dtype=bool)
-        bad(
-            unparsed,
-            "is not a valid date" if col.type == ColumnType.DATE else "is not a valid date-time",
-        )
-        if col.type == ColumnType.DATE:
-            has_time = text.str.contains(r"[T ]\d", regex=True, na=False).to_numpy(dtype=bool)
-            bad(has_time & ~unparsed, "has a time of day")
+        bad(unparsed & ~undecodable, "is not a valid date")
+        has_time = text.str.contains(r"[T ]\d", regex=True, na=False).to_numpy(dtype=bool)
+        bad(has_time & ~unparsed, "has a time of day")
         limit = np.datetime64(now.replace(microsecond=0))
         future = ~unparsed & (parsed.to_numpy(dtype="datetime64[ns]") > limit)
         bad(future, f"is in the future (now is {now:%Y-%m-%dT%H:%M})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from hostcap.clinical_store.columns import (
     parse_columns,
     row_location,
 )
+from hostcap.clinical_store.finding_contract import finding_issue
 from hostcap.clinical_store.tables import (
     Base,
     ClientRow,
@@ -45,7 +47,10 @@ __all__ = [
     "ClientInfo",
     "RecordKind",
     "ValidatedRecords",
+    "code_skeleton",
+    "mixed_scripts",
     "parse_finding_value",
+    "text_limits",
     "validate_records",
 ]
 
@@ -264,6 +269,19 @@ def _check_labs(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
                 else:
                     warnings[i] = issue.message
     frame["warning"] = warnings
+    low, high = frame["reference_low"], frame["reference_high"]
+    reversed_range = (low.notna() & high.notna() & (low > high)).to_numpy(dtype=bool)
+    parsed.add(
+        reversed_range,
+        lambda i: Issue(
+            location=row_location(i, "reference_high", first_line=first_line),
+            message=f"reference range {low.iat[i]:g}–{high.iat[i]:g} is reversed "
+            f"(reference_low {low.iat[i]:g} > reference_high {high.iat[i]:g}); expected "
+            "reference_low <= reference_high",
+            value=f"{low.iat[i]:g}-{high.iat[i]:g}",
+            expected="reference_low <= reference_high",
+        ),
+    )
     # An acute sample without its timing cannot be used for the consensus-1 1-4 h window.
     acute_untimed = ((frame["context"] == "acute") & frame["hours_after_onset"].isna()).to_numpy(
         dtype=bool
@@ -302,6 +320,73 @@ def _lab_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
+# dose limits (medications and interventions)
+
+
+def _dose_limits(
+    parsed: ParsedFrame,
+    i: int,
+    *,
+    what: str,
+    dose: float,
+    soft: float,
+    hard: float,
+    unit: str,
+    source: str,
+    first_line: int,
+) -> str | None:
+    """Apply the catalog's two limits to one dose; returns the flag text when it is unusual.
+
+    Above ``hard`` a dose is impossible (a slip of unit or decimal point): refused. Above
+    ``soft`` (the documented maximum) it is possible but unusual: refused unless the user has
+    confirmed it (``--confirm-unusual``), then stored with a warning and flagged in the audit.
+    """
+    where = row_location(i, "dose", first_line=first_line)
+    if dose > hard:
+        expected = f"at most {hard:g} {unit}"
+        parsed.issues.append(
+            Issue(
+                where,
+                f"{what} is above the hard limit {hard:g} {unit} (the documented maximum is "
+                f"{soft:g} {unit}: {source}); expected {expected} — check the dose, the unit "
+                "and the doses per day",
+                value=dose,
+                expected=expected,
+                code="impossible_dose",
+            )
+        )
+        parsed.bad_rows[i] = True
+        return None
+    if dose <= soft:
+        return None
+    message = f"{what} is above the documented maximum {soft:g} {unit} ({source})"
+    if parsed.confirm_unusual:
+        parsed.issues.append(
+            Issue(
+                where,
+                f"{message}; stored as confirmed unusual",
+                severity=Severity.WARNING,
+                value=dose,
+                expected=f"at most {soft:g} {unit}",
+                code="unusual_dose",
+            )
+        )
+        return f"confirmed unusual: {message}"
+    parsed.issues.append(
+        Issue(
+            where,
+            f"{message}; expected at most {soft:g} {unit}, or --confirm-unusual to store a "
+            "higher dose you have checked",
+            value=dose,
+            expected=f"at most {soft:g} {unit} (or --confirm-unusual)",
+            code="unusual_dose",
+        )
+    )
+    parsed.bad_rows[i] = True
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
 # medications
 
 
@@ -316,6 +401,7 @@ def _check_meds(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
     daily: list[float | None] = []
     ddd: list[float | None] = []
     classes: list[str | None] = []
+    unusual: list[str | None] = [None] * len(frame)
     for i, (drug_id, dose, unit, per_day) in enumerate(
         zip(frame["drug_id"], frame["dose"], frame["unit"], frame["per_day"], strict=True)
     ):
@@ -346,6 +432,19 @@ def _check_meds(parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_li
         daily.append(total)
         ddd.append(total / med.ddd)
         classes.append(str(med.drug_class))
+        unusual[i] = _dose_limits(
+            parsed,
+            i,
+            what=f"daily dose of {med.id} {total:g} {med.ddd_unit}/d ({float(dose):g} {unit} x "
+            f"{float(per_day):g}/day)",
+            dose=total,
+            soft=med.max_daily_dose,
+            hard=med.hard_max_daily_dose,
+            unit=f"{med.ddd_unit}/d",
+            source=f"{med.max_daily_dose_note} [{med.max_daily_dose_citation}]",
+            first_line=first_line,
+        )
+    frame["unusual"] = unusual
     frame["daily_dose"] = daily
     frame["ddd_per_day"] = ddd
     frame["drug_class"] = classes
@@ -369,6 +468,7 @@ def _med_rows(frame: pd.DataFrame) -> pd.DataFrame:
             "start": "start_date",
             "end": "end_date",
             "rescue_doses_per_week": "rescue_doses_per_week",
+            "unusual": "unusual",
         },
     )
     rows["rescue_doses_per_week"] = pd.to_numeric(rows["rescue_doses_per_week"]).fillna(0.0)
@@ -568,6 +668,24 @@ def _check_interventions(
             expected=str(expected_unit.iat[i]),
         ),
     )
+    unusual: list[str | None] = [None] * len(frame)
+    for i, (iv_id, dose) in enumerate(zip(frame["intervention_id"], frame["dose"], strict=True)):
+        if not isinstance(iv_id, str) or pd.isna(dose) or wrong[i]:
+            continue
+        entry = catalog.get_intervention(iv_id)
+        unusual[i] = _dose_limits(
+            parsed,
+            i,
+            what=f"dose of {entry.id} {float(dose):g} {entry.dose_unit}",
+            dose=float(dose),
+            soft=entry.typical_max,
+            hard=entry.hard_max,
+            unit=entry.dose_unit,
+            source=f"the catalog's typical range {entry.typical_min:g}-{entry.typical_max:g} "
+            f"{entry.dose_unit} [{entry.citation}]",
+            first_line=first_line,
+        )
+    frame["unusual"] = unusual
 
 
 def _intervention_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -581,12 +699,10 @@ def _intervention_rows(frame: pd.DataFrame) -> pd.DataFrame:
             "start": "start_date",
             "end": "end_date",
             "phase": "phase",
+            "unusual": "unusual",
         },
     )
     return rows
-
-
-_FIELD_PATH = r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$"
 
 
 def _check_findings(
@@ -594,21 +710,31 @@ def _check_findings(
 ) -> None:
     _check_clients(parsed, clients, first_line)
     _check_not_before_birth(parsed, "date", first_line)
-    fields = parsed.frame["field"]
-    malformed = (
-        fields.notna() & ~fields.astype("string").str.fullmatch(_FIELD_PATH, na=False)
-    ).to_numpy(dtype=bool)
+    # Every finding is one value of the assessment input contract: its field path must exist
+    # there and its value must be what that field takes (checked once per distinct pair).
+    frame = parsed.frame
+    frame["parsed_value"] = frame["value"].map(parse_finding_value)
+    found: list[Issue | None] = []
+    for path, value, bad in zip(
+        frame["field"], frame["parsed_value"], parsed.bad_rows.copy(), strict=True
+    ):
+        found.append(None if bad or path is None or value is None else finding_issue(path, value))
     parsed.add(
-        malformed,
-        lambda i: Issue(
-            location=row_location(i, "field", first_line=first_line),
-            message=f"field value {describe_value(fields.iat[i])} is not a field path; expected "
-            "a dotted path of the assessment input such as history.antibiotic_courses_2y",
-            value=fields.iat[i],
-            expected="a dotted field path",
-        ),
+        np.array([f is not None for f in found], dtype=bool),
+        lambda i: _located(found[i], i, first_line),
     )
-    parsed.frame["parsed_value"] = parsed.frame["value"].map(parse_finding_value)
+
+
+def _located(issue: Issue | None, i: int, first_line: int) -> Issue:
+    assert issue is not None
+    return Issue(
+        location=row_location(i, issue.location, first_line=first_line),
+        message=issue.message,
+        severity=issue.severity,
+        value=issue.value,
+        expected=issue.expected,
+        code=issue.code,
+    )
 
 
 def parse_finding_value(text: Any) -> Any:
@@ -641,10 +767,50 @@ def _finding_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+# Letters that look like Latin ones (Cyrillic and Greek capitals and small letters): two codes
+# that differ only by these would be two clients that no one can tell apart on a screen.
+_CONFUSABLE = str.maketrans(
+    "АВЕКМНОРСТУХаеорсухіјѕԁӏΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιν",
+    "ABEKMHOPCTYXaeopcyxijsdlABEZHIKMNOPTYXoiv",
+)
+
+
+def code_skeleton(code: str) -> str:
+    """What ``code`` looks like: confusable letters mapped to Latin, case folded."""
+    return code.translate(_CONFUSABLE).casefold()
+
+
+def _script(ch: str) -> str | None:
+    if not ch.isalpha():
+        return None
+    try:
+        return unicodedata.name(ch).split(" ")[0]
+    except ValueError:
+        return "UNKNOWN"
+
+
+def mixed_scripts(text: str) -> list[str]:
+    """The writing systems of the letters in ``text`` when there is more than one, else []."""
+    scripts = sorted({s for s in map(_script, text) if s is not None})
+    return scripts if len(scripts) > 1 else []
+
+
 def _check_new_clients(
     parsed: ParsedFrame, clients: Mapping[str, ClientInfo], first_line: int
 ) -> None:
     codes = parsed.frame["client_code"]
+    mixed = codes.map(lambda c: isinstance(c, str) and bool(mixed_scripts(c))).to_numpy(dtype=bool)
+    parsed.add(
+        mixed,
+        lambda i: Issue(
+            location=row_location(i, "client_code", first_line=first_line),
+            message=f"client_code {describe_value(codes.iat[i])} mixes writing systems "
+            f"({', '.join(mixed_scripts(str(codes.iat[i]))).lower()}); expected the letters of one "
+            "script, e.g. Latin only",
+            value=codes.iat[i],
+            expected="letters of one script",
+        ),
+    )
     bad_code = codes.map(
         lambda c: (
             isinstance(c, str)
@@ -879,17 +1045,68 @@ def validate_records(
     *,
     now: dt.datetime,
     first_line: int = 2,
+    confirm_unusual: bool = False,
 ) -> ValidatedRecords:
-    """Parse and check ``raw`` (strings) as ``kind``; rows only when there is no error at all."""
+    """Parse and check ``raw`` (strings) as ``kind``; rows only when there is no error at all.
+
+    ``confirm_unusual`` stores doses above the documented maximum (soft limit) with a warning
+    instead of refusing them; doses above the hard limit are refused either way.
+    """
     parsed = parse_columns(raw, kind.columns, now=now, first_line=first_line)
+    parsed.confirm_unusual = confirm_unusual
     # Row checks need every column; a missing or unknown column is reported on its own.
     structural = any(i.location.startswith("column ") for i in parsed.issues)
     if not structural:
+        _check_lengths(kind, parsed, first_line)
         kind.check(parsed, clients, first_line)
     issues = sorted(parsed.issues, key=_issue_order)
     if any(i.severity == Severity.ERROR for i in issues):
         return ValidatedRecords(kind.name, pd.DataFrame(), issues, len(raw))
     return ValidatedRecords(kind.name, kind.rows(parsed.frame), issues, len(raw))
+
+
+#: Input columns stored under another name (text lengths come from the stored column).
+_STORED_AS = {
+    ("clients", "client_code"): "code",
+    ("labs", "unit"): "unit_as_entered",
+    ("meds", "unit"): "dose_unit",
+    ("interventions", "unit"): "dose_unit",
+}
+
+
+def text_limits(kind: RecordKind) -> dict[str, int]:
+    """The longest text each input column of ``kind`` may hold: its table column's length."""
+    table = kind.table.__table__
+    limits: dict[str, int] = {}
+    for col in kind.columns:
+        if col.type != ColumnType.TEXT:
+            continue
+        stored = _STORED_AS.get((kind.name, col.name), col.name)
+        if stored in table.c:
+            length = getattr(table.c[stored].type, "length", None)
+            if isinstance(length, int):
+                limits[col.name] = length
+    return limits
+
+
+def _check_lengths(kind: RecordKind, parsed: ParsedFrame, first_line: int) -> None:
+    # Declared once, in the table: SQLite would store a longer text silently and PostgreSQL
+    # refuse it mid-transaction, so both are held to the declaration here.
+    for name, limit in text_limits(kind).items():
+        values = parsed.frame[name]
+        lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0)
+        too_long = (lengths > limit).to_numpy(dtype=bool)
+        parsed.add(
+            too_long,
+            lambda i, name=name, limit=limit, values=values: Issue(
+                location=row_location(i, name, first_line=first_line),
+                message=f"{name} value {describe_value(values.iat[i])} is "
+                f"{len(values.iat[i])} characters long; expected at most {limit} characters",
+                value=values.iat[i],
+                expected=f"text of at most {limit} characters",
+                code="too_long",
+            ),
+        )
 
 
 def _issue_order(issue: Issue) -> tuple[int, str]:

@@ -8,8 +8,10 @@ store exactly as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
+import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +42,7 @@ from hostcap.clinical_store.record_kinds import (
     ClientInfo,
     RecordKind,
     ValidatedRecords,
+    code_skeleton,
     validate_records,
 )
 from hostcap.clinical_store.tables import (
@@ -59,6 +62,7 @@ from hostcap.errors import (
     NotFoundError,
     Severity,
     ValidationError,
+    describe_value,
 )
 from hostcap.output_files import staged_file
 
@@ -124,6 +128,58 @@ def _phase_issues(phases: Sequence[tuple[str, float, float]]) -> list[Issue]:
             )
         previous_end = end
     return issues
+
+
+def _normal_text(value: str) -> str:
+    """Text as the store keeps it (NFKC, stripped), for looking a stored value up."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_code_text(code: str) -> None:
+    try:
+        str(code).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError.single(
+            "client_code",
+            code,
+            "a client code in UTF-8 text",
+            message=f"value {describe_value(code)} is not valid UTF-8 text; expected a client "
+            "code in UTF-8 text",
+        ) from None
+
+
+def _text_issue(where: str, value: str | None, limit: int, *, required: bool) -> Issue | None:
+    if value is None or not str(value).strip():
+        if not required:
+            return None
+        return Issue(where, f"{where} is empty; expected a name", value=value, expected="a name")
+    if len(value) > limit:
+        return Issue(
+            where,
+            f"{where} value {describe_value(value)} is {len(value)} characters long; expected "
+            f"at most {limit} characters",
+            value=value,
+            expected=f"text of at most {limit} characters",
+        )
+    return None
+
+
+def _known_phenotype_labels() -> tuple[str, ...]:
+    # The labels an assessment gives (hostcap.clinical_decisions), less its "suppressed" state.
+    from typing import get_args
+
+    from hostcap.clinical_decisions.assessment_result import PhenotypeResult
+
+    labels = get_args(PhenotypeResult.model_fields["label"].annotation)
+    return tuple(str(label) for label in labels if label != "suppressed")
 
 
 def _strip_row(issues: Sequence[Issue]) -> list[Issue]:
@@ -245,7 +301,8 @@ class Store:
     ) -> dict[str, ClientInfo]:
         query = select(ClientRow.id, ClientRow.code, ClientRow.birth_year)
         if codes is not None:
-            wanted = sorted({c for c in codes if isinstance(c, str)})
+            # A code that is not valid text is refused by validation; never send it to the driver.
+            wanted = sorted({_normal_text(c) for c in codes if isinstance(c, str) and _is_text(c)})
             if not wanted:
                 return {}
             query = query.where(ClientRow.code.in_(wanted)) if len(wanted) < 5000 else query
@@ -254,7 +311,32 @@ class Store:
             for cid, code, by in session.execute(query)
         }
 
+    def _confusable_codes(self, session: Session, rows: pd.DataFrame) -> list[Issue]:
+        """New codes that look like a stored one, or like another in the same file."""
+        seen: dict[str, str] = {
+            code_skeleton(str(c)): str(c) for c in session.execute(select(ClientRow.code)).scalars()
+        }
+        issues = []
+        for i, code in enumerate(rows["code"]):
+            twin = seen.get(code_skeleton(str(code)))
+            if twin is not None and twin != code:
+                issues.append(
+                    Issue(
+                        location=f"row {i + 2}, client_code",
+                        message=f"client_code {code!r} looks the same as the stored client "
+                        f"{twin!r} (letters from another script or another case); expected a "
+                        "code that cannot be mistaken for an existing one",
+                        value=code,
+                        expected="a code distinct from every stored code",
+                        code="confusable",
+                    )
+                )
+            seen.setdefault(code_skeleton(str(code)), str(code))
+        return issues
+
     def client(self, session: Session, code: str) -> ClientRow:
+        _check_code_text(code)
+        code = _normal_text(code)
         row = session.execute(select(ClientRow).where(ClientRow.code == code)).scalar_one_or_none()
         if row is None:
             raise NotFoundError(
@@ -286,6 +368,15 @@ class Store:
                 raise ValidationError.single(
                     "identity", unknown, "fields among " + ", ".join(sorted(allowed))
                 )
+            limits = {"full_name": 200, "email": 200, "phone": 64}
+            too_long = [
+                issue
+                for key, limit in limits.items()
+                if isinstance(identity.get(key), str)
+                and (issue := _text_issue(key, identity[key], limit, required=False)) is not None
+            ]
+            if too_long:
+                raise ValidationError(too_long, context="identity: nothing was written")
             with self.transaction() as session:
                 client = self.client(session, code)
                 row = ClientIdentityRow(client_id=client.id, **dict(identity))
@@ -317,16 +408,30 @@ class Store:
         *,
         replace: bool = False,
         actor: str | None = None,
+        confirm_unusual: bool = False,
     ) -> ImportReport:
         """Validate and store one record given as strings (what a command line provides)."""
         raw = pd.DataFrame([{k: v for k, v in values.items() if v is not None}], dtype="string")
         try:
-            return self.add_records(kind, raw, replace=replace, actor=actor, single=True)
+            report = self.add_records(
+                kind,
+                raw,
+                replace=replace,
+                actor=actor,
+                single=True,
+                confirm_unusual=confirm_unusual,
+            )
+            return dataclasses.replace(report, warnings=tuple(_strip_row(report.warnings)))
         except ValidationError as exc:
             raise ValidationError(_strip_row(exc.issues)) from None
 
     def validate(
-        self, kind: str, raw: pd.DataFrame, *, session: Session | None = None
+        self,
+        kind: str,
+        raw: pd.DataFrame,
+        *,
+        session: Session | None = None,
+        confirm_unusual: bool = False,
     ) -> ValidatedRecords:
         """Check ``raw`` without writing (what ``--dry-run`` reports)."""
         spec = self._kind(kind)
@@ -334,7 +439,12 @@ class Store:
         def run(s: Session) -> ValidatedRecords:
             codes = list(raw["client_code"].dropna()) if "client_code" in raw else []
             clients = self._client_infos(s, codes) if spec.needs_client else {}
-            return validate_records(spec, raw, clients, now=_now())
+            checked = validate_records(
+                spec, raw, clients, now=_now(), confirm_unusual=confirm_unusual
+            )
+            if spec.name == "clients" and not checked.rows.empty:
+                checked.issues.extend(self._confusable_codes(s, checked.rows))
+            return checked
 
         if session is not None:
             return run(session)
@@ -352,6 +462,7 @@ class Store:
         source: str | None = None,
         source_sha256: str | None = None,
         single: bool = False,
+        confirm_unusual: bool = False,
     ) -> ImportReport:
         """Validate every row, then write all of them in one transaction, or none.
 
@@ -364,7 +475,7 @@ class Store:
         """
         spec = self._kind(kind)
         with self.transaction() as session:
-            checked = self.validate(kind, raw, session=session)
+            checked = self.validate(kind, raw, session=session, confirm_unusual=confirm_unusual)
             rows = checked.rows
             issues = list(checked.issues)
             existing = self._existing(session, spec, rows)
@@ -467,28 +578,15 @@ class Store:
             rows["import_batch"] = batch
         if spec.name == "clients":
             rows["created_at"] = _now()
-        before_max = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
         # Key order keeps the unique index's B-tree writes local (3-5x faster on big files).
         if len(rows) > 1:
             keys = rows[list(spec.key)].reset_index(drop=True)
             perm = keys.sort_values(list(spec.key), kind="stable").index.to_numpy()
         else:
             perm = np.arange(len(rows))
-        bulk_insert(session.connection(), table, rows.iloc[perm])
-        # Ids are assigned in insertion order inside this locked write transaction; when they
-        # form one contiguous run (the usual case) there is no need to read 10^5 ids back.
-        count, low, high = session.execute(
-            select(func.count(), func.min(table.c.id), func.max(table.c.id)).where(
-                table.c.id > before_max
-            )
-        ).one()
-        if count != len(rows):
-            raise RuntimeError(f"{table.name}: inserted {count} rows, expected {len(rows)}")
-        if high - low + 1 == count:
-            inserted = np.arange(low, high + 1, dtype=np.int64)
-        else:
-            query = select(table.c.id).where(table.c.id > before_max).order_by(table.c.id)
-            inserted = np.fromiter(session.execute(query).scalars(), dtype=np.int64, count=count)
+        inserted = np.asarray(
+            bulk_insert(session.connection(), table, rows.iloc[perm]), dtype=np.int64
+        )
         by_row = np.empty(len(rows), dtype=np.int64)
         by_row[perm] = inserted
         return [int(i) for i in by_row]
@@ -544,6 +642,13 @@ class Store:
                 "source": source,
                 "source_sha256": source_sha256,
                 "clients": client_codes[:200],
+                "confirmed_unusual": [
+                    row_id
+                    for row_id, flag in zip(ids, rows["unusual"], strict=True)
+                    if isinstance(flag, str)
+                ]
+                if "unusual" in rows
+                else [],
             },
             actor=actor,
         )
@@ -595,7 +700,39 @@ class Store:
             For a future start, a start before the birth year, or phases that are empty,
             reversed or overlapping (every problem listed; nothing is written).
         """
+        protocol = unicodedata.normalize("NFKC", str(protocol)).strip()
+        phenotype_label = (
+            None
+            if phenotype_label is None or not str(phenotype_label).strip()
+            else unicodedata.normalize("NFKC", str(phenotype_label)).strip()
+        )
+        phases = [
+            (unicodedata.normalize("NFKC", str(n)).strip(), start, end) for n, start, end in phases
+        ]
         phase_issues = _phase_issues(phases)
+        checks = [
+            _text_issue("protocol", protocol, 100, required=True),
+            *(
+                _text_issue(f"phase {i} name", name, 100, required=False)
+                for i, (name, _, _) in enumerate(phases, start=1)
+            ),
+        ]
+        phase_issues.extend(i for i in checks if i is not None)
+        if phenotype_label is not None:
+            known = _known_phenotype_labels()
+            canonical = {label.lower(): label for label in known}
+            if phenotype_label.lower() in canonical:
+                phenotype_label = canonical[phenotype_label.lower()]
+            else:
+                phase_issues.append(
+                    Issue(
+                        "phenotype_label",
+                        f"phenotype_label {describe_value(phenotype_label)} is not a phenotype "
+                        f"label; expected one of {', '.join(known)}",
+                        value=phenotype_label,
+                        expected="one of " + ", ".join(known),
+                    )
+                )
         if phase_issues:
             raise ValidationError(phase_issues, context="enrolment: nothing was written")
         if started_on > dt.date.today():
@@ -607,6 +744,21 @@ class Store:
             if started_on.year < client.birth_year:
                 raise ValidationError.single(
                     "started_on", started_on.isoformat(), f"a date in or after {client.birth_year}"
+                )
+            same = session.execute(
+                select(EnrolmentRow.id).where(
+                    EnrolmentRow.client_id == client.id,
+                    EnrolmentRow.protocol == protocol,
+                    EnrolmentRow.started_on == started_on,
+                )
+            ).first()
+            if same is not None:
+                raise DuplicateError(
+                    f"{code} is already enrolled in {protocol!r} from {started_on} (enrolment "
+                    f"{same[0]}); expected a new protocol or start date",
+                    field="enrolment",
+                    value=f"{code}, {protocol}, {started_on}",
+                    expected="a new (client, protocol, start) enrolment",
                 )
             row = EnrolmentRow(
                 client_id=client.id,
@@ -667,8 +819,12 @@ class Store:
         rulebook_sha256: str,
         triage_level: str,
         actor: str | None = None,
+        skipped: Sequence[str] = (),
     ) -> int:
-        """Store an assessment exactly as produced, with the rulebook version and hash."""
+        """Store an assessment exactly as produced, with the rulebook version and hash.
+
+        ``skipped`` names stored values the input had to leave out; the audit entry keeps them.
+        """
         with self.transaction() as session:
             client = self.client(session, code)
             row = AssessmentRow(
@@ -693,7 +849,8 @@ class Store:
                     "rulebook_version": rulebook_version,
                     "rulebook_sha256": rulebook_sha256,
                     "triage_level": triage_level,
-                },
+                }
+                | ({"skipped_stored_values": list(skipped)} if skipped else {}),
                 actor=actor,
             )
             return row.id

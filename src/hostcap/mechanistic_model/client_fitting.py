@@ -206,8 +206,11 @@ class ClientFit:
     params_ : dict
         Fitted values of every parameter of the variant.
     estimates_ : pandas.DataFrame
-        ``parameter, estimate, low, high, at_bound`` for the fitted parameters; with
-        ``intervals="profile"`` also ``wald_low, wald_high`` for comparison.
+        ``parameter, estimate, low, high, at_bound, interval_reliable`` for the fitted
+        parameters; with ``intervals="profile"`` also ``wald_low, wald_high`` for comparison.
+    interval_warnings_ : list of str
+        Why intervals are unreliable (``interval_reliable`` false): too few observations for
+        the fitted parameters, or directions the data do not determine (zero width).
     log_likelihood_, aic_, bic_ : float
     n_observations_, n_parameters_ : int
     residuals_ : pandas.DataFrame
@@ -368,6 +371,9 @@ class ClientFit:
             )
         self.theta_ = th
         self.cov_log_ = cov
+        reliable, self.interval_warnings_ = _interval_reliability(
+            info, se, at_lo | at_hi, int(y.size), self._fit_ids, self.level
+        )
         self.estimates_ = pd.DataFrame(
             {
                 "parameter": list(self._fit_ids),
@@ -375,6 +381,7 @@ class ClientFit:
                 "low": np.exp(low),
                 "high": np.exp(high),
                 "at_bound": at_lo | at_hi,
+                "interval_reliable": reliable,
                 **(wald if self.intervals == "profile" else {}),
             }
         )
@@ -529,6 +536,40 @@ PROFILE_MAX_STEPS = 10
 #: Profile refits stop at a smaller gain than fits (FIT_LL_TOL): a refit left short of its
 #: optimum makes the profile fall too fast and the interval too narrow.
 PROFILE_LL_TOL = 0.005
+
+
+def _interval_reliability(
+    info: Array,
+    se: Array,
+    at_bound: NDArray[np.bool_],
+    n_observations: int,
+    fit_ids: Sequence[str],
+    level: float,
+) -> tuple[NDArray[np.bool_], list[str]]:
+    """Which parameters' intervals mean something, and a warning for those that do not.
+
+    With no more observations than fitted parameters, or a singular information matrix, the
+    data do not determine every parameter: the pseudo-inverse then reports a standard error of
+    zero in the undetermined directions, i.e. a zero-width interval that looks like certainty.
+    """
+    f = len(fit_ids)
+    rank = int(np.linalg.matrix_rank(info)) if f else 0
+    zero_width = (se <= 1e-9) & ~at_bound
+    unreliable = zero_width | np.full(f, n_observations <= f or rank < f)
+    warnings: list[str] = []
+    if unreliable.any():
+        names = ", ".join(str(fit_ids[int(i)]) for i in np.flatnonzero(unreliable))
+        why = (
+            f"{n_observations} observation(s) for {f} fitted parameter(s)"
+            if n_observations <= f
+            else f"the data determine only {rank} of {f} parameter directions"
+        )
+        warnings.append(
+            f"UNRELIABLE {level:.0%} intervals for {names}: {why}; a zero or near-zero width "
+            "there means 'not determined by the data', not certainty. Record more visits "
+            "before reading these intervals."
+        )
+    return ~unreliable, warnings
 
 
 def _profile_intervals(

@@ -29,8 +29,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from hostcap.catalog import get_intervention, interventions
+from hostcap.catalog.interventions import DOSE_HARD_LIMIT_FACTOR
 from hostcap.errors import Issue, Severity, ValidationError
 from hostcap.mechanistic_model.definition import PHENOTYPES, ModelDefinition
+from hostcap.yaml_files import load_yaml
 
 __all__ = [
     "DOSE_ERROR_FACTOR",
@@ -46,8 +48,9 @@ __all__ = [
 ]
 
 HOURS_PER_WEEK = 168.0
-#: A dose above this multiple of the catalog's typical maximum is an error, not a warning.
-DOSE_ERROR_FACTOR = 3.0
+#: A dose above this multiple of the catalog's typical maximum is an error, not a warning (the
+#: catalog's one hard limit, which the clinical store applies too).
+DOSE_ERROR_FACTOR = DOSE_HARD_LIMIT_FACTOR
 
 
 class InterventionDose(BaseModel):
@@ -206,7 +209,7 @@ def check_doses(protocol: Protocol) -> list[Issue]:
             entry = known[key]
             where = f"phases[{i}].interventions[{j}].dose"
             lo, hi = entry.typical_min, entry.typical_max
-            limit = DOSE_ERROR_FACTOR * hi
+            limit = entry.hard_max
             unit = entry.dose_unit
             if not 0 < item.dose <= limit:
                 expected = f"> 0 and <= {limit:g} {unit} (typical {lo:g}-{hi:g} {unit})"
@@ -319,7 +322,7 @@ def protocol_from_mapping(data: Mapping[str, Any]) -> Protocol:
 def protocol_from_yaml(text: str) -> Protocol:
     """Parse a protocol from YAML text (the services layer reads files)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ValidationError.single("protocol", str(exc).splitlines()[0], "valid YAML") from None
     return protocol_from_mapping(data if isinstance(data, Mapping) else {"_": data})

@@ -36,8 +36,10 @@ from hostcap.errors import (
     HostcapError,
     InputError,
     Issue,
+    Severity,
     ValidationError,
 )
+from hostcap.yaml_files import load_yaml
 
 if TYPE_CHECKING:
     from hostcap.clinical_store import Store
@@ -62,8 +64,10 @@ __all__ = [
     "input_schema_json",
     "load_rulebook_file",
     "read_input_file",
+    "skipped_note",
     "stored_assessments",
     "stored_client_input",
+    "stored_client_input_checked",
     "trajectory_provider",
 ]
 
@@ -94,7 +98,7 @@ def read_input_file(path: Path) -> Any:
     text = _read_text(path, "--input")
     try:
         if Path(path).suffix.lower() in {".yaml", ".yml"}:
-            return yaml.safe_load(text)
+            return load_yaml(text)
         return json.loads(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0]
@@ -248,6 +252,7 @@ class ClientAssessment:
     input: AssessmentInput
     result: AssessmentResult
     assessment_id: int | None
+    skipped: tuple[Issue, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,7 @@ class AssessmentSummary:
     rulebook_sha256: str
     error: str | None = None
     result: AssessmentResult | None = field(default=None, repr=False, compare=False)
+    notes: tuple[str, ...] = ()
 
 
 def _store_services() -> Any:
@@ -312,26 +318,98 @@ def _store_services() -> Any:
     return module
 
 
-def stored_client_input(store: Store, code: str) -> AssessmentInput:
-    """The validated assessment input built from ``code``'s stored records.
+def _location_parts(location: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in location.split("."):
+        name, _, rest = piece.partition("[")
+        if name:
+            parts.append(name)
+        for index in rest.replace("]", "").split("[") if rest else []:
+            if index.isdigit():
+                parts.append(int(index))
+    return parts
+
+
+def _drop(data: Any, location: str) -> Any:
+    """Remove the value at ``location`` from ``data``; returns it, or raises KeyError."""
+    parts = _location_parts(location)
+    if not parts or parts[0] in ("sex", "age_years"):
+        raise KeyError(location)
+    node = data
+    for part in parts[:-1]:
+        node = node[part]
+    last = parts[-1]
+    value = node[last]
+    del node[last]
+    return value
+
+
+def stored_client_input_checked(
+    store: Store, code: str
+) -> tuple[AssessmentInput, tuple[Issue, ...]]:
+    """The assessment input built from ``code``'s stored records, and what had to be skipped.
+
+    A stored value the input contract refuses (a finding stored before findings were checked,
+    a measured value outside the contract's range) is left out and named in a warning, and the
+    input is built from the rest: one bad value must never stop the safety triage.
 
     Raises
     ------
     hostcap.errors.NotFoundError
         When the store holds no client ``code``.
     hostcap.errors.ValidationError
-        When the stored records do not make a valid input (every problem named).
+        When the client's own row does not make a valid input (nothing to skip).
     """
-    data = _store_services().assessment_input_data(store, code)
-    try:
-        return parse_assessment_input(data)
-    except ValidationError as exc:
-        # Say where the bad values came from: stored records, fixed by recording new ones.
-        raise ValidationError(
-            exc.issues,
-            context=f"the stored records of {code} do not make a valid assessment input "
-            "(record corrected values, e.g. `hostcap finding add`, then assess again)",
-        ) from None
+    data, notes = _store_services().stored_input_data(store, code)
+    skipped: list[Issue] = list(notes)
+    for _ in range(100):
+        try:
+            return parse_assessment_input(data), tuple(skipped)
+        except ValidationError as exc:
+            removed = False
+            for issue in exc.issues:
+                try:
+                    value = _drop(data, issue.location)
+                except (KeyError, IndexError, TypeError):
+                    continue
+                removed = True
+                skipped.append(
+                    Issue(
+                        location=issue.location,
+                        message=f"stored value {issue.location} = {value!r} was skipped: "
+                        f"{issue.message}",
+                        severity=Severity.WARNING,
+                        value=value,
+                        expected=issue.expected,
+                        code="skipped_stored_value",
+                    )
+                )
+            if not removed:
+                raise ValidationError(
+                    exc.issues,
+                    context=f"the stored records of {code} do not make a valid assessment "
+                    "input (record corrected values, e.g. `hostcap finding add`, then assess "
+                    "again)",
+                ) from None
+    raise ValidationError.single(code, "stored records", "an assessment input")  # pragma: no cover
+
+
+def stored_client_input(store: Store, code: str) -> AssessmentInput:
+    """The validated assessment input built from ``code``'s stored records.
+
+    Stored values the contract refuses are skipped (``stored_client_input_checked`` names them).
+
+    Raises
+    ------
+    hostcap.errors.NotFoundError
+        When the store holds no client ``code``.
+    """
+    return stored_client_input_checked(store, code)[0]
+
+
+def skipped_note(issue: Issue) -> str:
+    """One line for a stored value that an assessment had to leave out."""
+    return f"NOTE: assessed without a stored value — {issue.message}"
 
 
 def _input_json(inp: AssessmentInput) -> dict[str, Any]:
@@ -354,7 +432,7 @@ def assess_stored_client(
     sha256 (the store adds the package version), so it can be shown unchanged later whatever
     happens to the rulebook.
     """
-    inp = stored_client_input(store, code)
+    inp, skipped = stored_client_input_checked(store, code)
     book = rulebook or load_rulebook()
     result = assess(inp, book, trajectory_provider=provider)
     assessment_id = None
@@ -367,8 +445,11 @@ def assess_stored_client(
             rulebook_sha256=book.sha256,
             triage_level=result.triage.level,
             actor=actor,
+            skipped=[issue.message for issue in skipped],
         )
-    return ClientAssessment(code=code, input=inp, result=result, assessment_id=assessment_id)
+    return ClientAssessment(
+        code=code, input=inp, result=result, assessment_id=assessment_id, skipped=skipped
+    )
 
 
 def assess_client(
@@ -414,6 +495,7 @@ def _summary(code: str, book: Rulebook, outcome: ClientAssessment) -> Assessment
         rulebook_version=book.version,
         rulebook_sha256=book.sha256,
         result=r,
+        notes=tuple(skipped_note(i) for i in outcome.skipped),
     )
 
 
@@ -495,6 +577,7 @@ def format_summary(summary: AssessmentSummary) -> str:
         else ""
     )
     lines.append(f"  {saved}rulebook {summary.rulebook_version} ({summary.rulebook_sha256[:12]})")
+    lines.extend(f"  {note}" for note in summary.notes)
     return "\n".join(lines) + "\n"
 
 
@@ -531,6 +614,7 @@ def format_summaries_json(summaries: Sequence[AssessmentSummary]) -> str:
             "assessment_id": s.assessment_id,
             "rulebook": {"version": s.rulebook_version, "sha256": s.rulebook_sha256},
             "error": s.error,
+            "notes": list(s.notes),
         }
         for s in summaries
     ]
@@ -637,8 +721,10 @@ def client_safety_banner(store: Store, code: str) -> list[str]:
     """
     lines: list[tuple[int, str]] = []
     seen: set[str] = set()
+    skipped: tuple[Issue, ...] = ()
     try:
-        live = assess(stored_client_input(store, code), load_rulebook()).triage
+        inp, skipped = stored_client_input_checked(store, code)
+        live = assess(inp, load_rulebook()).triage
     except ValidationError as exc:
         lines.append(
             (
@@ -667,6 +753,7 @@ def client_safety_banner(store: Store, code: str) -> list[str]:
             level = str(reason.get("level") or triage.get("level") or latest["triage_level"])
             source = f" (from assessment #{latest['id']} of {stamp})"
             lines.append((_BANNER_RANK.get(level, 3), _banner_line(reason, level, source)))
+    lines.extend((0, skipped_note(issue)) for issue in skipped)
     lines.sort(key=lambda item: -item[0])
     return [text for _, text in lines]
 

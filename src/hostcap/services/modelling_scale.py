@@ -413,7 +413,9 @@ def run_fit(
             "log_likelihood": fit.log_likelihood_,
             "aic": fit.aic_,
             "bic": fit.bic_,
+            "warnings": list(fit.interval_warnings_),
         }
+        notes.extend(f"{v}: {w}" for w in fit.interval_warnings_)
         if intervals == "profile":
             result["fits"][v]["profile"] = fit.profile_.to_dict(orient="records")
     if petab_dir is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from hostcap.clinical_store import (
     EXPORT_FILES,
@@ -22,7 +23,15 @@ from hostcap.clinical_store import (
     export_tidy,
     restore_sqlite_backup,
 )
-from hostcap.errors import InputError, ValidationError
+from hostcap.clinical_store.finding_contract import finding_issue
+from hostcap.errors import (
+    ConfigurationError,
+    InputError,
+    Issue,
+    Severity,
+    ValidationError,
+    describe_value,
+)
 from hostcap.settings import database_url
 
 __all__ = [
@@ -33,12 +42,23 @@ __all__ = [
     "open_store",
     "read_tidy_csv",
     "restore_store",
+    "stored_input_data",
 ]
 
 
 def open_store(url: str | None = None, *, require_schema: bool = True) -> Store:
     """The store at ``url`` (or the configured default), checked to be at the newest migration."""
     store = Store(database_url(url))
+    try:
+        with store.engine.connect():
+            pass
+    except (OperationalError, InterfaceError) as exc:
+        store.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise ConfigurationError(
+            f"cannot open the store at {store.engine.url!r}: {reason}; expected a reachable "
+            "PostgreSQL server or a SQLite file path (not a folder) that can be written"
+        ) from None
     if require_schema:
         store.ensure_ready()
     return store
@@ -84,8 +104,9 @@ def import_file(
     dry_run: bool = False,
     replace: bool = False,
     actor: str | None = None,
+    confirm_unusual: bool = False,
 ) -> ImportReport:
-    """Import a tidy CSV of ``kind``: all rows or none."""
+    """Import a tidy CSV of ``kind``: all rows or none (``confirm_unusual``: see ``Store``)."""
     if kind not in KINDS:
         raise ValidationError.single("kind", kind, "one of " + ", ".join(sorted(KINDS)))
     frame, digest = read_tidy_csv(path)
@@ -97,6 +118,7 @@ def import_file(
         actor=actor,
         source=Path(path).name,
         source_sha256=digest,
+        confirm_unusual=confirm_unusual,
     )
 
 
@@ -271,6 +293,39 @@ def _resolution_before(
 
 
 def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
+    """The assessment input (as plain data) for a stored client; see ``stored_input_data``."""
+    return stored_input_data(store, code)[0]
+
+
+def _usable_findings(findings: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
+    """Findings the input contract accepts, and a note for each stored one it does not.
+
+    Values are checked when written; a value stored before that check (or under an older
+    contract) is skipped here and named, so one bad value never blocks the safety triage.
+    """
+    notes: list[Issue] = []
+    keep = []
+    for field, value, day in zip(
+        findings["field"], findings["value"], findings["recorded_on"], strict=True
+    ):
+        issue = finding_issue(str(field), value)
+        keep.append(issue is None)
+        if issue is not None:
+            notes.append(
+                Issue(
+                    location=str(field),
+                    message=f"stored finding {field} = {describe_value(value)} (recorded "
+                    f"{day}) was skipped: {issue.message}",
+                    severity=Severity.WARNING,
+                    value=value,
+                    expected=issue.expected,
+                    code="skipped_stored_value",
+                )
+            )
+    return findings[np.array(keep, dtype=bool)], notes
+
+
+def stored_input_data(store: Store, code: str) -> tuple[dict[str, Any], list[Issue]]:
     """The assessment input (``hostcap assess --schema``) for a stored client, as plain data.
 
     Labs, episodes, questionnaires and food trials come from their tables; everything else
@@ -281,6 +336,9 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
     ``current_episode.*`` findings describe an episode in progress, so only those recorded today
     are used (findings are dated, not timed); an older one is history and must never keep a
     client at EMERGENCY on every later view.
+
+    Returns the data and one warning per stored finding that was skipped because the input
+    contract refuses it (the newest valid value of that field, if any, is used instead).
     """
     with store.reading() as session:
         client_row = store.client(session, code)
@@ -300,6 +358,9 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
             pd.to_datetime(findings["recorded_on"]).dt.date < dt.date.today()
         )
         findings = findings[~stale]
+    skipped: list[Issue] = []
+    if not findings.empty:
+        findings, skipped = _usable_findings(findings)
     if not findings.empty:
         newest = findings.sort_values("recorded_on").groupby("field").tail(1)
         for field, value in zip(newest["field"], newest["value"], strict=True):
@@ -362,4 +423,4 @@ def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
     if not food.empty and "food_reactions_count" not in data.get("history", {}):
         reacted = int(food[food["reaction_grade"] >= 1]["food"].nunique())
         _set_path(data, "history.food_reactions_count", reacted)
-    return data
+    return data, skipped
