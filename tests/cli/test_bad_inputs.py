@@ -355,7 +355,7 @@ def _cases(folder: Path) -> list[Case]:
         Case(
             "database: a folder as the SQLite file",
             ("client", "list", "--database", f"sqlite:///{folder}"),
-            ("cannot open the store",),
+            ("is a folder", "expected a file path"),
             database=False,
         ),
         Case(
