@@ -74,10 +74,14 @@ def python_values(row: pd.Series) -> dict[str, Any]:
     return out
 
 
-def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
-    """Insert every row of ``rows`` (columns named as in ``table``) in one statement."""
+def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> dict[str, list[Any]]:
+    """Insert every row of ``rows`` (columns named as in ``table``) in one statement.
+
+    Returns the inserted values column by column in their SQLite storage form (the form the
+    audit's row hashes are computed over, whatever the backend).
+    """
     if rows.empty:
-        return
+        return {}
     dialect = conn.dialect.name
     columns = [c for c in rows.columns if c in table.c]
     converted = [_column_values(rows[c], table.c[c].type, dialect) for c in columns]
@@ -89,6 +93,7 @@ def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> None:
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for record in tuples:
                 copy.write_row(record)
-        return
+        return {c: _column_values(rows[c], table.c[c].type, "sqlite") for c in columns}
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", tuples)
+    return dict(zip(columns, converted, strict=True))
