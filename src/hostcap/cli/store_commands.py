@@ -570,16 +570,24 @@ ReasonOption = Annotated[
 def record_correct(
     kind: Annotated[str, typer.Argument(help="record kind: labs, meds, findings, ...")],
     record_id: Annotated[int, typer.Argument(metavar="ID", help="the record's id")],
-    field: Annotated[str, typer.Option("--field", help="input field, as in `KIND add`")],
+    field: Annotated[
+        list[str], typer.Option("--field", help="input field, as in `KIND add`; repeatable")
+    ],
     value: Annotated[
-        str, typer.Option("--value", help="new value; empty clears an optional field")
+        list[str], typer.Option("--value", help="its new value (empty clears it); one per --field")
     ],
     reason: ReasonOption,
     database: DatabaseOption = None,
 ) -> None:
-    """Correct one field of a stored record, validated as on entry; the old row stays audited."""
+    """Correct fields of a stored record, validated as on entry; the old row stays audited."""
+    if len(field) != len(value):
+        raise ValidationError.single(
+            "--value", f"{len(value)} values", f"one --value for each of the {len(field)} --field"
+        )
     store = store_services.open_store(database)
-    change = store.correct_record(kind, record_id, field, value, reason=reason)
+    change = store.correct_record(
+        kind, record_id, dict(zip(field, value, strict=True)), reason=reason
+    )
     before = change["before"]
     after = change["after"]
     changed = sorted(k for k in after if after[k] != before.get(k))

@@ -681,18 +681,17 @@ class Store:
         self,
         kind: str,
         record_id: int,
-        field_name: str,
-        value: str,
+        changes: Mapping[str, str],
         *,
         reason: str,
         actor: str | None = None,
     ) -> dict[str, Any]:
-        """Change one field of a stored record, validated as on insert, audited with the reason.
+        """Change fields of a stored record, validated as on insert, audited with the reason.
 
-        The record's input is rebuilt from the stored row, ``field_name`` set to ``value`` (an
-        empty value clears an optional field) and the whole record validated again by the
-        same code an insert uses; the row keeps its id. The audit entry holds the old row, the
-        new one, the reason and the new content hash. Returns ``{"before": ..., "after": ...}``.
+        The record's input is rebuilt from the stored row, each field of ``changes`` set to its
+        value (an empty value clears an optional field) and the whole record validated again
+        by the same code an insert uses; the row keeps its id. The audit entry holds the old
+        row, the new one, the reason and the new content hash. Returns ``{"before": ..., "after": ...}``.
 
         Raises
         ------
@@ -706,18 +705,22 @@ class Store:
         spec = self._kind(kind)
         why = _reason(reason)
         fields = correctable_fields(spec)
-        if field_name not in fields:
-            raise ValidationError.single(
-                "--field", field_name, f"a field of {kind} records: " + ", ".join(fields)
-            )
+        if not changes:
+            raise ValidationError.single("--field", "", "at least one field to correct")
+        for field_name in changes:
+            if field_name not in fields:
+                raise ValidationError.single(
+                    "--field", field_name, f"a field of {kind} records: " + ", ".join(fields)
+                )
         table = _table(spec)
         with self.transaction() as session:
             old, code = self._stored_record(session, spec, record_id)
             values = input_values(spec, old, code)
-            previous = values.get(field_name)
-            values[field_name] = value if value.strip() else None
+            previous = {f: values.get(f) for f in changes}
+            for field_name, value in changes.items():
+                values[field_name] = value if value.strip() else None
             raw = pd.DataFrame(
-                [{k: v for k, v in values.items() if v is not None or k == field_name}],
+                [{k: v for k, v in values.items() if v is not None or k in changes}],
                 dtype="string",
             )
             checked = self.validate(kind, raw, session=session)
@@ -729,13 +732,13 @@ class Store:
             existing = self._existing(session, spec, checked.rows)
             other = existing.iloc[0] if len(existing) else np.nan
             if pd.notna(other) and int(other) != record_id:
+                shown = ", ".join(f"{f} = {v!r}" for f, v in changes.items())
                 raise DuplicateError(
-                    f"{field_name} value {value!r} would give {kind} record {record_id} the key "
-                    f"of stored record {int(other)}; expected a value that keeps the record "
-                    "unique",
-                    field=field_name,
-                    value=value,
-                    expected="a value that keeps the record unique",
+                    f"{shown} would give {kind} record {record_id} the key of stored record "
+                    f"{int(other)}; expected values that keep the record unique",
+                    field=", ".join(changes),
+                    value=", ".join(changes.values()),
+                    expected="values that keep the record unique",
                 )
             new = _column_typed(table, python_values(checked.rows.iloc[0]))
             session.execute(update(table).where(table.c.id == record_id).values(**new))
@@ -750,8 +753,7 @@ class Store:
                 client_code=code,
                 before=old,
                 after={
-                    "field": field_name,
-                    "value": value,
+                    "changes": dict(changes),
                     "previous": previous,
                     "reason": why,
                     "row": after,
