@@ -691,7 +691,8 @@ class Store:
         The record's input is rebuilt from the stored row, each field of ``changes`` set to its
         value (an empty value clears an optional field) and the whole record validated again
         by the same code an insert uses; the row keeps its id. The audit entry holds the old
-        row, the new one, the reason and the new content hash. Returns ``{"before": ..., "after": ...}``.
+        row, the new one, the reason and the new content hash. Returns the row before and
+        after (``{"before": ..., "after": ...}``).
 
         Raises
         ------
