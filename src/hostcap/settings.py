@@ -62,8 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
         help="File holding the store's audit key (HMAC-SHA256, created 0600 by `hostcap init`); "
         "the chain head is kept beside it in `FILE.head`. Empty means `STORE.audit-key` next to "
         "a SQLite file, or `audit/<hash of the URL>.key` in the user data directory for other "
-        "URLs. Keep one key per store, outside the database and its backups' reach; copy it "
-        "(and the head file) to every machine that writes to a shared PostgreSQL store.",
+        "URLs. One key per store; without it the store cannot be verified or written. "
+        "`hostcap backup` puts a copy (0600) beside the backup; copy the key and the head file "
+        "to every machine that writes to a shared PostgreSQL store.",
     ),
     Setting(
         name="batch_solver",

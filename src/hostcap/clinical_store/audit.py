@@ -105,6 +105,7 @@ class AuditContext:
 
     files: AuditFiles
     check_external_head: bool = True
+    keyed_since: int | None = None
     _key: bytes | None = field(default=None, repr=False)
 
     def key(self) -> bytes | None:
@@ -133,7 +134,16 @@ class AuditContext:
         if pending is None or not self.check_external_head:
             return
         seq, hash_, keyed_since, kid = pending
-        self.files.advance_head(seq, hash_, keyed_since=keyed_since, key=kid)
+        self.keyed_since = keyed_since
+        try:
+            self.files.advance_head(seq, hash_, keyed_since=keyed_since, key=kid)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the write was committed (audit entry {seq}), but the audit head file "
+                f"{str(self.files.head_path)!r} could not be updated ({exc}); expected a "
+                "writable file beside the audit key. `hostcap audit --verify` will report the "
+                "lag until the next write updates it."
+            ) from None
 
 
 def audit_context(session: Session) -> AuditContext:
@@ -292,6 +302,8 @@ def append_audit(
         keyed_since = pending[2]
     elif head.seq == 0:
         keyed_since = 1
+    elif ctx.keyed_since is not None:
+        keyed_since = ctx.keyed_since
     else:
         keyed_since = _first_keyed_seq(session) or head.seq + 1
     kid = key_id(key)

@@ -65,6 +65,8 @@ def _encoded(values: Sequence[Any]) -> list[str] | None:
         if None in values or 0.0 in values:  # NULLs, or -0.0 to write as 0.0
             return ["" if v is None else repr(float(v) + 0.0) for v in values]
         return list(map(repr, values))
+    if isinstance(sample, str) and None not in values and len(set(values[:1000])) > 500:
+        return list(map(_encode_text, values))  # mostly distinct (times): no cache
     encoded: dict[Any, str] = {None: ""}
     for v in set(values):
         if isinstance(v, str):
