@@ -381,7 +381,21 @@ def _writer(url: str, offset: int, n: int) -> None:
     store = Store(url)
     try:
         for i in range(n):
-            store.add_one("labs", _lab(1, str(offset + i)) | {"collected_at": _at(offset + i)})
+            if store.engine.dialect.name == "sqlite":
+                lab = _lab(1, str(offset + i)) | {"collected_at": _at(offset + i)}
+                store.add_one("labs", lab)
+            else:
+                # Concurrent single lab inserts on PostgreSQL need the RETURNING change of issue
+                # 12's concurrency part (ids are still counted by range); assessments are
+                # inserted through the ORM and exercise the same audit and head-file path.
+                store.save_assessment(
+                    "A1",
+                    input_json={"i": offset + i},
+                    result_json={},
+                    rulebook_version="1",
+                    rulebook_sha256="0" * 64,
+                    triage_level="routine",
+                )
     finally:
         store.dispose()
 
@@ -391,14 +405,9 @@ def _at(i: int) -> str:
 
 
 def test_two_processes_writing_leave_the_head_file_at_the_highest_committed_entry(
-    sqlite_store: Store,
+    store: Store,
 ) -> None:
-    # SQLite only here: concurrent single inserts on PostgreSQL need the RETURNING change of
-    # issue 12's concurrency part (ids are still counted by range); the head file logic is the
-    # same for both backends.
     import multiprocessing
-
-    store = sqlite_store
 
     store.add_client("A1", sex="female", birth_year=1980)
     context = multiprocessing.get_context("spawn")
