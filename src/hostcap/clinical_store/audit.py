@@ -50,6 +50,7 @@ __all__ = [
     "AuditContext",
     "AuditProblem",
     "AuditVerification",
+    "HashedRows",
     "append_audit",
     "audit_context",
     "canonical_json",
@@ -216,7 +217,15 @@ def _entry_fields(row: AuditEntryRow) -> dict[str, Any]:
     return fields
 
 
-RowChanges = Mapping[str, Iterable[tuple[int, str | None]]]
+@dataclass(frozen=True)
+class HashedRows:
+    """Rows a write created or changed with their hashes, ids ascending (a bulk insert)."""
+
+    ids: Sequence[int]
+    hashes: Sequence[str]
+
+
+RowChanges = Mapping[str, "Iterable[tuple[int, str | None]] | HashedRows"]
 
 
 def _id_ranges(ids: Sequence[int]) -> list[list[int]]:
@@ -243,6 +252,23 @@ def _rows_text(rows: RowChanges | None) -> str | None:
         return None
     out: dict[str, dict[str, Any]] = {}
     for table, pairs in sorted(rows.items()):
+        if isinstance(pairs, HashedRows):
+            ids_sorted = np.asarray(pairs.ids, dtype=np.int64)
+            if len(ids_sorted) > 1 and not bool((np.diff(ids_sorted) > 0).all()):
+                raise ValueError("HashedRows ids must be ascending")
+            breaks = np.flatnonzero(np.diff(ids_sorted) != 1)
+            starts = np.concatenate(([0], breaks + 1)).tolist()
+            ends = np.concatenate((breaks, [len(ids_sorted) - 1])).tolist()
+            values = ids_sorted.tolist()
+            out[table] = (
+                {
+                    "ids": [[values[a], values[b]] for a, b in zip(starts, ends, strict=True)],
+                    "hashes": "".join(pairs.hashes),
+                }
+                if values
+                else {}
+            )
+            continue
         items = list(pairs)
         ids = np.fromiter((int(i) for i, _ in items), dtype=np.int64, count=len(items))
         order = np.argsort(ids, kind="stable").tolist()

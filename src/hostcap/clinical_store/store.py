@@ -37,6 +37,7 @@ from hostcap import __version__
 from hostcap.clinical_store.audit import (
     AuditContext,
     AuditVerification,
+    HashedRows,
     after_commit,
     after_rollback,
     append_audit,
@@ -649,7 +650,7 @@ class Store:
                 "clients": client_codes[:200],
             },
             actor=actor,
-            rows={table.name: zip(ids, hashes, strict=True)},
+            rows={table.name: _in_id_order(ids, hashes)},
         )
 
     def _codes_by_id(self, session: Session) -> dict[int, str]:
@@ -1113,6 +1114,13 @@ class Store:
                 name: int(session.execute(select(func.count()).select_from(table)).scalar_one())
                 for name, table in sorted(Base.metadata.tables.items())
             }
+
+
+def _in_id_order(ids: Sequence[int], hashes: Sequence[str]) -> HashedRows:
+    order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+    return HashedRows(
+        np.asarray(ids, dtype=np.int64)[order].tolist(), [hashes[i] for i in order.tolist()]
+    )
 
 
 def _reason(reason: str | None) -> str:
