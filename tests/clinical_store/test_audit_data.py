@@ -336,6 +336,53 @@ def test_a_chain_recomputed_as_unkeyed_legacy_entries_does_not_verify(filled: St
     )
 
 
+def test_a_forged_entry_appended_for_an_inserted_row_does_not_verify(filled: Store) -> None:
+    """Insert a row and append an entry "auditing" it, computed without the store's key."""
+    import hmac
+
+    _sql(
+        filled,
+        "insert into lab_results (client_id, analyte, value, unit, value_as_entered, "
+        "unit_as_entered, collected_at, context) values (1, 'tryptase', 3.0, 'ng/mL', 3.0, "
+        "'ng/mL', '2026-01-20 09:00:00.000000', 'routine')",
+    )
+    last = filled.audit_entries()[-1]
+    with filled.reading() as session:
+        new_id = session.execute(text("select max(id) from lab_results")).scalar_one()
+    fields = {
+        "seq": last["seq"] + 1,
+        "at": last["at"],
+        "actor": "mallory",
+        "action": "create",
+        "entity": "lab_results",
+        "entity_id": str(new_id),
+        "client_code": "A1",
+        "before": None,
+        "after": None,
+        "key_id": last["key_id"],
+        "row_hashes": json.dumps({"lab_results": {"ids": [[new_id, new_id]], "hashes": "a" * 64}}),
+    }
+    mac = hmac.new(b"not the key", digestmod=hashlib.sha256)
+    mac.update(last["hash"].encode())
+    mac.update(canonical_json(fields).encode())
+    digest = mac.hexdigest()
+    with filled.engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into audit_log (seq, at, actor, action, entity, entity_id, client_code, "
+                "before, after, prev_hash, hash, key_id, row_hashes) values (:seq, :at, :actor, "
+                ":action, :entity, :entity_id, :client_code, :before, :after, :p, :h, :key_id, "
+                ":row_hashes)"
+            ),
+            fields | {"p": last["hash"], "h": digest},
+        )
+        conn.execute(
+            text("update audit_head set seq=:s, last_hash=:h"), {"s": fields["seq"], "h": digest}
+        )
+    messages = _messages(filled)
+    assert any(f"entry {fields['seq']} was altered" in m for m in messages)
+
+
 def test_a_missing_key_is_reported_clearly_and_blocks_writes(filled: Store) -> None:
     filled.audit.files.key_path.unlink()
     store = Store(filled.url)  # a new process: no key cached
@@ -509,3 +556,34 @@ def test_a_legacy_chain_that_does_not_verify_gets_no_baseline(store_url: str) ->
         assert all(e["action"] != "baseline" for e in store.audit_entries())
     finally:
         store.dispose()
+
+
+def test_a_second_machine_with_a_copy_of_the_key_writes_and_both_verify(
+    filled: Store, tmp_path: Path
+) -> None:
+    """Shared PostgreSQL: each machine keeps its own head file; one that lags is only noted."""
+    other_key = tmp_path / "machine-b" / "store.key"
+    other_key.parent.mkdir()
+    other_key.write_bytes(filled.audit.files.key_path.read_bytes())
+    other_key.chmod(0o600)
+    machine_b = Store(filled.url, audit_key_file=other_key)
+    try:
+        machine_b.add_one("labs", _lab(9))
+        assert machine_b.verify_audit().ok
+        here = filled.verify_audit()
+        assert here.ok, here.problems
+        assert any("written after the head file was last updated here" in n for n in here.notes)
+    finally:
+        machine_b.dispose()
+
+
+def test_a_machine_with_its_own_new_key_cannot_write_to_a_keyed_store(
+    filled: Store, tmp_path: Path
+) -> None:
+    machine_b = Store(filled.url, audit_key_file=tmp_path / "b" / "new.key")
+    try:
+        with pytest.raises(ConfigurationError, match="keyed from entry 1 on"):
+            machine_b.add_one("labs", _lab(9))
+        assert not (tmp_path / "b" / "new.key").exists()
+    finally:
+        machine_b.dispose()
