@@ -432,8 +432,6 @@ class _Walk:
     baseline: int | None = None
     hash_at_external: str | None = None
     last_seq: int = 0
-    unverifiable_keyed: int = 0
-    foreign_keys: set[str] = field(default_factory=set)
 
     def entry(self, row: AuditEntryRow) -> None:
         self.count += 1
@@ -480,9 +478,8 @@ class _Walk:
             self.first_keyed = row.seq
         self.last_keyed = row.seq
         if self.key is None:
-            self.unverifiable_keyed += 1
+            pass  # reported once, after the walk
         elif row.key_id != self.kid:
-            self.foreign_keys.add(str(row.key_id))
             self.problems.append(
                 AuditProblem(
                     row.seq,

@@ -14,7 +14,6 @@ temporary file and renaming it over the old one, so it always holds the highest 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
 import hashlib
 import json
@@ -133,17 +132,6 @@ class AuditFiles:
             os.link(tmp, self.key_path)
         finally:
             tmp.unlink()
-
-    def archive(self) -> list[Path]:
-        """Move an old key and head aside (a new, empty store is being created at this place)."""
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        moved = []
-        for path in (self.key_path, self.head_path):
-            if path.exists():
-                target = path.with_name(f"{path.name}.replaced-{stamp}")
-                path.rename(target)
-                moved.append(target)
-        return moved
 
     # -- head ------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hostcap.clinical_store.record_kinds import KINDS, RecordKind
+from hostcap.clinical_store.record_kinds import RecordKind
 from hostcap.errors import ValidationError
 
 __all__ = ["INPUT_COLUMNS", "correctable_fields", "input_values"]
@@ -112,7 +112,3 @@ def input_values(
     for column, stored_column in mapping.items():
         values[column] = _as_text(spec.name, column, stored.get(stored_column))
     return values
-
-
-def kinds_by_table() -> dict[str, RecordKind]:
-    return {spec.table.__tablename__: spec for spec in KINDS.values()}

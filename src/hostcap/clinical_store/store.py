@@ -662,7 +662,9 @@ class Store:
         self, session: Session, spec: RecordKind, record_id: int
     ) -> tuple[dict[str, Any], str]:
         table = _table(spec)
-        found = session.execute(select(table).where(table.c.id == record_id)).mappings()
+        found = session.execute(
+            select(table).where(table.c.id == record_id).with_for_update()
+        ).mappings()
         old = found.one_or_none()
         if old is None:
             raise NotFoundError(
