@@ -120,6 +120,11 @@ def init_command(database: DatabaseOption = None) -> None:
     store = store_services.open_store(database, require_schema=False)
     revision = store.init()
     console.print(f"store ready at {store.engine.url!r} (schema {revision})", markup=False)
+    console.print(
+        f"audit key: {store.audit.files.key_path} (keep it with the store: without it the store "
+        "can be neither verified nor written)",
+        markup=False,
+    )
 
 
 @client_app.command("add")
