@@ -108,3 +108,19 @@ def test_a_correction_without_a_reason_is_refused(
     assert rc == 2 and "--reason" in err and "non-empty reason" in err
     rc, _, _ = _run(capsys, *base)
     assert rc == 2
+
+
+def test_a_record_changed_outside_hostcap_needs_an_explicit_flag_to_be_corrected(
+    db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(db.removeprefix("sqlite:///")) as conn:
+        conn.execute("update lab_results set value=1.2 where id=1")
+    fix = ("record", "correct", "labs", "1", "--field", "value", "--value", "5")
+    rc, _, err = _run(capsys, *fix, "--reason", "restore", "--database", db)
+    assert rc == 4 and "changed outside hostcap" in err and "--accept-unaudited-change" in err
+    rc, _, _ = _run(
+        capsys, *fix, "--reason", "restore", "--accept-unaudited-change", "--database", db
+    )
+    assert rc == 0
+    rc, _, _ = _run(capsys, "audit", "--verify", "--database", db)
+    assert rc == 0

@@ -145,3 +145,45 @@ def test_a_client_with_records_is_not_deleted_one_without_goes_with_its_identity
     assert "Cy Example" not in (entry["after"] or "") + (entry["before"] or "")
     assert json.loads(entry["after"])["identity_fields_deleted"] == ["full_name"]
     assert filled.verify_audit().ok
+
+
+def test_a_record_changed_outside_hostcap_is_not_corrected_unless_accepted(
+    filled: Store,
+) -> None:
+    from sqlalchemy import text
+
+    from hostcap.errors import IntegrityError
+
+    lab = _lab_id(filled)
+    with filled.engine.begin() as conn:
+        conn.execute(text(f"update lab_results set value=1.2 where id={lab}"))
+    with pytest.raises(IntegrityError, match="changed outside hostcap"):
+        filled.correct_record("labs", lab, {"value": "5"}, reason="restore the value")
+    with pytest.raises(IntegrityError, match="--accept-unaudited-change"):
+        filled.delete_record("labs", lab, reason="x")
+    assert not filled.verify_audit().ok  # still reported: nothing was laundered
+    filled.correct_record(
+        "labs", lab, {"value": "5"}, reason="restore the value", accept_unaudited_change=True
+    )
+    entry = json.loads(filled.audit_entries()[-1]["after"])
+    assert entry["unaudited_change"]["found_hash"] != entry["unaudited_change"]["audited_hash"]
+    assert filled.verify_audit().ok
+
+
+def test_a_row_inserted_outside_hostcap_is_not_deleted_unless_accepted(filled: Store) -> None:
+    from sqlalchemy import text
+
+    from hostcap.errors import IntegrityError
+
+    with filled.engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into food_trials (client_id, trial_date, food, reaction_grade) "
+                "values (1, '2026-03-01', 'rice', 0)"
+            )
+        )
+    planted = int(filled.frame("food").sort_values("id")["id"].iloc[-1])
+    with pytest.raises(IntegrityError, match="changed outside hostcap"):
+        filled.delete_record("food", planted, reason="not ours")
+    filled.delete_record("food", planted, reason="not ours", accept_unaudited_change=True)
+    assert filled.verify_audit().ok

@@ -569,6 +569,14 @@ def audit_command(
 ReasonOption = Annotated[
     str, typer.Option("--reason", help="why (required; kept in the audit log)")
 ]
+AcceptUnauditedOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-unaudited-change",
+        help="change a record that was altered outside hostcap, keeping the mismatch in the "
+        "audit log (otherwise refused)",
+    ),
+]
 
 
 @record_app.command("correct")
@@ -582,6 +590,7 @@ def record_correct(
         list[str], typer.Option("--value", help="its new value (empty clears it); one per --field")
     ],
     reason: ReasonOption,
+    accept_unaudited_change: AcceptUnauditedOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Correct fields of a stored record, validated as on entry; the old row stays audited."""
@@ -591,7 +600,11 @@ def record_correct(
         )
     store = store_services.open_store(database)
     change = store.correct_record(
-        kind, record_id, dict(zip(field, value, strict=True)), reason=reason
+        kind,
+        record_id,
+        dict(zip(field, value, strict=True)),
+        reason=reason,
+        accept_unaudited_change=accept_unaudited_change,
     )
     before = change["before"]
     after = change["after"]
@@ -607,11 +620,14 @@ def record_delete(
     kind: Annotated[str, typer.Argument(help="record kind: labs, meds, findings, ...")],
     record_id: Annotated[int, typer.Argument(metavar="ID", help="the record's id")],
     reason: ReasonOption,
+    accept_unaudited_change: AcceptUnauditedOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Delete a stored record; the audit log keeps its values and the reason."""
     store = store_services.open_store(database)
-    store.delete_record(kind, record_id, reason=reason)
+    store.delete_record(
+        kind, record_id, reason=reason, accept_unaudited_change=accept_unaudited_change
+    )
     console.print(f"deleted {kind} record {record_id} (kept in the audit log)", markup=False)
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "HashedRows",
     "append_audit",
     "audit_context",
+    "audited_row_hash",
     "canonical_json",
     "clinical_tables",
     "current_actor",
@@ -296,6 +297,52 @@ def _row_changes(text: str) -> dict[str, tuple[dict[int, str], list[int]]]:
         present = {i: hashes[64 * k : 64 * k + 64] for k, i in enumerate(ids)}
         out[table] = (present, _expand(entry.get("removed", [])))
     return out
+
+
+def _hash_in_entry(entry: Mapping[str, Any], row_id: int) -> tuple[bool, str | None]:
+    """Whether one table's part of an entry mentions ``row_id``, and its hash (None: removed)."""
+    offset = 0
+    for first, last in entry.get("ids", []):
+        if first <= row_id <= last:
+            k = offset + row_id - first
+            return True, str(entry["hashes"])[64 * k : 64 * k + 64]
+        offset += last - first + 1
+    for first, last in entry.get("removed", []):
+        if first <= row_id <= last:
+            return True, None
+    return False, None
+
+
+def audited_row_hash(session: Session, table: str, row_id: int) -> tuple[bool, str | None]:
+    """The hash the audit log last recorded for a row: (known, hash or None when removed).
+
+    Walks keyed entries from the newest back to the one that last wrote the row (or to the
+    baseline); ``known`` is false when the log cannot say (entries from before keyed hashing).
+    """
+    query = (
+        select(AuditEntryRow.action, AuditEntryRow.row_hashes)
+        .where(AuditEntryRow.key_id.is_not(None))
+        .order_by(AuditEntryRow.seq.desc())
+        .execution_options(yield_per=20)
+    )
+    marker = json.dumps(table)
+    result = session.execute(query)
+    try:
+        for action, text in result:
+            if text and marker in text:
+                part = cast(dict[str, Any], json.loads(text)).get(table, {})
+                mentioned, digest = _hash_in_entry(part, row_id)
+                if mentioned:
+                    return True, digest
+            if action == "baseline":
+                return True, None
+    finally:
+        result.close()  # a server-side cursor on PostgreSQL, left before its end
+    # Never mentioned: unknown only if the log holds entries from before keyed hashing.
+    legacy = session.execute(
+        select(AuditEntryRow.seq).where(AuditEntryRow.key_id.is_(None)).limit(1)
+    ).first()
+    return legacy is None, None
 
 
 def append_audit(

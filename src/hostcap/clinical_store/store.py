@@ -41,6 +41,7 @@ from hostcap.clinical_store.audit import (
     after_commit,
     after_rollback,
     append_audit,
+    audited_row_hash,
     clinical_tables,
     row_hasher,
     verify_chain,
@@ -658,6 +659,28 @@ class Store:
 
     # -- corrections -----------------------------------------------------------------------------
 
+    def _unaudited_change(
+        self, session: Session, spec: RecordKind, record_id: int, *, accept: bool
+    ) -> dict[str, Any] | None:
+        """Refuse to correct or delete a row that no longer matches its audited hash.
+
+        A correction would otherwise hide a change made outside hostcap. With ``accept`` the
+        mismatch is returned, to be kept in the audit entry, instead.
+        """
+        table = _table(spec)
+        found = row_hasher(session).hash_stored(session, table, [record_id]).get(record_id)
+        known, audited = audited_row_hash(session, table.name, record_id)
+        if not known or audited == found:
+            return None
+        if not accept:
+            raise IntegrityError(
+                f"{spec.name} record {record_id} was changed outside hostcap since it was last "
+                "audited (its stored values do not match the audit log), and a correction would "
+                "hide that; expected an audited record. See `hostcap audit --verify`; to change "
+                "it anyway and record the mismatch, add --accept-unaudited-change."
+            )
+        return {"audited_hash": audited, "found_hash": found}
+
     def _stored_record(
         self, session: Session, spec: RecordKind, record_id: int
     ) -> tuple[dict[str, Any], str]:
@@ -688,6 +711,7 @@ class Store:
         *,
         reason: str,
         actor: str | None = None,
+        accept_unaudited_change: bool = False,
     ) -> dict[str, Any]:
         """Change fields of a stored record, validated as on insert, audited with the reason.
 
@@ -705,6 +729,9 @@ class Store:
             When no record of ``kind`` has ``record_id``.
         DuplicateError
             When the change would give the record the key of another stored record.
+        IntegrityError
+            When the stored row no longer matches its audited hash (changed outside hostcap),
+            unless ``accept_unaudited_change``; the mismatch is then kept in the audit entry.
         """
         spec = self._kind(kind)
         why = _reason(reason)
@@ -719,6 +746,9 @@ class Store:
         table = _table(spec)
         with self.transaction() as session:
             old, code = self._stored_record(session, spec, record_id)
+            mismatch = self._unaudited_change(
+                session, spec, record_id, accept=accept_unaudited_change
+            )
             values = input_values(spec, old, code)
             previous = {f: values.get(f) for f in changes}
             for field_name, value in changes.items():
@@ -761,14 +791,21 @@ class Store:
                     "previous": previous,
                     "reason": why,
                     "row": after,
-                },
+                }
+                | ({"unaudited_change": mismatch} if mismatch else {}),
                 actor=actor,
                 rows=_stored_hashes(session, table, [record_id]),
             )
             return {"before": old, "after": after}
 
     def delete_record(
-        self, kind: str, record_id: int, *, reason: str, actor: str | None = None
+        self,
+        kind: str,
+        record_id: int,
+        *,
+        reason: str,
+        actor: str | None = None,
+        accept_unaudited_change: bool = False,
     ) -> dict[str, Any]:
         """Delete a stored record; the audit entry keeps its values and the reason.
 
@@ -781,14 +818,22 @@ class Store:
             For an unknown kind, an empty reason, or a client that still has records.
         NotFoundError
             When no record of ``kind`` has ``record_id``.
+        IntegrityError
+            When the stored row no longer matches its audited hash, unless
+            ``accept_unaudited_change`` (the mismatch is then kept in the audit entry).
         """
         spec = self._kind(kind)
         why = _reason(reason)
         table = _table(spec)
         with self.transaction() as session:
             old, code = self._stored_record(session, spec, record_id)
+            mismatch = self._unaudited_change(
+                session, spec, record_id, accept=accept_unaudited_change
+            )
             removed: dict[str, list[tuple[int, str | None]]] = {table.name: [(record_id, None)]}
             after: dict[str, Any] = {"reason": why}
+            if mismatch:
+                after["unaudited_change"] = mismatch
             if spec.name == "clients":
                 self._refuse_client_with_records(session, record_id, code)
                 identity = session.execute(
