@@ -3,8 +3,11 @@
 Every entry's ``hash`` is HMAC-SHA256, under the store's audit key (a file outside the database,
 see :mod:`audit_files`), over the previous entry's hash and the canonical JSON of the entry's
 fields. Every write records, in the same entry, the content hash of each row it created,
-changed or removed (``row_hashes``: ``{table: [[id, hash or null], ...]}``; a bulk import
-records all of its rows in one entry). ``verify_chain`` then
+changed or removed (``row_hashes``: ``{table: {"ids": [[first, last], ...], "hashes": "<64 hex
+per id, in id order>", "removed": [[first, last], ...]}}``; a bulk import records all of its
+rows in one entry). Corrections and deletions refuse a row that no longer matches the hash the
+log last recorded for it (:func:`audited_row_hash`), so they cannot hide a change made outside
+hostcap. ``verify_chain`` then
 
 * recomputes every entry hash (a change, deletion, reordering, or a chain recomputed without the
   key breaks it),
@@ -13,6 +16,9 @@ records all of its rows in one entry). ``verify_chain`` then
 * recomputes the hash of every live row of every clinical table and compares it with the hash
   the log says hostcap last wrote: a row changed, added or removed outside hostcap is reported
   by table and id.
+
+What this protects against: anyone who can change the database but cannot read or write the key
+and head files. Someone who can also rewrite those files can forge everything.
 
 The chain head in ``audit_head`` is read under the write lock (row lock on PostgreSQL, BEGIN
 IMMEDIATE on SQLite), so concurrent writers queue and the chain never forks.
