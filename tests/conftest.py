@@ -11,6 +11,13 @@ from tests.pg_server import PostgresServer, running_postgres
 from hostcap.clinical_store import Store
 
 
+@pytest.fixture(autouse=True)
+def _private_user_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-test user data directory: audit keys of PostgreSQL test stores stay in tmp_path."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("HOSTCAP_AUDIT_KEY_FILE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     with running_postgres() as server:

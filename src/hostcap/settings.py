@@ -5,13 +5,21 @@ Every setting here is documented in ``docs/settings.md``; a test checks that.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
-__all__ = ["SETTINGS", "Setting", "database_url", "default_database_url", "settings_markdown"]
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "audit_key_file",
+    "database_url",
+    "default_database_url",
+    "settings_markdown",
+]
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,17 @@ SETTINGS: tuple[Setting, ...] = (
         help="Name recorded as 'who' in the audit log; empty means the operating-system user.",
     ),
     Setting(
+        name="audit_key_file",
+        env="HOSTCAP_AUDIT_KEY_FILE",
+        default="",
+        help="File holding the store's audit key (HMAC-SHA256, created 0600 by `hostcap init`); "
+        "the chain head is kept beside it in `FILE.head`. Empty means `STORE.audit-key` next to "
+        "a SQLite file, or `audit/<hash of the URL>.key` in the user data directory for other "
+        "URLs. One key per store; without it the store cannot be verified or written. "
+        "`hostcap backup` puts a copy (0600) beside the backup; copy the key and the head file "
+        "to every machine that writes to a shared PostgreSQL store.",
+    ),
+    Setting(
         name="batch_solver",
         env="HOSTCAP_BATCH_SOLVER",
         default="auto",
@@ -77,6 +96,27 @@ def database_url(explicit: str | None = None) -> str:
     if explicit:
         return explicit
     return os.environ.get("HOSTCAP_DATABASE_URL") or default_database_url()
+
+
+def audit_key_file(url: str) -> Path:
+    """Where the audit key of the store at ``url`` lives (``HOSTCAP_AUDIT_KEY_FILE`` or default).
+
+    SQLite file ``X``: ``X.audit-key`` beside it. Any other URL: ``audit/<sha256 of the URL
+    without its password, 16 hex>.key`` in the user data directory.
+    """
+    explicit = os.environ.get("HOSTCAP_AUDIT_KEY_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    from sqlalchemy.engine import make_url  # settings stay importable without the store
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        database = Path(str(parsed.database)).expanduser()
+        return database.with_name(database.name + ".audit-key")
+    rendered = parsed.render_as_string(hide_password=True)
+    digest = hashlib.sha256(rendered.encode()).hexdigest()[:16]
+    data_dir = Path(platformdirs.user_data_dir("hostcap", appauthor=False))
+    return data_dir / "audit" / f"{digest}.key"
 
 
 def settings_markdown() -> str:

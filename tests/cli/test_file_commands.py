@@ -126,7 +126,14 @@ def test_restore_through_the_cli_refuses_bad_backups_and_swaps_good_ones(
     done = hostcap_cli("restore", "b.sqlite", "--force", *db, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "previous store kept" in done.stdout
-    assert len(list(tmp_path.glob("store.sqlite.before-restore-*"))) == 1
+    kept = [
+        p
+        for p in tmp_path.glob("store.sqlite.before-restore-*")
+        if not p.name.endswith((".audit-key", ".head", ".lock"))
+    ]
+    assert len(kept) == 1
+    verify = hostcap_cli("audit", "--verify", *db, cwd=tmp_path)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def test_a_folder_given_as_the_sqlite_file_is_one_line(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ must stay intact (real databases, real processes; no mocks).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -79,7 +80,12 @@ def test_three_writers_and_an_import_at_once_lose_nothing_and_raise_nothing(
     _import_files(tmp_path, "IMP")
     script = tmp_path / "worker.py"
     script.write_text(WORKER, encoding="utf-8")
-    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}
+    # The workers share the test's audit key (the user data folder the conftest points at).
+    env = {
+        "PYTHONPATH": str(SRC),
+        "PATH": "/usr/bin:/bin",
+        "XDG_DATA_HOME": os.environ["XDG_DATA_HOME"],
+    }
     jobs = [(role, code, n) for role, code, n in [("writer", c, WRITES_EACH) for c in codes]]
     jobs.append(("importer", "IMP", IMPORTS))
     began = time.perf_counter()

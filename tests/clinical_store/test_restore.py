@@ -25,7 +25,12 @@ def _mode(path: Path) -> int:
 
 
 def _kept(folder: Path) -> list[Path]:
-    return sorted(folder.glob("store.sqlite.before-restore-*"))
+    """The kept old stores (their audit key, head and lock files beside them left out)."""
+    return sorted(
+        p
+        for p in folder.glob("store.sqlite.before-restore-*")
+        if not p.name.endswith((".audit-key", ".head", ".lock"))
+    )
 
 
 def test_restore_round_trip_keeps_the_old_store_private(tmp_path: Path) -> None:
@@ -41,8 +46,14 @@ def test_restore_round_trip_keeps_the_old_store_private(tmp_path: Path) -> None:
     try:
         assert [c["code"] for c in restored.list_clients()] == ["R1"]
         assert [c["code"] for c in old.list_clients()] == ["R1", "R2"]
-        assert restored.verify_audit().ok
+        # The restored chain is shorter than the one it replaced: its head file was reset, so
+        # it verifies intact; the kept store verifies with the key and head kept beside it.
+        check = restored.verify_audit()
+        assert check.ok, check.problems
         assert restored.audit_entries()[-1]["action"] == "restore"
+        kept_check = old.verify_audit()
+        assert kept_check.ok, kept_check.problems
+        assert _mode(report.kept.with_name(report.kept.name + ".audit-key")) == 0o600
     finally:
         restored.dispose()
         old.dispose()
@@ -115,3 +126,36 @@ def test_restore_into_postgresql_points_to_pg_restore(store_url: str, tmp_path: 
             restore_sqlite_backup(store, tmp_path / "b.sqlite")
     finally:
         store.dispose()
+
+
+def test_a_truncated_backup_is_refused_by_the_head_kept_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = _store(path)
+    store.add_client("R2", sex="male", birth_year=1990)
+    store.backup(tmp_path / "b.sqlite")
+    store.dispose()
+    with sqlite3.connect(tmp_path / "b.sqlite") as conn:
+        last, previous = conn.execute(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 2"
+        ).fetchall()
+        conn.execute("DELETE FROM clients WHERE code = 'R2'")
+        conn.execute("DELETE FROM audit_log WHERE seq = ?", (last[0],))
+        conn.execute("UPDATE audit_head SET seq = ?, last_hash = ?", previous)
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(IntegrityError, match="audit verification"):
+        restore_store(f"sqlite:///{path}", tmp_path / "b.sqlite", force=True)
+    assert path.read_bytes() == before and _kept(tmp_path) == []
+
+
+def test_a_backup_of_another_store_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "other").mkdir()
+    other = _store(tmp_path / "other" / "store.sqlite")
+    other.backup(tmp_path / "other.sqlite")
+    other.dispose()
+    path = tmp_path / "store.sqlite"
+    _store(path).dispose()
+    before = path.read_bytes()
+    with pytest.raises(IntegrityError, match="another audit key"):
+        restore_store(f"sqlite:///{path}", tmp_path / "other.sqlite", force=True)
+    assert path.read_bytes() == before

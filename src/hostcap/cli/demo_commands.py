@@ -126,7 +126,8 @@ def _research_loop(
 ) -> None:
     if cohort_database is None:
         path = out / "cohort.sqlite"
-        for suffix in ("", "-wal", "-shm"):
+        # A fresh cohort each run: the old store goes with its audit key and head files.
+        for suffix in ("", "-wal", "-shm", ".audit-key", ".audit-key.head", ".audit-key.lock"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         cohort_database = f"sqlite:///{path}"
     console.print(Rule("research loop on a SYNTHETIC cohort (known ground truth, no real people)"))

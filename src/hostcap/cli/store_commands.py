@@ -41,6 +41,10 @@ food_app = typer.Typer(help="Food reintroduction trials.", no_args_is_help=True)
 episode_app = typer.Typer(help="Episodes.", no_args_is_help=True)
 intervention_app = typer.Typer(help="Protocol interventions.", no_args_is_help=True)
 visit_app = typer.Typer(help="Visits (the protocol's contact points).", no_args_is_help=True)
+record_app = typer.Typer(
+    help="Correct or delete a stored record (audited, with the old values and a reason).",
+    no_args_is_help=True,
+)
 finding_app = typer.Typer(
     help="Clinical findings used by assessments (history, examination, genetics).",
     no_args_is_help=True,
@@ -54,6 +58,7 @@ app.add_typer(episode_app, name="episode")
 app.add_typer(intervention_app, name="intervention")
 app.add_typer(visit_app, name="visit")
 app.add_typer(finding_app, name="finding")
+app.add_typer(record_app, name="record")
 
 
 class Sex(StrEnum):
@@ -124,6 +129,11 @@ def init_command(database: DatabaseOption = None) -> None:
     store = store_services.open_store(database, require_schema=False)
     revision = store.init()
     console.print(f"store ready at {store.engine.url!r} (schema {revision})", markup=False)
+    console.print(
+        f"audit key: {store.audit.files.key_path} (keep it with the store: without it the store "
+        "can be neither verified nor written)",
+        markup=False,
+    )
 
 
 @client_app.command("add")
@@ -593,14 +603,19 @@ def audit_command(
     store = store_services.open_store(database)
     if verify:
         result = store.verify_audit()
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
         if not result.ok:
             for p in result.problems:
                 err.print(f"audit: {p.message}", markup=False)
             raise IntegrityError(
-                f"audit chain verification failed: {len(result.problems)} problem(s) in "
-                f"{result.entries} entries"
+                f"audit verification failed: {len(result.problems)} problem(s) in "
+                f"{result.entries} entries and {result.rows_checked} stored rows"
             )
-        console.print(f"audit chain intact: {result.entries} entries, head {result.head_hash[:16]}")
+        console.print(
+            f"audit chain intact: {result.entries} entries, head {result.head_hash[:16]}; "
+            f"{result.rows_checked} stored rows match their audited hashes"
+        )
         return
     table = Table("seq", "at", "actor", "action", "entity", "id", "client")
     for e in store.audit_entries(code, limit=limit):
@@ -614,6 +629,71 @@ def audit_command(
             e["client_code"] or "",
         )
     console.print(table)
+
+
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="why (required; kept in the audit log)")
+]
+AcceptUnauditedOption = Annotated[
+    bool,
+    typer.Option(
+        "--accept-unaudited-change",
+        help="change a record that was altered outside hostcap, keeping the mismatch in the "
+        "audit log (otherwise refused)",
+    ),
+]
+
+
+@record_app.command("correct")
+def record_correct(
+    kind: Annotated[str, typer.Argument(help="record kind: labs, meds, findings, ...")],
+    record_id: Annotated[int, typer.Argument(metavar="ID", help="the record's id")],
+    field: Annotated[
+        list[str], typer.Option("--field", help="input field, as in `KIND add`; repeatable")
+    ],
+    value: Annotated[
+        list[str], typer.Option("--value", help="its new value (empty clears it); one per --field")
+    ],
+    reason: ReasonOption,
+    accept_unaudited_change: AcceptUnauditedOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Correct fields of a stored record, validated as on entry; the old row stays audited."""
+    if len(field) != len(value):
+        raise ValidationError.single(
+            "--value", f"{len(value)} values", f"one --value for each of the {len(field)} --field"
+        )
+    store = store_services.open_store(database)
+    change = store.correct_record(
+        kind,
+        record_id,
+        dict(zip(field, value, strict=True)),
+        reason=reason,
+        accept_unaudited_change=accept_unaudited_change,
+    )
+    before = change["before"]
+    after = change["after"]
+    changed = sorted(k for k in after if after[k] != before.get(k))
+    console.print(
+        f"corrected {kind} record {record_id}: {', '.join(changed) or 'no stored value changed'}",
+        markup=False,
+    )
+
+
+@record_app.command("delete")
+def record_delete(
+    kind: Annotated[str, typer.Argument(help="record kind: labs, meds, findings, ...")],
+    record_id: Annotated[int, typer.Argument(metavar="ID", help="the record's id")],
+    reason: ReasonOption,
+    accept_unaudited_change: AcceptUnauditedOption = False,
+    database: DatabaseOption = None,
+) -> None:
+    """Delete a stored record; the audit log keeps its values and the reason."""
+    store = store_services.open_store(database)
+    store.delete_record(
+        kind, record_id, reason=reason, accept_unaudited_change=accept_unaudited_change
+    )
+    console.print(f"deleted {kind} record {record_id} (kept in the audit log)", markup=False)
 
 
 @app.command("backup")

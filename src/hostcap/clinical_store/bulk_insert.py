@@ -9,13 +9,14 @@ import run at the speed of the database rather than of per-row Python objects.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Float, Integer, Table
 
-__all__ = ["bulk_insert", "python_values"]
+__all__ = ["InsertedRows", "bulk_insert", "python_values"]
 
 # SQLite's default bound-parameter limit (SQLITE_MAX_VARIABLE_NUMBER, since 3.32).
 _SQLITE_MAX_VARIABLES = 32766
@@ -86,8 +87,18 @@ def _sequence_ids(conn: Connection, table: Table, n: int) -> list[int]:
     return sorted(int(i) for (i,) in result)
 
 
-def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> list[int]:
-    """Insert every row of ``rows`` (columns named as in ``table``); returns their ids in order.
+@dataclass(frozen=True)
+class InsertedRows:
+    """What :func:`bulk_insert` wrote: the new ids in row order, and the values column by column
+    in their SQLite storage form (the form the audit's row hashes are computed over, whatever
+    the backend)."""
+
+    ids: list[int]
+    values: dict[str, list[Any]]
+
+
+def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> InsertedRows:
+    """Insert every row of ``rows`` (columns named as in ``table``); return ids and values.
 
     The ids come from the database itself, never from counting rows above an earlier maximum
     (which another writer's commit can enter): on PostgreSQL they are drawn from the table's
@@ -96,7 +107,7 @@ def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> list[int]
     statement, and its returned rows come in no promised order, so they are sorted.
     """
     if rows.empty:
-        return []
+        return InsertedRows([], {})
     dialect = conn.dialect.name
     columns = [c for c in rows.columns if c in table.c and c != "id"]
     converted = [_column_values(rows[c], table.c[c].type, dialect) for c in columns]
@@ -109,7 +120,9 @@ def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> list[int]
         with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for row_id, record in zip(ids, tuples, strict=True):
                 copy.write_row((row_id, *record))
-        return ids
+        return InsertedRows(
+            ids, {c: _column_values(rows[c], table.c[c].type, "sqlite") for c in columns}
+        )
     names = ", ".join(columns)
     row_marks = "(" + ", ".join("?" for _ in columns) + ")"
     per_statement = max(1, _SQLITE_MAX_VARIABLES // max(1, len(columns)))
@@ -126,4 +139,4 @@ def bulk_insert(conn: Connection, table: Table, rows: pd.DataFrame) -> list[int]
         if len(returned) != len(chunk):  # pragma: no cover - the database broke its contract
             raise RuntimeError(f"{table.name}: {len(returned)} ids for {len(chunk)} rows")
         ids.extend(returned)
-    return ids
+    return InsertedRows(ids, dict(zip(columns, converted, strict=True)))

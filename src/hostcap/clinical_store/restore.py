@@ -20,6 +20,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from hostcap.clinical_store.audit_files import AuditFiles, ExternalHead
 from hostcap.clinical_store.engine import current_revision, head_revision
 from hostcap.clinical_store.store import Store
 from hostcap.errors import ConfigurationError, InputError, IntegrityError
@@ -67,7 +68,7 @@ def _check_backup_file(backup: Path) -> None:
         )
 
 
-def _verify_copy(copy: Path, backup: Path) -> tuple[dict[str, int], int]:
+def _verify_copy(copy: Path, backup: Path, store_key: Path) -> tuple[dict[str, int], int]:
     """Integrity check, migration and audit verification of the staged copy."""
     try:
         conn = sqlite3.connect(copy)  # our private copy: read-write, so it cleans up its WAL
@@ -86,7 +87,11 @@ def _verify_copy(copy: Path, backup: Path) -> tuple[dict[str, int], int]:
             f"backup {str(backup)!r} failed SQLite's integrity check ({status}); nothing was "
             "restored"
         )
-    candidate = Store(f"sqlite:///{copy}")
+    # A backup written by `hostcap backup` has its key and head beside it: verify the copy
+    # against both (a truncated backup is caught). An older backup is checked with the store's
+    # key and its own chain only.
+    key_file, beside = _backup_key_file(backup, store_key)
+    candidate = Store(f"sqlite:///{copy}", audit_key_file=key_file, check_external_head=beside)
     try:
         revision = current_revision(candidate.engine)
         if revision is None:
@@ -187,6 +192,7 @@ def restore_sqlite_backup(store: Store, backup: Path, *, force: bool = False) ->
             expected="a backup file other than the store",
         )
     exists = path.exists() and path.stat().st_size > 0
+    _check_same_key(store, backup)
     store.dispose()
     with staged_file(path, force=True, option="--database", private=True) as staged:
         if exists and not force:
@@ -210,11 +216,75 @@ def restore_sqlite_backup(store: Store, backup: Path, *, force: bool = False) ->
                 value=str(backup),
                 expected="a readable backup file",
             ) from None
-        rows, entries = _verify_copy(staged, backup)
+        rows, entries = _verify_copy(staged, backup, store.audit.files.key_path)
+        restored_head = _chain_head(staged)
+        old_head = store.audit.files.read_head()
         kept = None
         if exists:
             _leave_wal_mode(path)
             kept = _keep_old(path)
         staged.chmod(PRIVATE_MODE)
-    # staged_file has renamed the verified copy over the store in one step.
+    # staged_file has renamed the verified copy over the store in one step; the audit files
+    # now follow it: the store keeps (or receives) the key, its head is the restored chain's,
+    # and the kept old store gets the key and its own head beside it, so it still verifies.
+    _settle_audit_files(store, backup, restored_head, kept, old_head)
     return RestoreReport(store=path, kept=kept, rows=rows, audit_entries=entries)
+
+
+def _backup_key_file(backup: Path, store_key: Path) -> tuple[Path, bool]:
+    beside = backup.with_name(backup.name + ".audit-key")
+    return (beside, True) if beside.exists() else (store_key, False)
+
+
+def _check_same_key(store: Store, backup: Path) -> None:
+    """A backup keyed by another store's audit key cannot become this store's chain."""
+    key_file, beside = _backup_key_file(backup, store.audit.files.key_path)
+    if not beside:
+        return
+    store_key, backup_key = store.audit.files.read_key(), AuditFiles(key_file).read_key()
+    if store_key is not None and backup_key is not None and store_key != backup_key:
+        raise IntegrityError(
+            f"backup {str(backup)!r} was written under another audit key ({str(key_file)!r}) "
+            f"than this store's ({str(store.audit.files.key_path)!r}); expected a backup of "
+            "this store. Restore it to a new path (--database) instead; nothing was restored"
+        )
+
+
+def _chain_head(path: Path) -> ExternalHead | None:
+    conn = sqlite3.connect(path)
+    try:
+        last = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        first = conn.execute("SELECT min(seq) FROM audit_log WHERE key_id IS NOT NULL").fetchone()
+        keyed = conn.execute(
+            "SELECT key_id FROM audit_log WHERE key_id IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    if last is None:
+        return None
+    return ExternalHead(
+        seq=int(last[0]),
+        hash=str(last[1]),
+        keyed_since=None if first[0] is None else int(first[0]),
+        key_id=None if keyed is None else str(keyed[0]),
+    )
+
+
+def _settle_audit_files(
+    store: Store,
+    backup: Path,
+    restored_head: ExternalHead | None,
+    kept: Path | None,
+    old_head: ExternalHead | None,
+) -> None:
+    files = store.audit.files
+    store_key = files.read_key()
+    backup_key = AuditFiles(_backup_key_file(backup, files.key_path)[0]).read_key()
+    if store_key is None and backup_key is not None:
+        files.write_key(backup_key)
+        store_key = backup_key
+    if kept is not None and store_key is not None:
+        kept_files = AuditFiles(kept.with_name(kept.name + ".audit-key"))
+        kept_files.write_key(store_key)
+        kept_files.replace_head(old_head)
+    files.replace_head(restored_head)

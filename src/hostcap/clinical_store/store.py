@@ -21,16 +21,36 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Table, delete, func, inspect, select
+from sqlalchemy import (
+    Date,
+    DateTime,
+    Engine,
+    Table,
+    delete,
+    event,
+    func,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from hostcap import __version__
 from hostcap.clinical_store.audit import (
+    AuditContext,
     AuditVerification,
+    HashedRows,
+    after_commit,
+    after_rollback,
     append_audit,
+    audited_row_hash,
+    clinical_tables,
+    row_hasher,
     verify_chain,
 )
+from hostcap.clinical_store.audit_files import AuditFiles, key_id
 from hostcap.clinical_store.bulk_insert import bulk_insert, python_values
+from hostcap.clinical_store.corrections import correctable_fields, input_values
 from hostcap.clinical_store.engine import (
     create_store_engine,
     current_revision,
@@ -65,6 +85,7 @@ from hostcap.errors import (
     describe_value,
 )
 from hostcap.output_files import staged_file
+from hostcap.settings import audit_key_file as audit_key_path
 
 __all__ = ["ImportReport", "Store", "row_to_dict"]
 
@@ -255,19 +276,94 @@ def _duplicate_issues(
 class Store:
     """A clinical store at ``url`` (SQLite file or PostgreSQL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        audit_key_file: Path | None = None,
+        check_external_head: bool = True,
+    ) -> None:
         self.url = url
         self.engine: Engine = create_store_engine(url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        key_file = audit_key_file or audit_key_path(url)
+        self.audit = AuditContext(AuditFiles(key_file), check_external_head=check_external_head)
+        self._sessions = sessionmaker(
+            self.engine, expire_on_commit=False, info={"hostcap_audit": self.audit}
+        )
+        event.listen(self._sessions, "after_commit", after_commit)
+        event.listen(self._sessions, "after_rollback", after_rollback)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def init(self) -> str:
-        """Create the schema or upgrade it to the newest migration; returns the revision."""
+        """Create the schema or upgrade it to the newest migration; returns the revision.
+
+        Also creates the audit key (0600) when missing and, for a store written before keyed
+        hashing, records a keyed baseline of every stored row after its old entries verify.
+
+        Raises
+        ------
+        ConfigurationError
+            When the database is empty but the head file beside the key records entries (the
+            store that was here was emptied or removed), or the store's key is missing.
+        IntegrityError
+            When the entries written before keyed hashing do not verify (no baseline is
+            recorded over tampered data).
+        """
+        fresh = current_revision(self.engine) is None
+        if fresh:
+            recorded = self.audit.files.read_head()
+            if recorded is not None and recorded.seq > 0:
+                raise ConfigurationError(
+                    f"the database at {self.engine.url!r} is empty, but the audit head file "
+                    f"{str(self.audit.files.head_path)!r} records {recorded.seq} entries of a "
+                    "store that was here: it was emptied or removed. Restore it from a backup; "
+                    "if it was removed on purpose, move that head file and its key aside first."
+                )
         upgrade_to_head(self.engine)
         revision = current_revision(self.engine)
         assert revision is not None
+        self._baseline()
         return revision
+
+    def _baseline(self) -> None:
+        """Create the key if missing; baseline the data of a store with only legacy entries."""
+        with self.transaction() as session:
+            self.audit.key_for_write(session)
+            legacy = session.execute(
+                select(func.count(), func.max(AuditEntryRow.seq)).where(
+                    AuditEntryRow.key_id.is_(None)
+                )
+            ).one()
+            keyed = session.execute(
+                select(func.count()).where(AuditEntryRow.key_id.is_not(None))
+            ).scalar_one()
+            if not legacy[0] or keyed:
+                return
+            check = verify_chain(session, check_data=False)
+            if not check.ok:
+                raise IntegrityError(
+                    f"the {legacy[0]} audit entries written before keyed hashing do not verify "
+                    f"({check.problems[0].message}); no baseline of the data was recorded. "
+                    "Inspect with `hostcap audit --verify`."
+                )
+            hasher = row_hasher(session)
+            rows = {
+                t.name: sorted(hasher.hash_stored(session, t).items()) for t in clinical_tables()
+            }
+            append_audit(
+                session,
+                action="baseline",
+                entity="store",
+                entity_id=None,
+                client_code=None,
+                after={
+                    "legacy_entries": int(legacy[0]),
+                    "rows": {name: len(pairs) for name, pairs in rows.items()},
+                    "note": "hashes of the stored rows at the upgrade to keyed audit hashing",
+                },
+                rows=rows,
+            )
 
     def ensure_ready(self) -> None:
         """Raise ``ConfigurationError`` unless the store is at the newest migration."""
@@ -390,6 +486,7 @@ class Store:
                     client_code=code,
                     after={"fields": sorted(identity)},  # never the identifying values themselves
                     actor=actor,
+                    rows=_stored_hashes(session, ClientIdentityRow, [row.id]),
                 )
         with self.reading() as session:
             return row_to_dict(self.client(session, code)) | {"ids": report.ids}
@@ -504,12 +601,13 @@ class Store:
             if replaced_ids:
                 self._replace(session, spec, replaced_ids, actor=actor)
             batch = None if single else uuid.uuid4().hex[:16]
-            ids = self._insert(session, spec, rows, batch=batch)
+            ids, hashes = self._insert(session, spec, rows, batch=batch)
             self._audit_insert(
                 session,
                 spec,
                 rows,
                 ids,
+                hashes,
                 batch=batch,
                 single=single,
                 actor=actor,
@@ -564,15 +662,17 @@ class Store:
                     client_code=None,
                     before=dict(before),
                     actor=actor,
+                    rows={table.name: [(int(before["id"]), None)]},
                 )
             session.execute(delete(table).where(table.c.id.in_(chunk)))
 
     def _insert(
         self, session: Session, spec: RecordKind, rows: pd.DataFrame, *, batch: str | None
-    ) -> list[int]:
+    ) -> tuple[list[int], list[str]]:
+        """Insert ``rows``; their ids and content hashes (for the audit), in row order."""
         table = _table(spec)
         if rows.empty:
-            return []
+            return [], []
         rows = rows.copy()
         if "import_batch" in table.c:
             rows["import_batch"] = batch
@@ -584,12 +684,16 @@ class Store:
             perm = keys.sort_values(list(spec.key), kind="stable").index.to_numpy()
         else:
             perm = np.arange(len(rows))
-        inserted = np.asarray(
-            bulk_insert(session.connection(), table, rows.iloc[perm]), dtype=np.int64
-        )
+        written = bulk_insert(session.connection(), table, rows.iloc[perm])
+        inserted = np.asarray(written.ids, dtype=np.int64)
+        stored = written.values
         by_row = np.empty(len(rows), dtype=np.int64)
         by_row[perm] = inserted
-        return [int(i) for i in by_row]
+        hashed = row_hasher(session).hash_columns(table, inserted.tolist(), stored)
+        hashes = [""] * len(rows)
+        for position, digest in zip(perm.tolist(), hashed, strict=True):
+            hashes[position] = digest
+        return [int(i) for i in by_row], hashes
 
     def _audit_insert(
         self,
@@ -597,6 +701,7 @@ class Store:
         spec: RecordKind,
         rows: pd.DataFrame,
         ids: list[int],
+        hashes: list[str],
         *,
         batch: str | None,
         single: bool,
@@ -608,7 +713,7 @@ class Store:
         table = _table(spec)
         codes = self._codes_by_id(session) if spec.needs_client else {}
         if single:
-            for row_id, (_, row) in zip(ids, rows.iterrows(), strict=True):
+            for row_id, digest, (_, row) in zip(ids, hashes, rows.iterrows(), strict=True):
                 after = python_values(row)
                 code = codes.get(int(after["client_id"])) if spec.needs_client else after["code"]
                 append_audit(
@@ -619,6 +724,7 @@ class Store:
                     client_code=code,
                     after=after,
                     actor=actor,
+                    rows={table.name: [(row_id, digest)]},
                 )
             return
         client_codes = (
@@ -651,10 +757,236 @@ class Store:
                 else [],
             },
             actor=actor,
+            rows={table.name: _in_id_order(ids, hashes)},
         )
 
     def _codes_by_id(self, session: Session) -> dict[int, str]:
         return {int(i): str(c) for i, c in session.execute(select(ClientRow.id, ClientRow.code))}
+
+    # -- corrections -----------------------------------------------------------------------------
+
+    def _unaudited_change(
+        self, session: Session, spec: RecordKind, record_id: int, *, accept: bool
+    ) -> dict[str, Any] | None:
+        """Refuse to correct or delete a row that no longer matches its audited hash.
+
+        A correction would otherwise hide a change made outside hostcap. With ``accept`` the
+        mismatch is returned, to be kept in the audit entry, instead.
+        """
+        table = _table(spec)
+        found = row_hasher(session).hash_stored(session, table, [record_id]).get(record_id)
+        known, audited = audited_row_hash(session, table.name, record_id)
+        if not known or audited == found:
+            return None
+        if not accept:
+            raise IntegrityError(
+                f"{spec.name} record {record_id} was changed outside hostcap since it was last "
+                "audited (its stored values do not match the audit log), and a correction would "
+                "hide that; expected an audited record. See `hostcap audit --verify`; to change "
+                "it anyway and record the mismatch, add --accept-unaudited-change."
+            )
+        return {"audited_hash": audited, "found_hash": found}
+
+    def _stored_record(
+        self, session: Session, spec: RecordKind, record_id: int
+    ) -> tuple[dict[str, Any], str]:
+        table = _table(spec)
+        found = session.execute(
+            select(table).where(table.c.id == record_id).with_for_update()
+        ).mappings()
+        old = found.one_or_none()
+        if old is None:
+            raise NotFoundError(
+                f"{spec.name} record {record_id} is not in the store; expected the id of a "
+                f"stored {spec.name} record (ids are shown when a record is stored and in the "
+                "audit log)"
+            )
+        if spec.needs_client:
+            code = session.execute(
+                select(ClientRow.code).where(ClientRow.id == old["client_id"])
+            ).scalar_one()
+        else:
+            code = str(old["code"])
+        return dict(old), str(code)
+
+    def correct_record(
+        self,
+        kind: str,
+        record_id: int,
+        changes: Mapping[str, str],
+        *,
+        reason: str,
+        actor: str | None = None,
+        accept_unaudited_change: bool = False,
+    ) -> dict[str, Any]:
+        """Change fields of a stored record, validated as on insert, audited with the reason.
+
+        The record's input is rebuilt from the stored row, each field of ``changes`` set to its
+        value (an empty value clears an optional field) and the whole record validated again
+        by the same code an insert uses; the row keeps its id. The audit entry holds the old
+        row, the new one, the reason and the new content hash. Returns the row before and
+        after (``{"before": ..., "after": ...}``).
+
+        Raises
+        ------
+        ValidationError
+            For an unknown kind or field, an empty reason, or a value the kind refuses.
+        NotFoundError
+            When no record of ``kind`` has ``record_id``.
+        DuplicateError
+            When the change would give the record the key of another stored record.
+        IntegrityError
+            When the stored row no longer matches its audited hash (changed outside hostcap),
+            unless ``accept_unaudited_change``; the mismatch is then kept in the audit entry.
+        """
+        spec = self._kind(kind)
+        why = _reason(reason)
+        fields = correctable_fields(spec)
+        if not changes:
+            raise ValidationError.single("--field", "", "at least one field to correct")
+        for field_name in changes:
+            if field_name not in fields:
+                raise ValidationError.single(
+                    "--field", field_name, f"a field of {kind} records: " + ", ".join(fields)
+                )
+        table = _table(spec)
+        with self.transaction() as session:
+            old, code = self._stored_record(session, spec, record_id)
+            mismatch = self._unaudited_change(
+                session, spec, record_id, accept=accept_unaudited_change
+            )
+            values = input_values(spec, old, code)
+            previous = {f: values.get(f) for f in changes}
+            for field_name, value in changes.items():
+                values[field_name] = value if value.strip() else None
+            raw = pd.DataFrame(
+                [{k: v for k, v in values.items() if v is not None or k in changes}],
+                dtype="string",
+            )
+            checked = self.validate(kind, raw, session=session)
+            if checked.errors:
+                raise ValidationError(
+                    _strip_row(checked.errors),
+                    context=f"{kind} record {record_id}: nothing was changed",
+                )
+            existing = self._existing(session, spec, checked.rows)
+            other = existing.iloc[0] if len(existing) else np.nan
+            if pd.notna(other) and int(other) != record_id:
+                shown = ", ".join(f"{f} = {v!r}" for f, v in changes.items())
+                raise DuplicateError(
+                    f"{shown} would give {kind} record {record_id} the key of stored record "
+                    f"{int(other)}; expected values that keep the record unique",
+                    field=", ".join(changes),
+                    value=", ".join(changes.values()),
+                    expected="values that keep the record unique",
+                )
+            new = _column_typed(table, python_values(checked.rows.iloc[0]))
+            session.execute(update(table).where(table.c.id == record_id).values(**new))
+            after = dict(
+                session.execute(select(table).where(table.c.id == record_id)).mappings().one()
+            )
+            append_audit(
+                session,
+                action="correct",
+                entity=table.name,
+                entity_id=record_id,
+                client_code=code,
+                before=old,
+                after={
+                    "changes": dict(changes),
+                    "previous": previous,
+                    "reason": why,
+                    "row": after,
+                }
+                | ({"unaudited_change": mismatch} if mismatch else {}),
+                actor=actor,
+                rows=_stored_hashes(session, table, [record_id]),
+            )
+            return {"before": old, "after": after}
+
+    def delete_record(
+        self,
+        kind: str,
+        record_id: int,
+        *,
+        reason: str,
+        actor: str | None = None,
+        accept_unaudited_change: bool = False,
+    ) -> dict[str, Any]:
+        """Delete a stored record; the audit entry keeps its values and the reason.
+
+        A client is deleted only when no record refers to it (its identifying details, if any,
+        go with it, and only their field names are audited). Returns the deleted row.
+
+        Raises
+        ------
+        ValidationError
+            For an unknown kind, an empty reason, or a client that still has records.
+        NotFoundError
+            When no record of ``kind`` has ``record_id``.
+        IntegrityError
+            When the stored row no longer matches its audited hash, unless
+            ``accept_unaudited_change`` (the mismatch is then kept in the audit entry).
+        """
+        spec = self._kind(kind)
+        why = _reason(reason)
+        table = _table(spec)
+        with self.transaction() as session:
+            old, code = self._stored_record(session, spec, record_id)
+            mismatch = self._unaudited_change(
+                session, spec, record_id, accept=accept_unaudited_change
+            )
+            removed: dict[str, list[tuple[int, str | None]]] = {table.name: [(record_id, None)]}
+            after: dict[str, Any] = {"reason": why}
+            if mismatch:
+                after["unaudited_change"] = mismatch
+            if spec.name == "clients":
+                self._refuse_client_with_records(session, record_id, code)
+                identity = session.execute(
+                    select(ClientIdentityRow).where(ClientIdentityRow.client_id == record_id)
+                ).scalar_one_or_none()
+                if identity is not None:
+                    held = [
+                        k
+                        for k in ("full_name", "date_of_birth", "email", "phone", "address")
+                        if getattr(identity, k) is not None
+                    ]
+                    after["identity_fields_deleted"] = held  # never the values themselves
+                    removed["client_identities"] = [(identity.id, None)]
+                    session.delete(identity)
+                    session.flush()
+            session.execute(delete(table).where(table.c.id == record_id))
+            append_audit(
+                session,
+                action="delete",
+                entity=table.name,
+                entity_id=record_id,
+                client_code=code,
+                before=old,
+                after=after,
+                actor=actor,
+                rows=removed,
+            )
+            return old
+
+    def _refuse_client_with_records(self, session: Session, client_id: int, code: str) -> None:
+        held: list[str] = []
+        for table in clinical_tables():
+            if "client_id" not in table.c or table.name == "client_identities":
+                continue
+            n = session.execute(
+                select(func.count()).select_from(table).where(table.c.client_id == client_id)
+            ).scalar_one()
+            if n:
+                held.append(f"{table.name} {n}")
+        if held:
+            raise ValidationError.single(
+                "ID",
+                client_id,
+                "a client with no records; delete its records first",
+                message=f"client {code} (id {client_id}) still has records ({', '.join(held)}); "
+                "expected a client with no records: delete or correct those first",
+            )
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -777,6 +1109,10 @@ class Store:
                         end_week=float(end_week),
                     )
                 )
+            session.flush()
+            phase_ids = session.execute(
+                select(ProtocolPhaseRow.id).where(ProtocolPhaseRow.enrolment_id == row.id)
+            ).scalars()
             append_audit(
                 session,
                 action="create",
@@ -785,6 +1121,8 @@ class Store:
                 client_code=code,
                 after=row_to_dict(row) | {"phases": [list(p) for p in phases]},
                 actor=actor,
+                rows=_stored_hashes(session, EnrolmentRow, [row.id])
+                | _stored_hashes(session, ProtocolPhaseRow, list(phase_ids)),
             )
             return row.id
 
@@ -852,6 +1190,7 @@ class Store:
                 }
                 | ({"skipped_stored_values": list(skipped)} if skipped else {}),
                 actor=actor,
+                rows=_stored_hashes(session, AssessmentRow, [row.id]),
             )
             return row.id
 
@@ -901,6 +1240,7 @@ class Store:
             )
 
     def verify_audit(self) -> AuditVerification:
+        """Verify the audit chain, its head outside the database and every stored row."""
         with self.reading() as session:
             return verify_chain(session)
 
@@ -935,11 +1275,36 @@ class Store:
             except IntegrityError as exc:
                 message = str(exc).replace(str(staged), str(path))
                 raise IntegrityError(f"{message}; the copy was not kept") from None
+        self._install_backup_key(Path(path))
         return counts
+
+    def _install_backup_key(self, path: Path) -> None:
+        """Key and head beside the copy (0600), so that the copy verifies where it lies."""
+        key = self.audit.key()
+        if key is None:
+            return
+        files = AuditFiles(path.with_name(path.name + ".audit-key"))
+        files.write_key(key)
+        with sqlite3.connect(path) as conn:
+            last = conn.execute(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            first = conn.execute(
+                "SELECT min(seq) FROM audit_log WHERE key_id IS NOT NULL"
+            ).fetchone()
+        conn.close()
+        if last is not None:
+            files.advance_head(int(last[0]), str(last[1]), keyed_since=first[0], key=key_id(key))
 
     def verify_backup(self, path: Path) -> dict[str, int]:
         """Open the copy as a store and check it matches this one."""
-        copy = Store(f"sqlite:///{Path(path).resolve()}")
+        # The copy is checked with this store's key; its head is its own (writes may have
+        # followed the backup here).
+        copy = Store(
+            f"sqlite:///{Path(path).resolve()}",
+            audit_key_file=self.audit.files.key_path,
+            check_external_head=False,
+        )
         try:
             with copy.engine.connect() as conn:
                 status = conn.exec_driver_sql("PRAGMA integrity_check").scalar_one()
@@ -962,6 +1327,48 @@ class Store:
                 name: int(session.execute(select(func.count()).select_from(table)).scalar_one())
                 for name, table in sorted(Base.metadata.tables.items())
             }
+
+
+def _in_id_order(ids: Sequence[int], hashes: Sequence[str]) -> HashedRows:
+    order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
+    return HashedRows(
+        np.asarray(ids, dtype=np.int64)[order].tolist(), [hashes[i] for i in order.tolist()]
+    )
+
+
+def _reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationError.single(
+            "--reason", reason or "", "a non-empty reason (it is kept in the audit log)"
+        )
+    return text
+
+
+def _column_typed(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` restricted to ``table``'s columns, dates as dates (not midnight datetimes)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in table.c or name == "id":
+            continue
+        column_type = table.c[name].type
+        if (
+            isinstance(value, dt.datetime)
+            and isinstance(column_type, Date)
+            and not isinstance(column_type, DateTime)
+        ):
+            value = value.date()
+        out[name] = value
+    return out
+
+
+def _stored_hashes(
+    session: Session, table: type[Base] | Table, ids: Sequence[int]
+) -> dict[str, list[tuple[int, str | None]]]:
+    """Content hashes of rows as stored now (read back in this transaction), for the audit."""
+    core = cast(Table, getattr(table, "__table__", table))
+    hashes = row_hasher(session).hash_stored(session, core, ids)
+    return {core.name: sorted(hashes.items())}
 
 
 def raise_integrity(message: str) -> None:

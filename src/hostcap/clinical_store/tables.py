@@ -277,7 +277,10 @@ class AssessmentRow(Base):
 
 
 class AuditEntryRow(Base):
-    """Append-only audit log. ``hash`` = sha256(prev_hash + canonical JSON of the entry)."""
+    """Append-only audit log. ``hash`` = HMAC-SHA256 under the audit key (``key_id``) of
+    prev_hash + canonical JSON of the entry; entries from before keyed hashing have no
+    ``key_id`` and an unkeyed sha256. ``row_hashes``: the rows the write touched, with their
+    content hashes (see ``clinical_store.audit``)."""
 
     __tablename__ = "audit_log"
 
@@ -293,6 +296,8 @@ class AuditEntryRow(Base):
     after: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    row_hashes: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditHeadRow(Base):

@@ -17,14 +17,14 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import make_url
 
 from hostcap.clinical_store import KINDS, Store
-from hostcap.clinical_store.audit import append_audit
+from hostcap.clinical_store.audit import append_audit, row_hasher
 from hostcap.clinical_store.record_kinds import ClientInfo, validate_records
 from hostcap.clinical_store.tables import ClientRow, EnrolmentRow, ProtocolPhaseRow
 from hostcap.errors import Issue, ValidationError
@@ -171,6 +171,8 @@ def _write_enrolments(store: Store, enrolments: Sequence[Enrolment], *, source: 
                 )
         if issues:
             raise ValidationError(issues, context="enrolments: nothing was written")
+        written: list[EnrolmentRow] = []
+        phases_written: list[ProtocolPhaseRow] = []
         for row in enrolments:
             enrolment = EnrolmentRow(
                 client_id=ids[str(row.client_code)],
@@ -182,7 +184,8 @@ def _write_enrolments(store: Store, enrolments: Sequence[Enrolment], *, source: 
             )
             session.add(enrolment)
             session.flush()
-            session.add_all(
+            written.append(enrolment)
+            phases = [
                 ProtocolPhaseRow(
                     enrolment_id=enrolment.id,
                     name=name,
@@ -190,8 +193,19 @@ def _write_enrolments(store: Store, enrolments: Sequence[Enrolment], *, source: 
                     end_week=float(end),
                 )
                 for name, start, end in row.phases
-            )
+            ]
+            session.add_all(phases)
+            phases_written.extend(phases)
         codes = sorted(e.client_code for e in enrolments)
+        session.flush()
+        hasher = row_hasher(session)
+        rows = {
+            table.name: sorted(hasher.hash_stored(session, table, ids).items())
+            for table, ids in (
+                (cast(Table, EnrolmentRow.__table__), [e.id for e in written]),
+                (cast(Table, ProtocolPhaseRow.__table__), [p.id for p in phases_written]),
+            )
+        }
         append_audit(
             session,
             action="import",
@@ -205,6 +219,7 @@ def _write_enrolments(store: Store, enrolments: Sequence[Enrolment], *, source: 
                 "clients": codes[:200],
             },
             actor=ACTOR,
+            rows=rows,
         )
     return len(enrolments)
 
