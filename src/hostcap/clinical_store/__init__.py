@@ -5,6 +5,7 @@ failed call writes nothing.
 """
 
 from hostcap.clinical_store.audit import AuditVerification, canonical_json, verify_chain
+from hostcap.clinical_store.cohort_queries import CohortRecords, cohort_records
 from hostcap.clinical_store.columns import Column, ColumnType
 from hostcap.clinical_store.engine import create_store_engine, head_revision
 from hostcap.clinical_store.export import EXPORT_FILES, export_tidy
@@ -17,6 +18,7 @@ __all__ = [
     "KINDS",
     "ORGAN_SYSTEMS",
     "AuditVerification",
+    "CohortRecords",
     "Column",
     "ColumnType",
     "ImportReport",
@@ -24,6 +26,7 @@ __all__ = [
     "RestoreReport",
     "Store",
     "canonical_json",
+    "cohort_records",
     "create_store_engine",
     "export_tidy",
     "head_revision",
