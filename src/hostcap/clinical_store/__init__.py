@@ -8,6 +8,7 @@ from hostcap.clinical_store.audit import AuditVerification, canonical_json, veri
 from hostcap.clinical_store.cohort_queries import CohortRecords, cohort_records
 from hostcap.clinical_store.columns import Column, ColumnType
 from hostcap.clinical_store.engine import create_store_engine, head_revision
+from hostcap.clinical_store.enrolment_import import NewEnrolment, add_enrolments
 from hostcap.clinical_store.export import EXPORT_FILES, export_tidy
 from hostcap.clinical_store.record_kinds import KINDS, ORGAN_SYSTEMS, RecordKind
 from hostcap.clinical_store.restore import RestoreReport, restore_sqlite_backup
@@ -22,9 +23,11 @@ __all__ = [
     "Column",
     "ColumnType",
     "ImportReport",
+    "NewEnrolment",
     "RecordKind",
     "RestoreReport",
     "Store",
+    "add_enrolments",
     "canonical_json",
     "cohort_records",
     "create_store_engine",
