@@ -252,7 +252,7 @@ def client_observations(
         diary = store.frame("questionnaires", code=code)
         interventions = store.frame("interventions", code=code)
         enrolments = store.enrolments(code)
-    finally:  # a store opened here is closed here (its pooled connections too)
+    finally:  # opened here, so closed here: no pooled connection outlives the call
         store.dispose()
     rows: list[tuple[str, dt.datetime, float, str]] = []
     if not labs.empty:
