@@ -1,8 +1,7 @@
-"""Package boundaries: sorted public APIs, and a pure core that never touches storage or faces."""
+"""Each package declares a sorted public API (import directions: test_import_layers.py)."""
 
 from __future__ import annotations
 
-import ast
 import importlib
 import pkgutil
 import re
@@ -50,39 +49,3 @@ def test_each_package_declares_a_sorted_public_api_that_exists(package: str) -> 
     )
     for name in exported:
         assert hasattr(module, name), f"hostcap.{package}.__all__ names missing {name!r}"
-
-
-def _forbidden_imports(source: str) -> list[str]:
-    """Modules imported anywhere in ``source`` (also inside functions) that the core may not use."""
-    found: list[str] = []
-    for node in ast.walk(ast.parse(source)):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        found += [
-            n for n in names if any(n == f or n.startswith(f + ".") for f in FORBIDDEN_FOR_CORE)
-        ]
-    return found
-
-
-def test_the_boundary_check_flags_storage_imports_even_inside_functions() -> None:
-    source = (
-        "import hostcap.clinical_decisions\n"
-        "from hostcap.catalog import get_analyte\n"
-        "def f():\n"
-        "    from hostcap.services.store import open_store\n"
-        "    import hostcap.cli\n"
-    )
-    assert _forbidden_imports(source) == ["hostcap.services.store", "hostcap.cli"]
-
-
-@pytest.mark.parametrize("package", [p for p in PURE_CORE if (SRC / p).is_dir()])
-def test_the_pure_core_never_imports_storage_services_or_faces(package: str) -> None:
-    offenders = [
-        f"{path.relative_to(SRC)} imports {name}"
-        for path in sorted((SRC / package).rglob("*.py"))
-        for name in _forbidden_imports(path.read_text())
-    ]
-    assert offenders == []

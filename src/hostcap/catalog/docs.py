@@ -65,6 +65,16 @@ def catalog_markdown() -> str:
         "memory; research analytes use the local code system `urn:hostcap:local`.",
         "",
     ]
+    out += _analyte_section()
+    out += _medication_section()
+    out += _instrument_section()
+    out += _intervention_section()
+    return "\n".join(out) + "\n"
+
+
+def _analyte_section() -> list[str]:
+    """The analytes' table and caveats."""
+    out: list[str] = []
     out += _table(
         [
             "id",
@@ -101,6 +111,12 @@ def catalog_markdown() -> str:
     )
     out += ["", "Caveats:", ""]
     out += [f"- **{a.id}**: {a.caveat}" for a in analytes().values() if a.caveat]
+    return out
+
+
+def _medication_section() -> list[str]:
+    """The medications' heading, note and table."""
+    out: list[str] = []
     out += [
         "",
         "## Medications",
@@ -138,6 +154,12 @@ def catalog_markdown() -> str:
             for m in medications().values()
         ),
     )
+    return out
+
+
+def _instrument_section() -> list[str]:
+    """The instruments' heading and table."""
+    out: list[str] = []
     out += ["", "## Instruments", "", "Scoring definitions only; no copyrighted item text.", ""]
     out += _table(
         ["id", "name", "items", "score", "cut-offs", "MCID", "validated in", "licence"],
@@ -164,6 +186,12 @@ def catalog_markdown() -> str:
             for i in instruments().values()
         ),
     )
+    return out
+
+
+def _intervention_section() -> list[str]:
+    """The interventions' heading, grade legend and table."""
+    out: list[str] = []
     out += [
         "",
         "## Interventions",
@@ -189,7 +217,7 @@ def catalog_markdown() -> str:
             for v in interventions().values()
         ),
     )
-    return "\n".join(out) + "\n"
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -184,6 +184,4 @@ def rules_check_command(rulebook_extra: RulebookExtraOption = None) -> None:
 @rules_app.command("schema")
 def rules_schema_command() -> None:
     """Print the JSON Schema of rulebook files (packaged or --rulebook-extra)."""
-    from hostcap.clinical_decisions import rulebook_json_schema
-
-    _print(rulebook_json_schema())
+    _print(assessment_services.rulebook_schema_json())

@@ -18,11 +18,9 @@ from hostcap.cli.main import app
 from hostcap.cli.options import ForceOption
 
 if TYPE_CHECKING:
-    from hostcap import mechanistic_model
-    from hostcap.mechanistic_model import Protocol
     from hostcap.services import modelling
+    from hostcap.services.modelling import Protocol
 else:
-    mechanistic_model = LazyModule("hostcap.mechanistic_model")
     modelling = LazyModule("hostcap.services.modelling")
 
 __all__ = ["app"]
@@ -147,7 +145,7 @@ def export_command(
         weeks=weeks,
         force=force,
     )
-    out.print(mechanistic_model.HYPOTHESIS_NOTE)
+    out.print(modelling.HYPOTHESIS_NOTE)
     out.print(f"wrote {fmt.value} ({variant.value}) to {written}")
 
 
@@ -167,4 +165,4 @@ def card_command(
     """Write the model card (every state, parameter, edge, variant) and its causal diagram."""
     for path in modelling.write_model_card(out_path, force=force):
         out.print(f"wrote {path}")
-    out.print(mechanistic_model.HYPOTHESIS_NOTE)
+    out.print(modelling.HYPOTHESIS_NOTE)

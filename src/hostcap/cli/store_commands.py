@@ -21,9 +21,9 @@ from hostcap.cli.options import DatabaseOption, ForceOption
 from hostcap.errors import InputError, IntegrityError, ValidationError
 
 if TYPE_CHECKING:
-    from hostcap.clinical_store import ImportReport
     from hostcap.services import client_view as client_views
     from hostcap.services import store as store_services
+    from hostcap.services.store import ImportReport
 else:
     client_views = LazyModule("hostcap.services.client_view")
     store_services = LazyModule("hostcap.services.store")

@@ -1,15 +1,11 @@
-"""Look interventions up in ``hostcap.catalog`` when that package is installed.
-
-The catalog is written alongside this package; until it is importable, lookups answer
-``None`` ("unchecked") and ``hostcap rules check`` says so with a warning.
-"""
+"""Look interventions up in ``hostcap.catalog``: what the plan and the rulebook checks need."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from hostcap.catalog import get_intervention
 from hostcap.errors import NotFoundError, UnknownIdError
 
 __all__ = ["InterventionInfo", "lookup_intervention"]
@@ -20,7 +16,7 @@ class InterventionInfo:
     """What the plan and the checks need to know about one intervention id."""
 
     id: str
-    found: bool | None  # None: the catalog is not available
+    found: bool | None  # always True or False since the catalog ships with the package
     name: str
     prescription: bool | None
     unit: str | None
@@ -38,14 +34,7 @@ def _get(item: Any, *names: str) -> Any:
 
 
 def lookup_intervention(intervention_id: str) -> InterventionInfo:
-    """The catalog's entry for ``intervention_id`` (found=False if unknown, None if no catalog)."""
-    try:
-        catalog = importlib.import_module("hostcap.catalog")
-        get_intervention = catalog.get_intervention
-    except (ImportError, AttributeError):
-        return InterventionInfo(
-            intervention_id, None, intervention_id.replace("_", " "), None, None
-        )
+    """The catalog's entry for ``intervention_id`` (``found=False`` if the catalog lacks it)."""
     try:
         item = get_intervention(intervention_id)
     except (LookupError, UnknownIdError, NotFoundError):

@@ -5,8 +5,10 @@ failed call writes nothing.
 """
 
 from hostcap.clinical_store.audit import AuditVerification, canonical_json, verify_chain
+from hostcap.clinical_store.cohort_queries import CohortRecords, cohort_records
 from hostcap.clinical_store.columns import Column, ColumnType
 from hostcap.clinical_store.engine import create_store_engine, head_revision
+from hostcap.clinical_store.enrolment_import import NewEnrolment, add_enrolments
 from hostcap.clinical_store.export import EXPORT_FILES, export_tidy
 from hostcap.clinical_store.record_kinds import KINDS, ORGAN_SYSTEMS, RecordKind
 from hostcap.clinical_store.restore import RestoreReport, restore_sqlite_backup
@@ -17,13 +19,17 @@ __all__ = [
     "KINDS",
     "ORGAN_SYSTEMS",
     "AuditVerification",
+    "CohortRecords",
     "Column",
     "ColumnType",
     "ImportReport",
+    "NewEnrolment",
     "RecordKind",
     "RestoreReport",
     "Store",
+    "add_enrolments",
     "canonical_json",
+    "cohort_records",
     "create_store_engine",
     "export_tidy",
     "head_revision",

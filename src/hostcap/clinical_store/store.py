@@ -273,6 +273,48 @@ def _duplicate_issues(
     return issues
 
 
+def enrolment_fields(
+    protocol: str, phenotype_label: str | None, phases: Sequence[tuple[str, float, float]]
+) -> tuple[str, str | None, list[tuple[str, float, float]], list[Issue]]:
+    """An enrolment's text normalised (NFKC, trimmed, the label's canonical case) and every
+    problem with it: a missing or too long protocol, long phase names, an unknown phenotype
+    label, phases empty, reversed or overlapping. One check for single and bulk enrolment."""
+    protocol = unicodedata.normalize("NFKC", str(protocol)).strip()
+    label = (
+        None
+        if phenotype_label is None or not str(phenotype_label).strip()
+        else unicodedata.normalize("NFKC", str(phenotype_label)).strip()
+    )
+    named = [
+        (unicodedata.normalize("NFKC", str(n)).strip(), start, end) for n, start, end in phases
+    ]
+    issues = _phase_issues(named)
+    checks = [
+        _text_issue("protocol", protocol, 100, required=True),
+        *(
+            _text_issue(f"phase {i} name", name, 100, required=False)
+            for i, (name, _, _) in enumerate(named, start=1)
+        ),
+    ]
+    issues.extend(i for i in checks if i is not None)
+    if label is not None:
+        known = _known_phenotype_labels()
+        canonical = {k.lower(): k for k in known}
+        if label.lower() in canonical:
+            label = canonical[label.lower()]
+        else:
+            issues.append(
+                Issue(
+                    "phenotype_label",
+                    f"phenotype_label {describe_value(label)} is not a phenotype label; "
+                    f"expected one of {', '.join(known)}",
+                    value=label,
+                    expected="one of " + ", ".join(known),
+                )
+            )
+    return protocol, label, named, issues
+
+
 class Store:
     """A clinical store at ``url`` (SQLite file or PostgreSQL)."""
 
@@ -1032,39 +1074,9 @@ class Store:
             For a future start, a start before the birth year, or phases that are empty,
             reversed or overlapping (every problem listed; nothing is written).
         """
-        protocol = unicodedata.normalize("NFKC", str(protocol)).strip()
-        phenotype_label = (
-            None
-            if phenotype_label is None or not str(phenotype_label).strip()
-            else unicodedata.normalize("NFKC", str(phenotype_label)).strip()
+        protocol, phenotype_label, phases, phase_issues = enrolment_fields(
+            protocol, phenotype_label, phases
         )
-        phases = [
-            (unicodedata.normalize("NFKC", str(n)).strip(), start, end) for n, start, end in phases
-        ]
-        phase_issues = _phase_issues(phases)
-        checks = [
-            _text_issue("protocol", protocol, 100, required=True),
-            *(
-                _text_issue(f"phase {i} name", name, 100, required=False)
-                for i, (name, _, _) in enumerate(phases, start=1)
-            ),
-        ]
-        phase_issues.extend(i for i in checks if i is not None)
-        if phenotype_label is not None:
-            known = _known_phenotype_labels()
-            canonical = {label.lower(): label for label in known}
-            if phenotype_label.lower() in canonical:
-                phenotype_label = canonical[phenotype_label.lower()]
-            else:
-                phase_issues.append(
-                    Issue(
-                        "phenotype_label",
-                        f"phenotype_label {describe_value(phenotype_label)} is not a phenotype "
-                        f"label; expected one of {', '.join(known)}",
-                        value=phenotype_label,
-                        expected="one of " + ", ".join(known),
-                    )
-                )
         if phase_issues:
             raise ValidationError(phase_issues, context="enrolment: nothing was written")
         if started_on > dt.date.today():

@@ -72,6 +72,11 @@ from hostcap.outcome_analytics.phenotype_discovery import (
     default_features,
     discover_phenotypes,
 )
+from hostcap.outcome_analytics.record_frames import (
+    FEATURE_COVERAGE,
+    CohortFrames,
+    frames_from_records,
+)
 from hostcap.outcome_analytics.reliable_change import (
     RESPONDER_COLUMNS,
     composite_responders,
@@ -88,12 +93,14 @@ __all__ = [
     "CLIENT_COLUMNS",
     "CORE_MEASURES",
     "FALLBACK_THRESHOLDS",
+    "FEATURE_COVERAGE",
     "MEASUREMENT_COLUMNS",
     "MEASURES",
     "MIXED_MODEL_COLUMNS",
     "PHENOTYPE_LABELS",
     "RESPONDER_COLUMNS",
     "VARIANT_COMPARISON_COLUMNS",
+    "CohortFrames",
     "KaplanMeierCurve",
     "MarkerOrder",
     "MeasureSpec",
@@ -113,6 +120,7 @@ __all__ = [
     "fit_mixed_models",
     "follow_up_changes",
     "forest_figure",
+    "frames_from_records",
     "get_measure",
     "kaplan_meier",
     "km_figure",

@@ -305,6 +305,12 @@ def _higher_is_worse(instrument: str, default: bool) -> bool:
 @cache
 def measure_specs() -> dict[str, MeasureSpec]:
     """Every measure's spec, by id, with catalog values where the catalog has them."""
+    specs = [*_laboratory_specs(), *_reported_specs()]
+    return {s.measure: s for s in specs}
+
+
+def _laboratory_specs() -> list[MeasureSpec]:
+    """Tryptase and hs-CRP: reference change values from biological variation."""
     tryptase_rcv, _ = _catalog_value("analyte:tryptase:rcv_pct", "tryptase_rcv_pct")
     crp_cvi, _ = _catalog_value(
         "analyte:hs_crp:within_subject_cv_pct", "hs_crp_within_subject_cv_pct"
@@ -312,8 +318,7 @@ def measure_specs() -> dict[str, MeasureSpec]:
     crp_cva, crp_cva_source = _catalog_value(
         "analyte:hs_crp:analytical_cv_pct", "hs_crp_analytical_cv_pct"
     )
-    fss_mid, _ = _catalog_value("instrument:fss:mcid", "fss_mid")
-    specs = [
+    return [
         MeasureSpec(
             measure="tryptase",
             label="Serum tryptase",
@@ -340,6 +345,13 @@ def measure_specs() -> dict[str, MeasureSpec]:
             note=f"CVi {crp_cvi} % (catalog) and CVa {crp_cva} % "
             + ("(assumed; not in the catalog)" if crp_cva_source == "fallback" else "(catalog)"),
         ),
+    ]
+
+
+def _reported_specs() -> list[MeasureSpec]:
+    """Diary, drug load, food tolerance and questionnaires: RCI or a minimal difference."""
+    fss_mid, _ = _catalog_value("instrument:fss:mcid", "fss_mid")
+    return [
         MeasureSpec(
             measure="symptom_load",
             label="Symptom load (diary, NON-VALIDATED)",
@@ -426,7 +438,6 @@ def measure_specs() -> dict[str, MeasureSpec]:
             note="MCID not found; SD 3.5 and r 0.80 assumed; validated in mastocytosis, not MCAS",
         ),
     ]
-    return {s.measure: s for s in specs}
 
 
 def get_measure(measure: str, overrides: Mapping[str, MeasureSpec] | None = None) -> MeasureSpec:

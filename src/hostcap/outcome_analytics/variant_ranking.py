@@ -67,6 +67,46 @@ def _empty(reference: str, note: str) -> VariantComparison:
     )
 
 
+def _input_issues(errors: pd.DataFrame, values: pd.Series, reference: str) -> list[Issue]:
+    """Every problem of the errors frame: non-finite errors, repeated rows, a reference
+    without errors."""
+    bad = ~np.isfinite(values.to_numpy(dtype=float))
+    issues: list[Issue] = []
+    if bad.any():
+        first = errors["held_out_error"].iloc[int(np.flatnonzero(bad)[0])]
+        issues.append(
+            Issue(
+                "errors.held_out_error",
+                f"{int(bad.sum())} value(s) are not finite numbers (first {first!r}); "
+                "expected a finite error",
+                value=first,
+                expected="a finite float",
+            )
+        )
+    if errors.duplicated(["client", "variant"]).any():
+        first = errors.loc[errors.duplicated(["client", "variant"])].iloc[0]
+        issues.append(
+            Issue(
+                "errors.variant",
+                f"client {first['client']!r} has variant {first['variant']!r} more than once; "
+                "expected one error per client and variant",
+                value=(first["client"], first["variant"]),
+                expected="unique (client, variant) rows",
+            )
+        )
+    variants = sorted(errors["variant"].astype(str).unique())
+    if reference not in variants:
+        issues.append(
+            Issue(
+                "reference",
+                f"reference variant {reference!r} has no errors; expected one of {variants}",
+                value=reference,
+                expected="one of " + ", ".join(variants),
+            )
+        )
+    return issues
+
+
 def compare_variants(
     errors: pd.DataFrame,
     *,
@@ -108,40 +148,7 @@ def compare_variants(
     if errors.empty:
         return _empty(reference, "no per-client fits were given")
     values = pd.to_numeric(errors["held_out_error"], errors="coerce")
-    bad = ~np.isfinite(values.to_numpy(dtype=float))
-    issues = []
-    if bad.any():
-        first = errors["held_out_error"].iloc[int(np.flatnonzero(bad)[0])]
-        issues.append(
-            Issue(
-                "errors.held_out_error",
-                f"{int(bad.sum())} value(s) are not finite numbers (first {first!r}); "
-                "expected a finite error",
-                value=first,
-                expected="a finite float",
-            )
-        )
-    if errors.duplicated(["client", "variant"]).any():
-        first = errors.loc[errors.duplicated(["client", "variant"])].iloc[0]
-        issues.append(
-            Issue(
-                "errors.variant",
-                f"client {first['client']!r} has variant {first['variant']!r} more than once; "
-                "expected one error per client and variant",
-                value=(first["client"], first["variant"]),
-                expected="unique (client, variant) rows",
-            )
-        )
-    variants = sorted(errors["variant"].astype(str).unique())
-    if reference not in variants:
-        issues.append(
-            Issue(
-                "reference",
-                f"reference variant {reference!r} has no errors; expected one of {variants}",
-                value=reference,
-                expected="one of " + ", ".join(variants),
-            )
-        )
+    issues = _input_issues(errors, values, reference)
     if issues:
         raise ValidationError(issues, context="variant comparison")
     wide = errors.assign(held_out_error=values).pivot(

@@ -8,7 +8,6 @@ wires in the mechanistic model's expected trajectory band when that package prov
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,10 +28,10 @@ from hostcap.clinical_decisions import (
     load_rulebook,
     parse_assessment_input,
     render_text,
+    rulebook_json_schema,
 )
 from hostcap.clinical_decisions.assessment_result import PhasePlan
 from hostcap.errors import (
-    ConfigurationError,
     HostcapError,
     InputError,
     Issue,
@@ -64,6 +63,7 @@ __all__ = [
     "input_schema_json",
     "load_rulebook_file",
     "read_input_file",
+    "rulebook_schema_json",
     "skipped_note",
     "stored_assessments",
     "stored_client_input",
@@ -118,20 +118,12 @@ def load_rulebook_file(extra: Path | None = None) -> Rulebook:
     return load_rulebook(_read_text(extra, "--rulebook-extra"))
 
 
-def _band_function() -> Callable[..., Any] | None:
-    try:
-        module = importlib.import_module("hostcap.mechanistic_model")
-    except ImportError:
-        return None
-    band = getattr(module, "expected_trajectory_band", None)
-    if band is None:
-        try:
-            band = importlib.import_module(
-                "hostcap.mechanistic_model.trajectory_bands"
-            ).expected_trajectory_band
-        except (ImportError, AttributeError):
-            return None
-    return cast("Callable[..., Any]", band)
+def _band_function() -> Callable[..., Any]:
+    # Imported on use: the mechanistic model (numba, sympy) is needed only for the band, which
+    # `assess --no-trajectory` and the pure core's users never compute.
+    from hostcap.mechanistic_model import expected_trajectory_band
+
+    return cast("Callable[..., Any]", expected_trajectory_band)
 
 
 def _slug(text: str, index: int) -> str:
@@ -141,7 +133,8 @@ def _slug(text: str, index: int) -> str:
 
 def _model_protocol(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
     """The plan's phases as a mechanistic-model protocol, each dose at the middle of its range."""
-    protocols = importlib.import_module("hostcap.mechanistic_model")
+    from hostcap.mechanistic_model import protocol_from_mapping
+
     data = {
         "id": f"plan_{phenotype.lower()}",
         "phenotype": phenotype,
@@ -157,7 +150,7 @@ def _model_protocol(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
             for i, phase in enumerate(phases)
         ],
     }
-    return protocols.protocol_from_mapping(data)
+    return protocol_from_mapping(data)
 
 
 def trajectory_provider() -> TrajectoryProvider | None:
@@ -170,8 +163,6 @@ def trajectory_provider() -> TrajectoryProvider | None:
     the plan then says "trajectory band unavailable".
     """
     band = _band_function()
-    if band is None:
-        return None
 
     def provide(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
         weeks = max((p.end_week for p in phases), default=16)
@@ -310,12 +301,9 @@ class AssessmentSummary:
 def _store_services() -> Any:
     # Imported on use: the store services pull in the database layer, which file-only
     # assessments (and the pure core's users) never need.
-    module = importlib.import_module("hostcap.services.store")
-    if not hasattr(module, "assessment_input_data"):
-        raise ConfigurationError(
-            "assessing a stored client needs the clinical store; not available yet"
-        )
-    return module
+    from hostcap.services import store
+
+    return store
 
 
 def _location_parts(location: str) -> list[str | int]:
@@ -772,3 +760,8 @@ def input_schema_json() -> str:
     schema = AssessmentInput.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def rulebook_schema_json() -> str:
+    """The JSON Schema of rulebook files (packaged or ``--rulebook-extra``), for editors."""
+    return rulebook_json_schema()

@@ -42,6 +42,8 @@ __all__ = [
     "DIAGRAM_NAME",
     "EXAMPLE_PROTOCOLS",
     "EXAMPLE_PROTOCOLS_DIR",
+    "HYPOTHESIS_NOTE",
+    "Protocol",
     "SimulationSummary",
     "example_protocol",
     "export_model",

@@ -247,10 +247,13 @@ def client_observations(
         ``measure, time_h, value, unit``.
     """
     store = open_store(database)
-    labs = store.frame("labs", code=code)
-    diary = store.frame("questionnaires", code=code)
-    interventions = store.frame("interventions", code=code)
-    enrolments = store.enrolments(code)
+    try:
+        labs = store.frame("labs", code=code)
+        diary = store.frame("questionnaires", code=code)
+        interventions = store.frame("interventions", code=code)
+        enrolments = store.enrolments(code)
+    finally:  # opened here, so closed here: no pooled connection outlives the call
+        store.dispose()
     rows: list[tuple[str, dt.datetime, float, str]] = []
     if not labs.empty:
         keep = labs[labs["analyte"].isin(list(STORE_MEASURES)) & (labs["context"] != "acute")]

@@ -35,6 +35,7 @@ from hostcap.errors import (
 from hostcap.settings import database_url
 
 __all__ = [
+    "ImportReport",
     "assessment_input_data",
     "client_overview",
     "export_store",

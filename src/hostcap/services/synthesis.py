@@ -1,7 +1,8 @@
 """Synthesise a cohort into a store (``hostcap synth cohort``) and save its ground truth.
 
 The records go through the same validated store API as real data (``Store.add_records`` per
-kind: one transaction per kind, not per row; ``Store.add_enrolment`` per client), flagged
+kind: one transaction per kind, not per row; the enrolments in one transaction through
+``clinical_store.enrolment_import.add_enrolments``), flagged
 ``demo`` so that no report mistakes them for real people. Before anything is written every
 record is validated and the client codes are checked against the store, so a bad cohort (or a
 code that already exists) leaves the store unchanged. The ground truth (true parameters,
@@ -15,24 +16,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Table, select
 from sqlalchemy.engine import make_url
 
-from hostcap.clinical_store import KINDS, Store
-from hostcap.clinical_store.audit import append_audit, row_hasher
+from hostcap.clinical_store import KINDS, Store, add_enrolments
 from hostcap.clinical_store.record_kinds import ClientInfo, validate_records
-from hostcap.clinical_store.tables import ClientRow, EnrolmentRow, ProtocolPhaseRow
 from hostcap.errors import Issue, ValidationError
 from hostcap.output_files import check_output_file, write_text
 from hostcap.services.store import open_store
 from hostcap.synthetic import (
     STORE_KINDS,
-    Enrolment,
     SyntheticCohort,
     check_options,
     generate_cohort,
@@ -146,84 +143,6 @@ def _preflight(store: Store, cohort: SyntheticCohort) -> None:
         raise ValidationError(issues, context="synthetic cohort failed validation; nothing written")
 
 
-def _write_enrolments(store: Store, enrolments: Sequence[Enrolment], *, source: str) -> int:
-    """Every enrolment and its phases in one transaction, audited as one import.
-
-    ``Store.add_enrolment`` commits once per client (about 50 ms each on SQLite, 25 s for 500
-    clients); this writes the same rows, after the same checks (start not in the future nor
-    before the birth year; phases come from the validated rulebook templates), in one.
-    """
-    today = dt.date.today()
-    with store.transaction() as session:
-        ids: dict[str, int] = {}
-        years: dict[str, int] = {}
-        for code, cid, year in session.execute(
-            select(ClientRow.code, ClientRow.id, ClientRow.birth_year)
-        ):
-            ids[str(code)] = int(cid)
-            years[str(code)] = int(year)
-        issues: list[Issue] = []
-        for row in enrolments:
-            started = row.started_on
-            if started > today or started.year < years[str(row.client_code)]:
-                issues.append(
-                    Issue(f"enrolment {row.client_code}", "bad start", value=started.isoformat())
-                )
-        if issues:
-            raise ValidationError(issues, context="enrolments: nothing was written")
-        written: list[EnrolmentRow] = []
-        phases_written: list[ProtocolPhaseRow] = []
-        for row in enrolments:
-            enrolment = EnrolmentRow(
-                client_id=ids[str(row.client_code)],
-                protocol=str(row.protocol),
-                started_on=row.started_on,
-                ended_on=row.ended_on,
-                phenotype_label=str(row.phenotype_label),
-                notes=str(row.notes),
-            )
-            session.add(enrolment)
-            session.flush()
-            written.append(enrolment)
-            phases = [
-                ProtocolPhaseRow(
-                    enrolment_id=enrolment.id,
-                    name=name,
-                    start_week=float(start),
-                    end_week=float(end),
-                )
-                for name, start, end in row.phases
-            ]
-            session.add_all(phases)
-            phases_written.extend(phases)
-        codes = sorted(e.client_code for e in enrolments)
-        session.flush()
-        hasher = row_hasher(session)
-        rows = {
-            table.name: sorted(hasher.hash_stored(session, table, ids).items())
-            for table, ids in (
-                (cast(Table, EnrolmentRow.__table__), [e.id for e in written]),
-                (cast(Table, ProtocolPhaseRow.__table__), [p.id for p in phases_written]),
-            )
-        }
-        append_audit(
-            session,
-            action="import",
-            entity="enrolments",
-            entity_id=None,
-            client_code=codes[0] if len(codes) == 1 else None,
-            after={
-                "kind": "enrolments",
-                "rows": len(codes),
-                "source": source,
-                "clients": codes[:200],
-            },
-            actor=ACTOR,
-            rows=rows,
-        )
-    return len(enrolments)
-
-
 def write_cohort(
     store: Store, cohort: SyntheticCohort, *, progress: Progress | None = None
 ) -> dict[str, int]:
@@ -248,7 +167,7 @@ def write_cohort(
         store.add_records("clients", cohort.records["clients"], actor=ACTOR, source=source).ids
     )
     say("writing enrolments")
-    written["enrolments"] = _write_enrolments(store, cohort.enrolments, source=source)
+    written["enrolments"] = add_enrolments(store, cohort.enrolments, source=source, actor=ACTOR)
     for kind in STORE_KINDS[1:]:
         say(f"writing {kind}")
         frame = cohort.records[kind]

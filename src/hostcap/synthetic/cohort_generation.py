@@ -33,7 +33,12 @@ import pandas as pd
 
 from hostcap.mechanistic_model import HYPOTHESIS_NOTE, compile_model
 from hostcap.synthetic.baseline_labels import rule_based_labels
-from hostcap.synthetic.client_population import assign_protocols, client_parameters, draw_clients
+from hostcap.synthetic.client_population import (
+    AssignedProtocol,
+    assign_protocols,
+    client_parameters,
+    draw_clients,
+)
 from hostcap.synthetic.cohort_design import DEFAULT_DESIGN, CohortDesign, check_options
 from hostcap.synthetic.cohort_simulation import simulate_cohort, single_threaded_blas
 from hostcap.synthetic.record_generation import (
@@ -165,6 +170,38 @@ def _effects_frame(
     return pd.concat(blocks, ignore_index=True)
 
 
+def _enrolments(
+    clients: pd.DataFrame, protocols: list[AssignedProtocol], weeks: int
+) -> tuple[Enrolment, ...]:
+    """Each client's enrolment: the assigned template, ended at dropout or after ``weeks``."""
+    codes = list(clients["client_code"])
+    dropout = clients["dropout_week"].to_numpy(dtype=float)
+    return tuple(
+        Enrolment(
+            client_code=code,
+            protocol=assigned.template,
+            started_on=started,
+            ended_on=started
+            + dt.timedelta(days=int(np.floor(w * 7)) if np.isfinite(w) else weeks * 7),
+            phenotype_label=label,
+            phases=assigned.phases,
+            notes=(
+                f"synthetic; dropped out in week {w:.1f}"
+                if np.isfinite(w)
+                else "synthetic; completed"
+            ),
+        )
+        for code, assigned, started, label, w in zip(
+            codes,
+            protocols,
+            list(clients["enrolled_on"]),
+            [str(x) for x in clients["phenotype"]],
+            dropout,
+            strict=True,
+        )
+    )
+
+
 def generate_cohort(
     n: int,
     seed: int,
@@ -256,31 +293,7 @@ def generate_cohort(
     truth_parameters = pd.DataFrame(params.T, columns=list(model.parameter_ids)).assign(
         client_code=codes
     )[["client_code", *model.parameter_ids]]
-    dropout = clients["dropout_week"].to_numpy(dtype=float)
-    enrolments = tuple(
-        Enrolment(
-            client_code=code,
-            protocol=assigned.template,
-            started_on=started,
-            ended_on=started
-            + dt.timedelta(days=int(np.floor(w * 7)) if np.isfinite(w) else weeks * 7),
-            phenotype_label=label,
-            phases=assigned.phases,
-            notes=(
-                f"synthetic; dropped out in week {w:.1f}"
-                if np.isfinite(w)
-                else "synthetic; completed"
-            ),
-        )
-        for code, assigned, started, label, w in zip(
-            codes,
-            protocols,
-            list(clients["enrolled_on"]),
-            [str(x) for x in clients["phenotype"]],
-            dropout,
-            strict=True,
-        )
-    )
+    enrolments = _enrolments(clients, protocols, weeks)
     meta: dict[str, object] = {
         "n": n,
         "seed": seed,

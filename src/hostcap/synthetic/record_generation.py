@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,40 @@ def _answers(values: NDArray[np.float64] | NDArray[np.int64]) -> str:
     return ",".join(str(int(v)) for v in values)
 
 
+@dataclass(frozen=True)
+class _Cohort:
+    """What every record kind's rows are drawn from (one cohort, one random stream)."""
+
+    model: CompiledModel
+    clients: pd.DataFrame
+    run: CohortRun
+    weeks: int
+    design: CohortDesign
+    rng: np.random.Generator
+    codes: list[str]
+    enrolled: list[dt.date]
+    last_day: NDArray[np.int64]
+    spec: dict[str, Any]
+    seen: pd.DataFrame
+    load: Array
+    barrier: Array
+    cns: Array
+    inflammation: Array
+
+
+@dataclass(frozen=True)
+class _Episodes:
+    """The drawn episodes, which the acute tryptase samples follow."""
+
+    frame: pd.DataFrame
+    client: NDArray[np.intp]
+    column: NDArray[np.intp]
+    day: NDArray[np.intp]
+    onset: NDArray[np.int64]
+    severity: Array
+    history: int
+
+
 def store_frames(
     model: CompiledModel,
     clients: pd.DataFrame,
@@ -145,59 +180,99 @@ def store_frames(
     design: CohortDesign,
     rng: np.random.Generator,
 ) -> dict[str, pd.DataFrame]:
-    """Every store kind's records for the cohort, as string frames in import-file columns."""
-    latent = latent_questionnaires(model, run)
-    enrolled = list(clients["enrolled_on"])
-    codes = list(clients["client_code"])
-    last_day = np.where(
-        np.isfinite(clients["dropout_week"].to_numpy(dtype=float)),
-        np.floor(clients["dropout_week"].to_numpy(dtype=float) * 7),
-        weeks * 7,
-    ).astype(int)
-    spec = {o.id: o for o in model.definition.observables}
-    seen = visits.frame[visits.frame["happened"]]
-    frames: dict[str, pd.DataFrame] = {}
+    """Every store kind's records for the cohort, as string frames in import-file columns.
 
+    The kinds are drawn in a fixed order from the one ``rng`` (routine labs, questionnaires,
+    episodes, acute tryptase, food, medication, intake findings), so a seed gives one cohort.
+    """
+    ctx = _Cohort(
+        model=model,
+        clients=clients,
+        run=run,
+        weeks=weeks,
+        design=design,
+        rng=rng,
+        codes=list(clients["client_code"]),
+        enrolled=list(clients["enrolled_on"]),
+        last_day=np.where(
+            np.isfinite(clients["dropout_week"].to_numpy(dtype=float)),
+            np.floor(clients["dropout_week"].to_numpy(dtype=float) * 7),
+            weeks * 7,
+        ).astype(int),
+        spec={o.id: o for o in model.definition.observables},
+        seen=visits.frame[visits.frame["happened"]],
+        load=run.observable(model, "symptom_load"),
+        barrier=run.state(model, "barrier"),
+        cns=np.minimum(run.state(model, "cns_mc"), 1.0),
+        inflammation=run.state(model, "inflammation"),
+    )
+    frames: dict[str, pd.DataFrame] = {}
+    frames["clients"], frames["visits"] = _client_and_visit_rows(ctx)
+    lab_rows = _routine_lab_rows(ctx)
+    frames["questionnaires"] = _questionnaire_rows(ctx, latent_questionnaires(model, run))
+    episodes = _episode_rows(ctx)
+    frames["episodes"] = episodes.frame
+    lab_rows.append(_acute_tryptase_rows(ctx, episodes))
+    frames["labs"] = (
+        pd.concat(lab_rows, ignore_index=True)
+        .drop_duplicates(["client_code", "analyte", "collected_at"])
+        .reset_index(drop=True)
+    )
+
+    food = run.observable(model, "food_tolerance")
+    frames["food"], quantile = _food_rows(ctx, food)
+    frames["meds"] = _medication_rows(ctx)
+    frames["interventions"] = _intervention_rows(ctx, protocols)
+    frames["findings"] = _finding_rows(ctx, quantile, food)
+    return {k: v.reset_index(drop=True).astype("string") for k, v in frames.items()}
+
+
+def _client_and_visit_rows(ctx: _Cohort) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frames: dict[str, pd.DataFrame] = {}
     frames["clients"] = pd.DataFrame(
         {
-            "client_code": codes,
-            "sex": clients["sex"],
-            "birth_year": clients["birth_year"].astype(str),
+            "client_code": ctx.codes,
+            "sex": ctx.clients["sex"],
+            "birth_year": ctx.clients["birth_year"].astype(str),
             "demo": "true",
         }
     )
     frames["visits"] = pd.DataFrame(
         {
-            "client_code": [codes[c] for c in seen["client"]],
+            "client_code": [ctx.codes[c] for c in ctx.seen["client"]],
             "date": [
-                _date(enrolled[c], d) for c, d in zip(seen["client"], seen["day"], strict=True)
+                _date(ctx.enrolled[c], d)
+                for c, d in zip(ctx.seen["client"], ctx.seen["day"], strict=True)
             ],
-            "visit_kind": seen["kind"].to_numpy(),
-            "week": seen["week"].map(lambda w: f"{w:g}").to_numpy(),
+            "visit_kind": ctx.seen["kind"].to_numpy(),
+            "week": ctx.seen["week"].map(lambda w: f"{w:g}").to_numpy(),
             "notes": "synthetic",
         }
     )
+    return frames["clients"], frames["visits"]
 
+
+def _routine_lab_rows(ctx: _Cohort) -> list[pd.DataFrame]:
     # Labs at lab visits: the observables' own measurement-error models.
-    labs = seen[seen["lab"]]
+    labs = ctx.seen[ctx.seen["lab"]]
     c_idx, d_idx = labs["client"].to_numpy(), labs["day"].to_numpy()
-    minutes = rng.integers(8 * 60, 11 * 60, size=len(labs))
+    minutes = ctx.rng.integers(8 * 60, 11 * 60, size=len(labs))
     lab_rows = []
     for obs, analyte, unit, digits, context in (
         ("tryptase_serum", "tryptase", "ng/mL", 1, "baseline"),
         ("hs_crp", "hs_crp", "mg/L", 2, "routine"),
     ):
-        truth = run.observable(model, obs)[c_idx, d_idx]
-        values = np.maximum(draw_measurement(truth, spec[obs].noise, rng), 10.0**-digits)
+        truth = ctx.run.observable(ctx.model, obs)[c_idx, d_idx]
+        values = np.maximum(draw_measurement(truth, ctx.spec[obs].noise, ctx.rng), 10.0**-digits)
         lab_rows.append(
             pd.DataFrame(
                 {
-                    "client_code": [codes[c] for c in c_idx],
+                    "client_code": [ctx.codes[c] for c in c_idx],
                     "analyte": analyte,
                     "value": [f"{v:.{digits}f}" for v in values],
                     "unit": unit,
                     "collected_at": [
-                        _stamp(enrolled[c], d, m)
+                        _stamp(ctx.enrolled[c], d, m)
                         for c, d, m in zip(c_idx, d_idx, minutes, strict=True)
                     ],
                     "context": context,
@@ -205,63 +280,69 @@ def store_frames(
                 }
             )
         )
+    return lab_rows
 
-    load = run.observable(model, "symptom_load")
-    barrier = run.state(model, "barrier")
-    cns = np.minimum(run.state(model, "cns_mc"), 1.0)
-    inflammation = run.state(model, "inflammation")
 
+def _questionnaire_rows(ctx: _Cohort, latent: dict[str, Array]) -> pd.DataFrame:
     # Questionnaires at questionnaire visits, answers consistent with the latent state.
-    qs = seen[seen["questionnaire"]]
-    style = rng.normal(0.0, 0.4, size=len(clients))
+    qs = ctx.seen[ctx.seen["questionnaire"]]
+    style = ctx.rng.normal(0.0, 0.4, size=len(ctx.clients))
     # The symptom diary's six organ ratings: the model's symptom load measured with its own
     # noise (normal, sd 0.8), spread over organ systems by the client's state that day.
     diary_load = draw_measurement(
-        load[qs["client"].to_numpy(), qs["day"].to_numpy()], spec["symptom_load"].noise, rng
+        ctx.load[qs["client"].to_numpy(), qs["day"].to_numpy()],
+        ctx.spec["symptom_load"].noise,
+        ctx.rng,
     )
     q_rows = []
     for k, (c, d, w) in enumerate(zip(qs["client"], qs["day"], qs["week"], strict=True)):
-        date = _date(enrolled[c], d)
+        date = _date(ctx.enrolled[c], d)
         profile = np.array(
             [
                 1.0,
-                0.6 + 2.0 * (1.0 - barrier[c, d]),
-                0.6 + 1.5 * cns[c, d],
-                0.5 + 0.5 * max(inflammation[c, d] - 1.0, 0.0),
+                0.6 + 2.0 * (1.0 - ctx.barrier[c, d]),
+                0.6 + 1.5 * ctx.cns[c, d],
+                0.5 + 0.5 * max(ctx.inflammation[c, d] - 1.0, 0.0),
                 0.5,
-                0.6 + 2.0 * cns[c, d],
+                0.6 + 2.0 * ctx.cns[c, d],
             ]
         )
-        ratings = diary_load[k] * profile / profile.mean() + rng.normal(0.0, 0.7, 6)
-        q_rows.append((codes[c], "symptom_diary", _answers(np.clip(np.rint(ratings), 0, 10)), date))
+        ratings = diary_load[k] * profile / profile.mean() + ctx.rng.normal(0.0, 0.7, 6)
+        q_rows.append(
+            (ctx.codes[c], "symptom_diary", _answers(np.clip(np.rint(ratings), 0, 10)), date)
+        )
         for instrument, mean, n_items, lo, hi, sd in (
             ("fss", latent["fss_mean"][c, d], 9, 1, 7, 0.8),
             ("gsrs", latent["gsrs_mean"][c, d], 15, 1, 7, 0.8),
             ("mct", latent["mct_total"][c, d] / 5.0, 5, 0, 4, 0.5),
         ):
             shift = -style[c] if instrument == "mct" else style[c]
-            items = np.clip(np.rint(mean + shift + rng.normal(0.0, sd, n_items)), lo, hi)
-            q_rows.append((codes[c], instrument, _answers(items), date))
-        if w % design.lab_every_weeks == 0:
+            items = np.clip(np.rint(mean + shift + ctx.rng.normal(0.0, sd, n_items)), lo, hi)
+            q_rows.append((ctx.codes[c], instrument, _answers(items), date))
+        if w % ctx.design.lab_every_weeks == 0:
             maxima = np.array([it.max for it in get_instrument("compass31").items], dtype=int)
             frac = float(latent["compass31_total"][c, d]) / 100.0
-            q_rows.append((codes[c], "compass31", _answers(rng.binomial(maxima, frac)), date))
-    frames["questionnaires"] = pd.DataFrame(
-        q_rows, columns=["client_code", "instrument", "answers", "date"]
-    )
+            q_rows.append(
+                (ctx.codes[c], "compass31", _answers(ctx.rng.binomial(maxima, frac)), date)
+            )
+    return pd.DataFrame(q_rows, columns=["client_code", "instrument", "answers", "date"])
 
+
+def _episode_rows(ctx: _Cohort) -> _Episodes:
     # Episodes: a daily Poisson process whose rate follows the true symptom load, over the
     # follow-up and a pre-enrolment diary of ``history_weeks`` (the enrolment-day state held
     # constant: the pre-treatment steady state, or the null variant's enrolment flare).
-    history = design.history_weeks * 7
+    history = ctx.design.history_weeks * 7
 
     def extended(values: Array) -> Array:
         return np.concatenate([np.repeat(values[:, :1], history, axis=1), values], axis=1)
 
-    load_x, barrier_x, cns_x, infl_x = (extended(a) for a in (load, barrier, cns, inflammation))
+    load_x, barrier_x, cns_x, infl_x = (
+        extended(a) for a in (ctx.load, ctx.barrier, ctx.cns, ctx.inflammation)
+    )
     days = np.arange(load_x.shape[1]) - history
-    alive = days[None, :] <= last_day[:, None]
-    counts = rng.poisson(design.episode_rate_per_load * load_x / 7.0) * alive
+    alive = days[None, :] <= ctx.last_day[:, None]
+    counts = ctx.rng.poisson(ctx.design.episode_rate_per_load * load_x / 7.0) * alive
     ep_c, ep_x = np.nonzero(counts)
     ep_d = ep_x - history
     systems_p = {
@@ -272,17 +353,19 @@ def store_frames(
         "naso_ocular": np.full(ep_c.size, 0.1),
         "neurological": 0.1 + 0.7 * cns_x[ep_c, ep_x],
     }
-    drawn = {k: rng.random(ep_c.size) < p for k, p in systems_p.items()}
-    onset = rng.integers(6 * 60, 23 * 60, size=ep_c.size)
-    severity = np.clip(np.rint(2 + 0.6 * load_x[ep_c, ep_x] + rng.normal(0, 1.2, ep_c.size)), 1, 10)
-    duration = np.rint(rng.lognormal(np.log(90), 0.6, ep_c.size))
+    drawn = {k: ctx.rng.random(ep_c.size) < p for k, p in systems_p.items()}
+    onset = ctx.rng.integers(6 * 60, 23 * 60, size=ep_c.size)
+    severity = np.clip(
+        np.rint(2 + 0.6 * load_x[ep_c, ep_x] + ctx.rng.normal(0, 1.2, ep_c.size)), 1, 10
+    )
+    duration = np.rint(ctx.rng.lognormal(np.log(90), 0.6, ep_c.size))
     episodes = []
     for k, (c, d) in enumerate(zip(ep_c, ep_d, strict=True)):
         systems = [s for s in systems_p if drawn[s][k]] or ["skin"]
         episodes.append(
             (
-                codes[c],
-                _stamp(enrolled[c], d, onset[k]),
+                ctx.codes[c],
+                _stamp(ctx.enrolled[c], d, onset[k]),
                 ";".join(systems),
                 str(int(severity[k])),
                 str(int(duration[k])),
@@ -291,7 +374,7 @@ def store_frames(
                 "synthetic",
             )
         )
-    frames["episodes"] = pd.DataFrame(
+    frame = pd.DataFrame(
         episodes,
         columns=[
             "client_code",
@@ -304,87 +387,90 @@ def store_frames(
             "notes",
         ],
     ).drop_duplicates(["client_code", "onset_at"])
+    return _Episodes(frame, ep_c, ep_x, ep_d, onset, severity, history)
 
+
+def _acute_tryptase_rows(ctx: _Cohort, episodes: _Episodes) -> pd.DataFrame:
     # Acute tryptase for some severe episodes, drawn 1-4 h after onset (synthetic event model:
     # the daily trajectory cannot resolve a 2-hour half-life, so the rise is drawn per event).
-    severe = np.flatnonzero((severity >= 5) & (rng.random(ep_c.size) < 0.2))
-    tryptase = extended(run.observable(model, "tryptase_serum"))
-    hours = rng.uniform(1.0, 4.0, size=severe.size)
-    rise = 0.2 + 0.15 * severity[severe] * rng.uniform(0.5, 1.5, size=severe.size)
+    ep_c, ep_x, ep_d = episodes.client, episodes.column, episodes.day
+    severity, onset, history = episodes.severity, episodes.onset, episodes.history
+    severe = np.flatnonzero((severity >= 5) & (ctx.rng.random(ep_c.size) < 0.2))
+    observed = ctx.run.observable(ctx.model, "tryptase_serum")
+    tryptase = np.concatenate([np.repeat(observed[:, :1], history, axis=1), observed], axis=1)
+    hours = ctx.rng.uniform(1.0, 4.0, size=severe.size)
+    rise = 0.2 + 0.15 * severity[severe] * ctx.rng.uniform(0.5, 1.5, size=severe.size)
     acute_truth = tryptase[ep_c[severe], ep_x[severe]] * (1 + rise)
-    acute = draw_measurement(acute_truth, spec["tryptase_serum"].noise, rng)
-    lab_rows.append(
-        pd.DataFrame(
-            {
-                "client_code": [codes[c] for c in ep_c[severe]],
-                "analyte": "tryptase",
-                "value": [f"{v:.1f}" for v in acute],
-                "unit": "ng/mL",
-                "collected_at": [
-                    _stamp(enrolled[c], d, o + round(h * 60))
-                    for c, d, o, h in zip(
-                        ep_c[severe], ep_d[severe], onset[severe], hours, strict=True
-                    )
-                ],
-                "context": "acute",
-                "hours_after_onset": [f"{round(h * 60) / 60:.2f}" for h in hours],
-            }
-        )
-    )
-    frames["labs"] = (
-        pd.concat(lab_rows, ignore_index=True)
-        .drop_duplicates(["client_code", "analyte", "collected_at"])
-        .reset_index(drop=True)
+    acute = draw_measurement(acute_truth, ctx.spec["tryptase_serum"].noise, ctx.rng)
+    return pd.DataFrame(
+        {
+            "client_code": [ctx.codes[c] for c in ep_c[severe]],
+            "analyte": "tryptase",
+            "value": [f"{v:.1f}" for v in acute],
+            "unit": "ng/mL",
+            "collected_at": [
+                _stamp(ctx.enrolled[c], d, o + round(h * 60))
+                for c, d, o, h in zip(ep_c[severe], ep_d[severe], onset[severe], hours, strict=True)
+            ],
+            "context": "acute",
+            "hours_after_onset": [f"{round(h * 60) / 60:.2f}" for h in hours],
+        }
     )
 
+
+def _food_rows(ctx: _Cohort, food: Array) -> tuple[pd.DataFrame, Array]:
     # Food reintroduction: each panel food has a fixed place in the client's trigger
     # distribution (a quantile); a food is tolerated when its quantile is below the true
     # food_tolerance fraction on the trial day, so tolerance follows the simulated threshold.
-    food = run.observable(model, "food_tolerance")
-    panel = design.food_panel
-    quantile = rng.random((len(clients), len(panel)))
-    order = np.argsort(rng.random((len(clients), len(panel))), axis=1)
+    panel = ctx.design.food_panel
+    quantile = ctx.rng.random((len(ctx.clients), len(panel)))
+    order = np.argsort(ctx.rng.random((len(ctx.clients), len(panel))), axis=1)
     # A baseline reintroduction diary of ``baseline_food_trials`` foods on the days before
     # enrolment (the enrolment-day state) gives each client a baseline share, then one trial
     # every ``food_trial_every_weeks`` weeks.
     food_rows = []
-    trial_weeks = range(design.food_trial_every_weeks, weeks + 1, design.food_trial_every_weeks)
-    n_base = design.baseline_food_trials
-    for c in range(len(clients)):
+    trial_weeks = range(
+        ctx.design.food_trial_every_weeks, ctx.weeks + 1, ctx.design.food_trial_every_weeks
+    )
+    n_base = ctx.design.baseline_food_trials
+    for c in range(len(ctx.clients)):
         planned = [d - n_base for d in range(n_base)] + [
-            int(np.clip(w * 7 + rng.integers(-2, 3), 1, weeks * 7)) for w in trial_weeks
+            int(np.clip(w * 7 + ctx.rng.integers(-2, 3), 1, ctx.weeks * 7)) for w in trial_weeks
         ]
         for k, d in enumerate(planned):
-            if d > last_day[c]:
+            if d > ctx.last_day[c]:
                 break
             j = int(order[c, k % len(panel)])
             f = float(food[c, max(d, 0)])
             q = float(quantile[c, j])
             grade = 0 if q < f else int(min(3, 1 + np.floor(3 * (q - f) / max(1 - f, 1e-9))))
-            food_rows.append((codes[c], panel[j], _date(enrolled[c], d), str(grade)))
-    frames["food"] = pd.DataFrame(
+            food_rows.append((ctx.codes[c], panel[j], _date(ctx.enrolled[c], d), str(grade)))
+    frame = pd.DataFrame(
         food_rows, columns=["client_code", "food", "date", "reaction_grade"]
     ).drop_duplicates(["client_code", "food", "date"])
+    return frame, quantile
 
+
+def _medication_rows(ctx: _Cohort) -> pd.DataFrame:
     # Background medication: the H1 (and, with higher need, H2) dose follows the measured
     # antihistamine need, reviewed at lab visits; a record per dose level (store key:
     # client, drug, start date). Records only; the model's antihistamine inputs stay 0
     # (no closed loop), so the model's symptom load is the load on background therapy.
-    need = run.observable(model, "antihistamine_need")
+    need = ctx.run.observable(ctx.model, "antihistamine_need")
     h1_names = list(H1_CHOICES)
     h1_weights = np.array([H1_CHOICES[k] for k in h1_names])
-    h1_drug = rng.choice(h1_names, size=len(clients), p=h1_weights / h1_weights.sum())
-    before = rng.integers(30, 400, size=len(clients))
+    h1_drug = ctx.rng.choice(h1_names, size=len(ctx.clients), p=h1_weights / h1_weights.sum())
+    before = ctx.rng.integers(30, 400, size=len(ctx.clients))
     med_rows = []
-    review = seen[seen["lab"]]
-    for c in range(len(clients)):
+    review = ctx.seen[ctx.seen["lab"]]
+    for c in range(len(ctx.clients)):
         days_c = review.loc[review["client"] == c, "day"].to_numpy()
         if days_c.size == 0:
             days_c = np.array([0])
-        measured = draw_measurement(need[c, days_c], spec["antihistamine_need"].noise, rng)
+        measured = draw_measurement(need[c, days_c], ctx.spec["antihistamine_need"].noise, ctx.rng)
         h1_level = np.clip(np.rint(0.7 * measured), 1, 4).astype(int)
         h2_level = np.where(measured >= 1.2, 2, 0)
-        rescue = rng.poisson(0.25 * load[c, days_c])
+        rescue = ctx.rng.poisson(0.25 * ctx.load[c, days_c])
         drug = str(h1_drug[c])
         ddd = {
             "cetirizine": 10,
@@ -401,26 +487,28 @@ def store_frames(
                 if levels[start_k] > 0:
                     start_day = -int(before[c]) if start_k == 0 else int(days_c[start_k])
                     end = (
-                        _date(enrolled[c], int(days_c[k]) - 1)
+                        _date(ctx.enrolled[c], int(days_c[k]) - 1)
                         if k < levels.size
                         else (
-                            _date(enrolled[c], int(last_day[c])) if last_day[c] < weeks * 7 else ""
+                            _date(ctx.enrolled[c], int(ctx.last_day[c]))
+                            if ctx.last_day[c] < ctx.weeks * 7
+                            else ""
                         )
                     )
                     med_rows.append(
                         (
-                            codes[c],
+                            ctx.codes[c],
                             name,
                             f"{dose:g}",
                             "mg",
                             str(int(levels[start_k])),
-                            _date(enrolled[c], start_day),
+                            _date(ctx.enrolled[c], start_day),
                             end,
                             str(int(rescue[start_k])),
                         )
                     )
                 start_k = k
-    frames["meds"] = pd.DataFrame(
+    return pd.DataFrame(
         med_rows,
         columns=[
             "client_code",
@@ -434,50 +522,54 @@ def store_frames(
         ],
     )
 
+
+def _intervention_rows(ctx: _Cohort, protocols: list[AssignedProtocol]) -> pd.DataFrame:
     # Protocol interventions as taken (doses unscaled: the effect scale acts inside the model).
     iv_rows = []
     for c, assigned in enumerate(protocols):
         final_week = max(item[5] for item in assigned.doses)
         for phase, intervention, amount, unit, start_w, end_w in assigned.doses:
             start_day = start_w * 7
-            if start_day > min(last_day[c], weeks * 7 - 1):
+            if start_day > min(ctx.last_day[c], ctx.weeks * 7 - 1):
                 continue
             # The template's last phase continues past its nominal end until follow-up ends.
-            nominal_end = weeks * 7 if end_w >= final_week else end_w * 7 - 1
-            end_day = min(nominal_end, int(last_day[c]), weeks * 7)
+            nominal_end = ctx.weeks * 7 if end_w >= final_week else end_w * 7 - 1
+            end_day = min(nominal_end, int(ctx.last_day[c]), ctx.weeks * 7)
             iv_rows.append(
                 (
-                    codes[c],
+                    ctx.codes[c],
                     intervention,
                     f"{amount:g}",
                     unit,
-                    _date(enrolled[c], start_day),
-                    _date(enrolled[c], end_day),
+                    _date(ctx.enrolled[c], start_day),
+                    _date(ctx.enrolled[c], end_day),
                     phase,
                 )
             )
-    frames["interventions"] = pd.DataFrame(
+    return pd.DataFrame(
         iv_rows, columns=["client_code", "intervention", "dose", "unit", "start", "end", "phase"]
     )
 
+
+def _finding_rows(ctx: _Cohort, quantile: Array, food: Array) -> pd.DataFrame:
     # Intake findings the assessment reads (history, genetics), consistent with the phenotype.
-    comps = list(clients["components"])
+    comps = list(ctx.clients["components"])
     has = {k: np.array([k in comp.split("+") for comp in comps]) for k in ("A", "B", "C")}
-    n = len(clients)
-    courses = rng.poisson(np.where(has["A"], 3.0, 0.8))
-    cfs = rng.random(n) < np.where(has["B"], 0.6, 0.1)
-    cognitive = rng.random(n) < np.where(has["C"], 0.8, np.where(has["B"], 0.3, 0.15))
+    n = len(ctx.clients)
+    courses = ctx.rng.poisson(np.where(has["A"], 3.0, 0.8))
+    cfs = ctx.rng.random(n) < np.where(has["B"], 0.6, 0.1)
+    cognitive = ctx.rng.random(n) < np.where(has["C"], 0.8, np.where(has["B"], 0.3, 0.15))
     hr_rise = np.clip(
-        np.rint(rng.normal(np.where(has["C"], 35, 15), np.where(has["C"], 8, 7))), 0, 80
+        np.rint(ctx.rng.normal(np.where(has["C"], 35, 15), np.where(has["C"], 8, 7))), 0, 80
     )
-    beighton = rng.binomial(9, np.where(has["C"], 0.6, 0.2))
-    heds = has["C"] & (beighton >= 5) & (rng.random(n) < 0.5)
+    beighton = ctx.rng.binomial(9, np.where(has["C"], 0.6, 0.2))
+    heds = has["C"] & (beighton >= 5) & (ctx.rng.random(n) < 0.5)
     reactions = (quantile >= food[:, [0]]).sum(axis=1)
-    genotyped = clients["genotyped"].to_numpy(dtype=bool)
-    copies = clients["hat_copies"].to_numpy(dtype=int)
+    genotyped = ctx.clients["genotyped"].to_numpy(dtype=bool)
+    copies = ctx.clients["hat_copies"].to_numpy(dtype=int)
     finding_rows = []
     for c in range(n):
-        date = _date(enrolled[c], 0)
+        date = _date(ctx.enrolled[c], 0)
         values = {
             "history.antibiotic_courses_2y": str(int(courses[c])),
             "history.cfs_or_fibromyalgia": str(bool(cfs[c])).lower(),
@@ -491,8 +583,5 @@ def store_frames(
         if genotyped[c]:
             values["alpha_tryptase_extra_copies"] = str(int(copies[c]))
         for field, value in values.items():
-            finding_rows.append((codes[c], field, value, date, "synthetic intake"))
-    frames["findings"] = pd.DataFrame(
-        finding_rows, columns=["client_code", "field", "value", "date", "source"]
-    )
-    return {k: v.reset_index(drop=True).astype("string") for k, v in frames.items()}
+            finding_rows.append((ctx.codes[c], field, value, date, "synthetic intake"))
+    return pd.DataFrame(finding_rows, columns=["client_code", "field", "value", "date", "source"])
