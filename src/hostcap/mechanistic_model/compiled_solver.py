@@ -172,7 +172,7 @@ def require_numba() -> None:
 
 
 def solver_threads(requested: int | None = None) -> int:
-    """Threads for the numba backend: ``requested``, ``HOSTCAP_SOLVER_THREADS``, or all CPUs."""
+    """Threads for the batch integrator: ``requested``, ``HOSTCAP_SOLVER_THREADS``, or all CPUs."""
     if requested is not None:
         value: int | str = requested
     else:
