@@ -18,6 +18,7 @@ from hostcap.errors import ValidationError
 from hostcap.mechanistic_model import (
     CompiledModel,
     compile_model,
+    compiled_solver,
     initial_state,
     protocol_from_yaml,
     rosenbrock_loop,
@@ -163,6 +164,14 @@ def test_how_members_are_split_over_threads_never_changes_a_number(
         results.append(simulate_batch(m, PROTOCOL, sets, phenotype="A", weeks=4))
     assert np.array_equal(results[0].states, results[1].states, equal_nan=True)
     assert results[0].steps.tolist() == results[1].steps.tolist()
+
+
+def test_a_batch_run_without_numba_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(compiled_solver, "numba_available", lambda: False)
+    with pytest.raises(ValidationError, match=r"batch integrator.*hostcap\[research\]"):
+        simulate_batch("essay", PROTOCOL, {"d_prod": [0.0075]}, phenotype="A", weeks=1)
 
 
 def test_thread_settings_are_validated_by_name_and_value(

@@ -244,7 +244,7 @@ def kernel_source(m: CompiledModel, lu: SparseLU) -> str:
 
 
 def python_kernels(m: CompiledModel, lu: SparseLU) -> types.SimpleNamespace:
-    """The loop bound, uncompiled, to this model's kernels run by Python (about 1000× slower).
+    """The loop bound, uncompiled, to this model's kernels run by Python (~1000× slower).
 
     The loop functions are those of :mod:`rosenbrock_loop` themselves (their code objects, with
     the model's names as globals), so this runs the very statements the compiled module copies:
