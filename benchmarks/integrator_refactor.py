@@ -19,6 +19,7 @@ The first round's states, statuses and steps of the two sides are compared.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -51,7 +52,7 @@ def _worker(cohort: str, out: str, save: str | None) -> None:
     m = compile_model("essay")
     lu = _lu(m)
     t1 = time.perf_counter()
-    kernel_compile(m, lu)
+    kernel = kernel_compile(m, lu)
     t2 = time.perf_counter()
     data = np.load(cohort)
     params, y0 = data["params"], data["y0"]
@@ -81,9 +82,58 @@ def _worker(cohort: str, out: str, save: str | None) -> None:
                 "kernel_load_s": t2 - t1,
                 "walls_s": walls,
                 "hostcap": str(Path(sys.modules["hostcap"].__file__ or "").parent),
+                "kernel_file": kernel.__file__,
             }
         )
     )
+
+
+def _load_kernel(path: str) -> Any:
+    """Import a generated kernel module by its file (its name is the file's, as numba needs)."""
+    name = Path(path).stem
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _same_process(cohort: str, out: str, files: list[str], rounds: int) -> None:
+    """Both sides' compiled loops in one process, one thread, called directly, interleaved.
+
+    Free of process start-up and of the batch driver around the loop, so smaller differences
+    show than between fresh processes.
+    """
+    from hostcap.mechanistic_model import compile_model, protocol_from_yaml
+    from hostcap.mechanistic_model.batch_simulation import _schedule
+
+    kernels = [_load_kernel(f) for f in files]
+    m = compile_model("essay")
+    data = np.load(cohort)
+    params, y0 = np.ascontiguousarray(data["params"]), np.ascontiguousarray(data["y0"])
+    protocol = protocol_from_yaml(PROTOCOL_FILE.read_text(encoding="utf-8"))
+    times = np.arange(0.0, 16 * 168.0 + 1e-9, 24.0)
+    schedule = _schedule(m, protocol, 16 * 168.0, times)
+    inputs = np.ascontiguousarray(schedule.seg_inputs.T)
+
+    def run(kernel: Any) -> tuple[float, Any]:
+        states, first = schedule.start_output(y0.T)
+        codes = np.zeros(params.shape[0], dtype=np.int64)
+        steps = np.zeros_like(codes)
+        t = time.perf_counter()
+        kernel.integrate_block(
+            params, y0, schedule.seg_start, schedule.seg_end, inputs, schedule.times_ext,
+            first, 1e-6, 1e-9, 100_000, 1e-2, schedule.end, schedule.tiny, states, codes, steps,
+        )  # fmt: skip
+        return time.perf_counter() - t, states
+
+    same = bool(np.array_equal(run(kernels[0])[1], run(kernels[1])[1], equal_nan=True))
+    walls: list[list[float]] = [[], []]
+    for k in range(rounds):
+        for j in (0, 1) if k % 2 == 0 else (1, 0):
+            walls[j].append(run(kernels[j])[0])
+    Path(out).write_text(json.dumps({"walls_s": walls, "bitwise_identical": same}))
 
 
 def _spawn(src: Path, cohort: Path, save: Path | None = None) -> dict[str, Any]:
@@ -96,6 +146,17 @@ def _spawn(src: Path, cohort: Path, save: Path | None = None) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(out.read_text())
     out.unlink()
     assert result["hostcap"].startswith(str(src)), result["hostcap"]
+    return result
+
+
+def _spawn_same_process(cohort: Path, files: list[str], rounds: int) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    cmd = [sys.executable, "-m", "benchmarks.integrator_refactor", "--worker", str(cohort)]
+    cmd += ["--out", str(out), "--rounds", str(rounds), "--same-process", *files]
+    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    result: dict[str, Any] = json.loads(out.read_text())
+    out.unlink()
     return result
 
 
@@ -167,6 +228,18 @@ def _markdown(payload: dict[str, Any]) -> str:
             f"{a['best_s'] / b['best_s']:.3f} | {b['median_s']:.3f} | {a['median_s']:.3f} | "
             f"{a['median_s'] / b['median_s']:.3f} |"
         )
+    sp = payload["same_process"]
+    b, a = sp["before"], sp["after"]
+    lines += [
+        "",
+        f"Both compiled loops loaded in one process and called directly (`integrate_block`, "
+        f"1 thread, N = {sp['n']:,}, {len(b['walls_s'])} interleaved calls each; no process "
+        "start-up or batch driver around them, so smaller differences show): before best "
+        f"{b['best_s']:.4f} s, median {b['median_s']:.4f} s; after best {a['best_s']:.4f} s, "
+        f"median {a['median_s']:.4f} s; after / before {a['best_s'] / b['best_s']:.3f} (best), "
+        f"{a['median_s'] / b['median_s']:.3f} (median); states bitwise identical "
+        f"{sp['bitwise_identical']}.",
+    ]
     kb, ka = before["kernel_load_s"], after["kernel_load_s"]
     lines += [
         "",
@@ -194,7 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--save", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--same-process", nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker and args.same_process:
+        _same_process(args.worker, args.out, args.same_process, 3 * args.rounds)
+        return
     if args.worker:
         _worker(args.worker, args.out, args.save)
         return
@@ -204,12 +281,13 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="hostcap-i13-") as tmp:
         work = Path(tmp)
-        # A fresh kernel cache: the warm-up process of each side times its first compile.
-        os.environ["HOSTCAP_KERNEL_CACHE"] = str(work / "kernels")
         sides = {"before": _base_source(args.base, work / "base"), "after": ROOT / "src"}
         pop = generate_population("essay", "A", args.n, seed=12345, chunk_size=2000)
         cohort = work / "cohort.npz"
         np.savez(cohort, params=pop.parameters.T.copy(), y0=pop.initial_states.T.copy())
+        # A fresh kernel cache (after this process used its own): each side's warm-up process
+        # times its first compile.
+        os.environ["HOSTCAP_KERNEL_CACHE"] = str(work / "kernels")
         # Warm-up: compile each side's kernel into the cache.
         warm = {side: _spawn(src, cohort) for side, src in sides.items()}
         runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
@@ -220,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
                 runs[side].append(_spawn(sides[side], cohort, save))
                 print(side, k, runs[side][-1]["walls_s"], flush=True)
         comparison = _compare(work / "before.npz", work / "after.npz")
+        same = _spawn_same_process(
+            cohort, [runs["before"][0]["kernel_file"], runs["after"][0]["kernel_file"]], args.rounds
+        )
     payload = {
         "n": args.n,
         "rounds": args.rounds,
@@ -230,6 +311,11 @@ def main(argv: list[str] | None = None) -> None:
         "before": _summary(runs["before"]),
         "after": _summary(runs["after"]),
         "comparison": comparison,
+        "same_process": {
+            side: {"walls_s": w, "best_s": min(w), "median_s": float(np.median(w))}
+            for side, w in zip(("before", "after"), same["walls_s"], strict=True)
+        }
+        | {"bitwise_identical": same["bitwise_identical"], "n": args.n},
     }
     path = write_result("integrator_refactor", payload, _markdown(payload))
     print(path.read_text())

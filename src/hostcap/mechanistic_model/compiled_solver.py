@@ -48,6 +48,7 @@ from hostcap.mechanistic_model.rosenbrock_loop import (
     STATUS_FAILURE,
     STATUS_MAX_STEPS,
     STATUS_SUCCESS,
+    STEP_HELPERS,
     TABLEAU,
 )
 from hostcap.mechanistic_model.sparse_lu import SparseLU
@@ -133,12 +134,14 @@ import numba
 import numpy
 import numpy as np
 
-_jit = numba.njit(
+_options = dict(
     cache=True,
     nogil=True,
     error_model="numpy",
     fastmath={{"contract", "arcp", "nsz", "reassoc"}},
 )
+_jit = numba.njit(**_options)
+_jit_inline = numba.njit(inline="always", **_options)
 
 {constants}
 '''
@@ -239,7 +242,8 @@ def kernel_source(m: CompiledModel, lu: SparseLU) -> str:
     text = "\n\n".join(parts)
     # Every function is compiled: the model's kernels and the loop's.
     for name in (*_KERNELS, *(fn.__name__ for fn in LOOP_FUNCTIONS)):
-        text = text.replace(f"\ndef {name}(", f"\n@_jit\ndef {name}(")
+        jit = "_jit_inline" if any(fn.__name__ == name for fn in STEP_HELPERS) else "_jit"
+        text = text.replace(f"\ndef {name}(", f"\n@{jit}\ndef {name}(")
     return text
 
 

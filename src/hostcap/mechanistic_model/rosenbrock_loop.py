@@ -46,8 +46,8 @@ __all__ = [
     "STATUS_FAILURE",
     "STATUS_MAX_STEPS",
     "STATUS_SUCCESS",
+    "STEP_HELPERS",
     "TABLEAU",
-    "factor_w",
     "integrate_block",
     "observe_block",
     "step_factor",
@@ -133,18 +133,6 @@ if TYPE_CHECKING:
     def solve(work: Array, b: Array) -> None: ...
 
 
-def factor_w(work: Array, jv: Array, h: float) -> None:
-    """Write ``W = I/(γh) - J`` (Jacobian values ``jv``) into the LU's work array; factor it."""
-    for q in range(ZERO_SLOTS.size):
-        work[ZERO_SLOTS[q]] = 0.0
-    for q in range(JAC_SLOTS.size):
-        work[JAC_SLOTS[q]] = -jv[q]
-    c = 1.0 / (GAM * h)
-    for s in range(DIAG_SLOTS.size):
-        work[DIAG_SLOTS[s]] += c
-    factor(work)
-
-
 def step_factor(norm: float, finite: bool, accept: bool) -> float:
     """How much the next step grows or shrinks, from the error norm of this one."""
     # norm**-0.25 as 1/sqrt(sqrt(norm)): cheaper than pow, and exact enough.
@@ -179,18 +167,9 @@ def integrate_block(
     """
     n_mem, n_s = Y0.shape
     n_seg = seg_end.size
-    y = np.empty(n_s)
-    f = np.empty(n_s)
-    ys = np.empty(n_s)
-    fs = np.empty(n_s)
-    y_new = np.empty(n_s)
-    g1 = np.empty(n_s)
-    g2 = np.empty(n_s)
-    g3 = np.empty(n_s)
-    g4 = np.empty(n_s)
-    jv = np.empty(JAC_SLOTS.size)
-    kc = np.empty(N_CONSTANTS)
-    work = np.empty(LU_SIZE)
+    y, f, ys, fs, y_new = np.empty(n_s), np.empty(n_s), np.empty(n_s), np.empty(n_s), np.empty(n_s)
+    g1, g2, g3, g4 = np.empty(n_s), np.empty(n_s), np.empty(n_s), np.empty(n_s)
+    jv, kc, work = np.empty(JAC_SLOTS.size), np.empty(N_CONSTANTS), np.empty(LU_SIZE)
     for i in range(n_mem):
         p = P[i]
         for s in range(n_s):
@@ -211,7 +190,14 @@ def integrate_block(
             remaining = stop - t
             land = h_want >= remaining * (1.0 - 1e-12)
             h = remaining if land else h_want
-            factor_w(work, jv, h)
+            for q in range(ZERO_SLOTS.size):
+                work[ZERO_SLOTS[q]] = 0.0
+            for q in range(JAC_SLOTS.size):
+                work[JAC_SLOTS[q]] = -jv[q]
+            c = 1.0 / (GAM * h)
+            for s in range(n_s):
+                work[DIAG_SLOTS[s]] += c
+            factor(work)
             for s in range(n_s):
                 g1[s] = f[s]
             solve(work, g1)
@@ -286,5 +272,8 @@ def observe_block(P: Array, states: Array, u_at: Array, out: Array) -> None:
             obs_into(states[i, j], p, u_at[j], out[i, j])
 
 
+#: Helpers of one step, inlined into :func:`integrate_block` where compiled (as calls they cost
+#: a few per cent per step).
+STEP_HELPERS = (step_factor,)
 #: The functions copied into each model's module, in order (callees first).
-LOOP_FUNCTIONS = (factor_w, step_factor, integrate_block, observe_block)
+LOOP_FUNCTIONS = (*STEP_HELPERS, integrate_block, observe_block)
