@@ -4,17 +4,17 @@ Population throughput: the same accepted virtual cohort (phenotype A: parameter 
 treatment steady states), the same exported SBML and protocol (gut-first, 16 weeks, daily output,
 all 18 states of every member kept in memory), rtol 1e-6 / atol 1e-9 on both sides. hostcap
 (``simulate_batch``: Rosenbrock 4(3) with the generated sparse LU, compiled per member by numba,
-members split over 1 or 2 threads in one process; and the vectorised numpy backend of the same
-method) vs libRoadRunner (CVODE, the SBML's events at the phase boundaries) serial and in 2
-processes; hostcap also at looser tolerances that are still at least as accurate as libRoadRunner at
-1e-6, and libRoadRunner at 1e-7. Each row reports its max relative error against a tight reference
-(hostcap's scipy Radau at rtol 1e-10, atol 1e-12, cross-checked against CVODE at the same
-tolerances) on the first ``--n-ref`` members. Goal: ≥ 5× the 2-process libRoadRunner throughput at
-equal or better accuracy. libRoadRunner is driven the cheap way: ``setFloatingSpeciesInitAmounts`` +
-``resetAll`` + ``setGlobalParameterValues`` per member, and a per-state absolute tolerance vector (a
-scalar ``absolute_tolerance`` is scaled by each state's value, which made members with washed-out
-producers fail at the week-2 dose). ``setValue("init(x)")`` regenerates the model (~0.3 s per call)
-and is not used in the loop; the diagnostic section measures both problems.
+members split over 1 or 2 threads in one process) vs libRoadRunner (CVODE, the SBML's events at the
+phase boundaries) serial and in 2 processes; hostcap also at looser tolerances that are still at
+least as accurate as libRoadRunner at 1e-6, and libRoadRunner at 1e-7. Each row reports its max
+relative error against a tight reference (hostcap's scipy Radau at rtol 1e-10, atol 1e-12,
+cross-checked against CVODE at the same tolerances) on the first ``--n-ref`` members. Goal: ≥ 5× the
+2-process libRoadRunner throughput at equal or better accuracy. libRoadRunner is driven the cheap
+way: ``setFloatingSpeciesInitAmounts`` + ``resetAll`` + ``setGlobalParameterValues`` per member, and
+a per-state absolute tolerance vector (a scalar ``absolute_tolerance`` is scaled by each state's
+value, which made members with washed-out producers fail at the week-2 dose).
+``setValue("init(x)")`` regenerates the model (~0.3 s per call) and is not used in the loop; the
+diagnostic section measures both problems.
 
 Also: N = 1e5 streamed population in a fresh process, in-process (2 solver threads) and on 2 Dask
 workers (wall time, peak RSS of the whole process tree, sampled), Sobol with 16 parameters and N =
@@ -124,8 +124,8 @@ def _rr_run(rows: np.ndarray) -> np.ndarray:
 
 
 # -- hostcap ---------------------------------------------------------------------------------
-def _hc_run(job: tuple[np.ndarray, float, float, str, int]) -> np.ndarray:
-    rows, rtol, atol, backend, threads = job
+def _hc_run(job: tuple[np.ndarray, float, float, int]) -> np.ndarray:
+    rows, rtol, atol, threads = job
     params, y0 = _COHORT["params"][rows], _COHORT["y0"][rows]
     before = os.environ.get("HOSTCAP_SOLVER_THREADS")
     os.environ["HOSTCAP_SOLVER_THREADS"] = str(threads)
@@ -140,7 +140,6 @@ def _hc_run(job: tuple[np.ndarray, float, float, str, int]) -> np.ndarray:
             rtol=rtol,
             atol=atol,
             chunk_size=rows.size,
-            backend=backend,
         )
     finally:
         if before is None:
@@ -237,16 +236,13 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
     # The compiled kernel is built (or loaded from numba's cache) before timing, as the
     # RoadRunner models are loaded before theirs.
     t_kernel = _kernel_load_in_fresh_process()
-    _hc_run((everyone[:4], RTOL, ATOL, "numba", 1))
+    _hc_run((everyone[:4], RTOL, ATOL, 1))
 
     def hc_threads(threads: int) -> Any:
         def run(rtol: float, atol: float) -> tuple[np.ndarray, float]:
-            return _timed(_hc_run, (everyone, rtol, atol, "numba", threads))
+            return _timed(_hc_run, (everyone, rtol, atol, threads))
 
         return run
-
-    def hc_numpy(rtol: float, atol: float) -> tuple[np.ndarray, float]:
-        return _timed(_hc_run, (everyone, rtol, atol, "numpy", 1))
 
     def rr1(rtol: float, atol: float) -> tuple[np.ndarray, float]:
         _rr_init(sbml, pids, rtol, atol, vector_atol=True)
@@ -264,7 +260,6 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
     configs = [
         ("hostcap simulate_batch (numba), 1 thread", hc_threads(1), RTOL, ATOL),
         (hc2, hc_threads(2), RTOL, ATOL),
-        ("hostcap simulate_batch (numpy backend), 1 process", hc_numpy, RTOL, ATOL),
         ("libRoadRunner serial loop", rr1, RTOL, ATOL),
         (rr2_name, rr2, RTOL, ATOL),
         (hc2, hc_threads(2), 3e-6, 3e-9),
@@ -299,7 +294,7 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
         r["sims_per_s"] = r["n"] / r["wall_s"]
         r["sims_per_s_median"] = r["n"] / r["wall_median_s"]
 
-    h1, h2, hn, r1, r2a = rows[:5]
+    h1, h2, r1, r2a = rows[:4]
     # hostcap at the loosest tolerance that is at least as accurate as libRoadRunner at 1e-6,
     # and libRoadRunner at the loosest that is at least as accurate as hostcap at 1e-6.
     hc_ok = [r for r in rows if r["method"] == hc2 and r["max_rel_err"] <= r2a["max_rel_err"]]
@@ -333,7 +328,6 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
         "rr2_accuracy_matched_rtol": rr2_matched["rtol"] if rr2_matched else None,
         "ratio_hostcap1_vs_rr_serial": h1["sims_per_s"] / r1["sims_per_s"],
         "ratio_hostcap2_vs_rr_serial": h2["sims_per_s"] / r1["sims_per_s"],
-        "ratio_numba_vs_numpy_backend_1_thread": h1["sims_per_s"] / hn["sims_per_s"],
         "speedup_2_threads_hostcap": h2["sims_per_s"] / h1["sims_per_s"],
         "speedup_2_processes_libroadrunner": r2a["sims_per_s"] / r1["sims_per_s"],
     }
@@ -753,8 +747,6 @@ def _markdown(payload: dict[str, Any]) -> str:
             f"- hostcap 1 thread / libRoadRunner serial: "
             f"{tp['ratio_hostcap1_vs_rr_serial']:.2f}×; hostcap 2 threads / libRoadRunner "
             f"serial: {tp['ratio_hostcap2_vs_rr_serial']:.2f}×.",
-            f"- The compiled backend against the vectorised numpy backend (same method, same "
-            f"numbers), 1 thread: {tp['ratio_numba_vs_numpy_backend_1_thread']:.2f}×.",
             f"- 2 vs 1: hostcap 2 threads {tp['speedup_2_threads_hostcap']:.2f}×, libRoadRunner "
             f"2 processes {tp['speedup_2_processes_libroadrunner']:.2f}×.",
             f"- Loading the compiled kernel from numba's cache in a fresh process: "

@@ -67,18 +67,10 @@ SETTINGS: tuple[Setting, ...] = (
         "to every machine that writes to a shared PostgreSQL store.",
     ),
     Setting(
-        name="batch_solver",
-        env="HOSTCAP_BATCH_SOLVER",
-        default="auto",
-        help="Backend of the batch integrator: `numba` (compiled per-member Rosenbrock, "
-        "threads), `numpy` (vectorised over members, no compiler) or `auto` (numba when it is "
-        "installed). Both run the same method and agree to rounding.",
-    ),
-    Setting(
         name="solver_threads",
         env="HOSTCAP_SOLVER_THREADS",
         default="",
-        help="Threads the numba batch integrator splits members over; empty means every CPU "
+        help="Threads the batch integrator splits members over; empty means every CPU "
         "this process may use. Dask workers started by hostcap get 1.",
     ),
     Setting(

@@ -2,12 +2,13 @@
 
 The model is stiff (rates from minutes to months), so the batch solver is linearly implicit: the
 Kaps–Rentrop / Shampine 4(3) Rosenbrock scheme (3 right-hand sides, 1 analytic Jacobian, 1 LU and
-4 solves per step) with an embedded 3rd-order error estimate. It is vectorised over members in
-numpy (rows of ``N``): every member keeps its own time, step size, phase and output index, members
-that finish leave the working set, and the LU of ``W = I/(γh) - J`` is a straight-line sparse
-factorisation generated from the fixed Jacobian pattern (:mod:`sparse_lu`). Steps land exactly on
-save times and restart exactly at protocol boundaries. A member that fails gets its own status and
-NaN outputs; the rest of the batch is unaffected.
+4 solves per step) with an embedded 3rd-order error estimate, written once in
+:mod:`~hostcap.mechanistic_model.rosenbrock_loop` and compiled by numba together with each model's
+kernels (:mod:`~hostcap.mechanistic_model.compiled_solver`), members split over threads. Every
+member keeps its own time, step size, phase and output index, and the LU of ``W = I/(γh) - J`` is a
+straight-line sparse factorisation generated from the fixed Jacobian pattern (:mod:`sparse_lu`).
+Steps land exactly on save times and restart exactly at protocol boundaries. A member that fails
+gets its own status and NaN outputs; the rest of the batch is unaffected.
 
 Each member starts, as in :func:`~hostcap.mechanistic_model.simulation.simulate`, from the
 pre-treatment steady state of its own parameters (settled from the phenotype's steady state, then
@@ -32,20 +33,18 @@ import pandas as pd
 import sympy
 from numpy.typing import NDArray
 
-from hostcap.errors import ComputationError, UnknownIdError, ValidationError
+from hostcap.errors import UnknownIdError, ValidationError
 from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
 from hostcap.mechanistic_model.compiled_solver import (
-    ROSENBROCK_TABLEAU,
-    STATUS_FAILURE,
-    STATUS_MAX_STEPS,
     Schedule,
     integrate_members,
     observe_members,
-    resolve_backend,
+    require_numba,
 )
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
-from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol, input_segments
-from hostcap.mechanistic_model.simulation import SolverStatus, initial_state
+from hostcap.mechanistic_model.protocols import Protocol, input_segments
+from hostcap.mechanistic_model.rosenbrock_loop import STATUS_FAILURE, STATUS_MAX_STEPS
+from hostcap.mechanistic_model.simulation import SolverStatus, initial_state, save_times
 from hostcap.mechanistic_model.sparse_lu import SparseLU, plan_sparse_lu
 
 __all__ = [
@@ -57,15 +56,6 @@ __all__ = [
 ]
 
 Array = NDArray[np.float64]
-
-# Shampine's 4(3) coefficients (Numerical Recipes `stiff`), shared with the compiled backend.
-_T = ROSENBROCK_TABLEAU
-_GAM = _T["GAM"]
-_A21, _A31, _A32 = _T["A21"], _T["A31"], _T["A32"]
-_C21, _C31, _C32 = _T["C21"], _T["C31"], _T["C32"]
-_C41, _C42, _C43 = _T["C41"], _T["C42"], _T["C43"]
-_B1, _B2, _B3, _B4 = _T["B1"], _T["B2"], _T["B3"], _T["B4"]
-_E1, _E2, _E4 = _T["E1"], _T["E2"], _T["E4"]
 
 
 @cache
@@ -104,26 +94,9 @@ def _integrate(
     atol: float,
     max_steps: int,
     h0: float = 1e-2,
-    backend: str | None = None,
     threads: int | None = None,
 ) -> _Integration:
-    """Integrate members (columns of ``p`` and ``y0``) over the segments; save at ``times``.
-
-    ``backend`` (``numba`` / ``numpy`` / ``None`` for the ``HOSTCAP_BATCH_SOLVER`` setting) picks
-    the implementation; both run the same method (:mod:`compiled_solver`).
-    """
-    if resolve_backend(backend) == "numpy":
-        return _integrate_numpy(
-            m,
-            lu,
-            p,
-            y0,
-            schedule,
-            rtol=rtol,
-            atol=atol,
-            max_steps=max_steps,
-            h0=h0,
-        )
+    """Integrate members (columns of ``p`` and ``y0``) over the segments; save at ``times``."""
     n = y0.shape[1]
     out, first_save = schedule.start_output(y0)
     codes, steps = integrate_members(
@@ -146,111 +119,6 @@ def _integrate(
     return _Integration(out, status.astype(str), steps)
 
 
-# A member with non-finite values fails by its own status (the finiteness test below); numpy's
-# warnings about it would only repeat that.
-@np.errstate(invalid="ignore", over="ignore", divide="ignore")
-def _integrate_numpy(
-    m: CompiledModel,
-    lu: SparseLU,
-    p: Array,
-    y0: Array,
-    schedule: Schedule,
-    *,
-    rtol: float,
-    atol: float,
-    max_steps: int,
-    h0: float = 1e-2,
-) -> _Integration:
-    """Integrate members (columns of ``p`` and ``y0``) over the schedule."""
-    n = y0.shape[1]
-    out, first_save = schedule.start_output(y0)
-    status = np.full(n, SolverStatus.SUCCESS.value, dtype=object)
-    steps_done = np.zeros(n, dtype=np.int64)
-    seg_end, seg_inputs, times_ext = schedule.seg_end, schedule.seg_inputs, schedule.times_ext
-    end, tiny = schedule.end, schedule.tiny
-
-    idx = np.arange(n)
-    t = np.full(n, schedule.start)
-    y = y0.copy()
-    pa = p
-    seg = np.zeros(n, dtype=np.int64)
-    k_next = np.full(n, first_save, dtype=np.int64)
-    h_want = np.full(n, h0)
-    steps = np.zeros(n, dtype=np.int64)
-    f = m.rhs(0.0, y, pa, seg_inputs[:, seg])
-
-    while idx.size:
-        u = seg_inputs[:, seg]
-        stop = np.minimum(times_ext[k_next], seg_end[seg])
-        remaining = stop - t
-        land = h_want >= remaining * (1.0 - 1e-12)
-        h = np.where(land, remaining, h_want)
-        jv = m.jacobian_values(0.0, y, pa, u)
-        work = lu.assemble(1.0 / (_GAM * h), jv)
-        lu.factor(work)
-        g1 = f.copy()
-        lu.solve(work, g1)
-        ys = y + _A21 * g1
-        fs = m.rhs(0.0, ys, pa, u)
-        g2 = fs + (_C21 / h) * g1
-        lu.solve(work, g2)
-        ys = y + _A31 * g1 + _A32 * g2
-        fs = m.rhs(0.0, ys, pa, u)
-        g3 = fs + (_C31 * g1 + _C32 * g2) / h
-        lu.solve(work, g3)
-        g4 = fs + (_C41 * g1 + _C42 * g2 + _C43 * g3) / h
-        lu.solve(work, g4)
-        y_new = y + _B1 * g1 + _B2 * g2 + _B3 * g3 + _B4 * g4
-        err = _E1 * g1 + _E2 * g2 + _E4 * g4
-        scale = atol + rtol * np.maximum(np.abs(y), np.abs(y_new))
-        with np.errstate(invalid="ignore", over="ignore"):
-            norm = np.sqrt(np.mean((err / scale) ** 2, axis=0))
-        finite = np.isfinite(norm) & np.all(np.isfinite(y_new), axis=0)
-        norm = np.where(finite, norm, np.inf)
-        accept = norm <= 1.0
-        steps += 1
-        with np.errstate(divide="ignore"):
-            # norm**-0.25 as 1/sqrt(sqrt(norm)), exactly as the compiled backend computes it.
-            fac = np.where(
-                accept,
-                np.clip(0.9 / np.sqrt(np.sqrt(np.maximum(norm, 1e-10))), 0.2, 5.0),
-                np.clip(0.9 / np.sqrt(np.sqrt(norm)), 0.1, 0.9),
-            )
-        fac = np.where(finite, fac, 0.25)
-        h_next = h * fac
-        h_want = np.where(accept & land, np.maximum(h_want, h_next), h_next)
-
-        if np.any(accept):
-            a = np.flatnonzero(accept)
-            y[:, a] = y_new[:, a]
-            t[a] = np.where(land[a], stop[a], t[a] + h[a])
-            landed = a[land[a]]
-            if landed.size:
-                saved = landed[stop[landed] == times_ext[k_next[landed]]]
-                if saved.size:
-                    out[idx[saved], k_next[saved], :] = y[:, saved].T
-                    k_next[saved] += 1
-                moved = landed[stop[landed] == seg_end[seg[landed]]]
-                seg[moved] = np.minimum(seg[moved] + 1, seg_end.size - 1)
-            # Derivative at the accepted point starts the next step (inputs may have changed).
-            f[:, a] = m.rhs(0.0, y[:, a], pa[:, a], seg_inputs[:, seg[a]])
-
-        finished = t >= end - tiny
-        failed = (~finished) & (h_want < tiny)
-        exhausted = (~finished) & (~failed) & (steps >= max_steps)
-        status[idx[failed]] = SolverStatus.FAILURE.value
-        status[idx[exhausted]] = SolverStatus.MAX_STEPS.value
-        leave = finished | failed | exhausted
-        if np.any(leave):
-            steps_done[idx[leave]] = steps[leave]
-            keep = ~leave
-            idx, t, y, pa, seg = idx[keep], t[keep], y[:, keep], pa[:, keep], seg[keep]
-            k_next, h_want, steps, f = k_next[keep], h_want[keep], steps[keep], f[:, keep]
-    bad = status != SolverStatus.SUCCESS.value
-    out[bad] = np.nan
-    return _Integration(out, status.astype(str), steps_done)
-
-
 def _schedule(m: CompiledModel, protocol: Protocol | None, end_h: float, times: Array) -> Schedule:
     segs = input_segments(protocol, m.definition, end_h)
     start = np.array([s.start_h for s in segs])
@@ -268,7 +136,6 @@ def batch_steady_state(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     max_steps: int = 20_000,
-    backend: str | None = None,
 ) -> tuple[Array, NDArray[np.bool_]]:
     """Pre-treatment steady states (no inputs) of many parameter sets.
 
@@ -308,7 +175,6 @@ def batch_steady_state(
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
-        backend=backend,
     )
     y = run.states[:, -1, :].T.copy()
     ok = run.status == SolverStatus.SUCCESS.value
@@ -480,7 +346,6 @@ def iter_batches(
     max_steps: int = 100_000,
     chunk_size: int = 2_000,
     first_member: int = 0,
-    backend: str | None = None,
 ) -> Iterator[BatchResult]:
     """:func:`simulate_batch` in chunks of ``chunk_size`` members (bounded memory).
 
@@ -488,23 +353,12 @@ def iter_batches(
     ``(S, N)`` matrix of initial states.
     """
     m = _resolve(model)
-    solver = resolve_backend(backend)
+    require_numba()
     if chunk_size < 1:
         raise ValidationError.single("chunk_size", chunk_size, "a positive integer")
-    end_h = float(weeks) * HOURS_PER_WEEK
-    times = (
-        np.arange(0.0, end_h + 1e-9, 24.0)
-        if save_at is None
-        else np.unique(np.asarray([float(x) for x in save_at], dtype=float))
-    )
-    if times.size and (times[0] < 0 or times[-1] > end_h + 1e-9):
-        raise ComputationError(
-            f"save_at must lie in [0, {end_h:g}] h; got {times[0]:g}..{times[-1]:g}"
-        )
-    if times.size:
-        # weeks * 168 can round just below the last save time it came from (1380 h / 168 * 168
-        # = 1379.9999999999998): integrate to the save time itself so it is reached and saved.
-        end_h = max(end_h, float(times[-1]))
+    # Repeated save times are saved once.
+    unique = None if save_at is None else np.unique(np.asarray([float(x) for x in save_at]))
+    times, end_h = save_times(weeks, unique)
     lu = _lu(m)
     schedule = _schedule(m, protocol, end_h, times)
     u_at = schedule.inputs_at_saves()
@@ -517,7 +371,7 @@ def iter_batches(
         status = np.full(n, SolverStatus.SUCCESS.value, dtype=object)
         if y0 is None:
             assert guess is not None
-            start, found = batch_steady_state(m, p, guess, backend=solver)
+            start, found = batch_steady_state(m, p, guess)
             status[~found] = SolverStatus.NO_STEADY_STATE.value
             start = _initial_overrides(m, start, p)
         else:
@@ -534,7 +388,6 @@ def iter_batches(
                 rtol=rtol,
                 atol=atol,
                 max_steps=max_steps,
-                backend=solver,
             )
             if np.all(found):
                 states = run.states
@@ -545,16 +398,7 @@ def iter_batches(
             steps[found] = run.steps
         else:
             states = np.full((n, times.size, len(m.state_ids)), np.nan)
-        if solver == "numba":
-            observables = observe_members(m, lu, p, states, u_at)
-        else:
-            # One observable evaluation per save time keeps memory at O(N) (no (P, N*T) copies).
-            observables = np.empty((n, times.size, len(m.observable_ids)))
-            with np.errstate(invalid="ignore"):
-                for j in range(times.size):
-                    observables[:, j, :] = m.observables(
-                        0.0, states[:, j, :].T, p, u_at[:, j : j + 1]
-                    ).T
+        observables = observe_members(m, lu, p, states, u_at)
         yield BatchResult(
             time_h=times,
             member=np.arange(first_member + lo, first_member + hi, dtype=np.int64),
@@ -608,7 +452,6 @@ def simulate_batch(
     atol: float = 1e-9,
     max_steps: int = 100_000,
     chunk_size: int = 2_000,
-    backend: str | None = None,
 ) -> BatchResult:
     """Simulate many parameter sets of one variant under one protocol.
 
@@ -634,10 +477,6 @@ def simulate_batch(
         Steps allowed per member before it stops with ``MAX_STEPS``.
     chunk_size
         Members integrated together (memory is proportional to it).
-    backend
-        ``numba`` (compiled per member, threads), ``numpy`` (vectorised over members) or
-        ``None`` for the ``HOSTCAP_BATCH_SOLVER`` setting (default: numba when installed). Both
-        run the same method and agree to rounding (:mod:`compiled_solver`).
 
     Returns
     -------
@@ -678,7 +517,6 @@ def simulate_batch(
             atol=atol,
             max_steps=max_steps,
             chunk_size=chunk_size,
-            backend=backend,
         )
     )
     return _concat(parts)

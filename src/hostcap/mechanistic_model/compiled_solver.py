@@ -1,55 +1,59 @@
-"""The batch integrator compiled per member with numba: one Rosenbrock method, two backends.
+"""Each model's kernels and the one Rosenbrock loop, compiled together by numba per model.
 
 :func:`~hostcap.mechanistic_model.batch_simulation.simulate_batch` integrates every member with
-the Kaps–Rentrop / Shampine 4(3) Rosenbrock scheme and the straight-line sparse LU of
-:mod:`~hostcap.mechanistic_model.sparse_lu`. It has two backends that run the same method with the
-same step-size control, so they agree to rounding:
-
-``numpy``
-    vectorised over members (rows of ``N``); no compiler, but every step pays numpy's per-call
-    overhead on some 40 array operations, which dominates for small batches and costs about
-    3× against compiled code for large ones.
-``numba``
-    this module: the model's right-hand side and Jacobian (scalar statements generated from the
-    same sympy expressions, :attr:`CompiledModel.scalar_source`), the generated LU source (which
-    is plain indexing arithmetic and compiles unchanged) and the integrator loop below are
-    written into one Python module per model, compiled by numba with ``cache=True`` and run
-    member by member without the GIL, members split over threads. The fast-math liberties taken
-    are the ones that only change rounding (fused multiply-add, division by reciprocal,
-    reassociation, no signed zeros: about 12 % per step); the non-finite checks that give a
-    member its FAILURE status stay exact (no ``nnan`` / ``ninf``).
+the loop of :mod:`~hostcap.mechanistic_model.rosenbrock_loop` (Kaps–Rentrop / Shampine 4(3)
+Rosenbrock) and the straight-line sparse LU of :mod:`~hostcap.mechanistic_model.sparse_lu`. This
+module writes one Python module per model: the model's right-hand side and Jacobian (scalar
+statements generated from the same sympy expressions, :attr:`CompiledModel.scalar_source`), the
+generated LU source (plain indexing arithmetic, which compiles unchanged), the layout of the LU's
+work array and the tableau as constants, and the source of the loop functions copied from
+:mod:`~hostcap.mechanistic_model.rosenbrock_loop` as they stand. numba compiles it with
+``cache=True`` and it runs member by member without the GIL, members split over threads. The
+fast-math liberties taken are the ones that only change rounding (fused multiply-add, division by
+reciprocal, reassociation, no signed zeros: about 12 % per step); the non-finite checks that give
+a member its FAILURE status stay exact (no ``nnan`` / ``ninf``).
 
 The generated module lives in the kernel cache (``HOSTCAP_KERNEL_CACHE``, default the user cache
 directory), named by the hash of its text, so numba's on-disk cache finds the compiled code in
 later processes: the first use of a variant compiles for some seconds, later processes load it
-in well under a second.
+in about a second. :func:`python_kernels` binds the same loop, uncompiled, to the model's
+kernels run by Python: slow, but the reference the compiled code is tested against.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import os
 import sys
 import tempfile
 import threading
+import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import platformdirs
 from numpy.typing import NDArray
 
 from hostcap.errors import ValidationError
+from hostcap.mechanistic_model import rosenbrock_loop
 from hostcap.mechanistic_model.compilation import CompiledModel
+from hostcap.mechanistic_model.rosenbrock_loop import (
+    LOOP_FUNCTIONS,
+    STATUS_FAILURE,
+    STATUS_MAX_STEPS,
+    STATUS_SUCCESS,
+    STEP_HELPERS,
+    TABLEAU,
+)
 from hostcap.mechanistic_model.sparse_lu import SparseLU
 
 __all__ = [
-    "ROSENBROCK_TABLEAU",
-    "Backend",
     "Schedule",
     "integrate_members",
     "kernel_cache_dir",
@@ -57,42 +61,20 @@ __all__ = [
     "kernel_source",
     "numba_available",
     "observe_members",
-    "resolve_backend",
+    "python_kernels",
+    "require_numba",
     "solver_threads",
 ]
 
 Array = NDArray[np.float64]
-Backend = Literal["numba", "numpy"]
-
-#: Shampine's 4(3) coefficients (Numerical Recipes ``stiff``), shared by both backends.
-ROSENBROCK_TABLEAU: dict[str, float] = {
-    "GAM": 0.5,
-    "A21": 2.0,
-    "A31": 48.0 / 25.0,
-    "A32": 6.0 / 25.0,
-    "C21": -8.0,
-    "C31": 372.0 / 25.0,
-    "C32": 12.0 / 5.0,
-    "C41": -112.0 / 125.0,
-    "C42": -54.0 / 125.0,
-    "C43": -2.0 / 5.0,
-    "B1": 19.0 / 9.0,
-    "B2": 1.0 / 2.0,
-    "B3": 25.0 / 108.0,
-    "B4": 125.0 / 108.0,
-    "E1": 17.0 / 54.0,
-    "E2": 7.0 / 36.0,
-    "E3": 0.0,
-    "E4": 125.0 / 108.0,
-}
 
 
 @dataclass(frozen=True)
 class Schedule:
     """Where members are integrated: segments of constant inputs, and the save times.
 
-    Both backends step through the same schedule: a step never crosses a segment boundary or a
-    save time (it lands on it), and integration restarts at every boundary.
+    A step never crosses a segment boundary or a save time (it lands on it), and integration
+    restarts at every boundary.
     """
 
     seg_start: Array  # (K,) hours
@@ -139,162 +121,27 @@ class Schedule:
         return out, first_save
 
 
-#: Status codes written by the kernel (index into ``SolverStatus`` order).
-STATUS_SUCCESS, STATUS_MAX_STEPS, STATUS_FAILURE = 0, 1, 2
-
-# The integrator, written once as text so that it is compiled together with the model's
-# generated kernels (numba inlines the calls). It mirrors ``batch_simulation._integrate_numpy``
-# statement by statement: same stages, same norm, same step-size rule, same landing on save
-# times and protocol boundaries.
-_INTEGRATOR = """
-@_jit
-def integrate_block(P, Y0, seg_start, seg_end, seg_inputs, times_ext, first_save, rtol, atol,
-                    max_steps, h0, end, tiny, out, status, steps_out):
-    n_mem, n_s = Y0.shape
-    nnz = JAC_SLOTS.size
-    lu_size = LU_SIZE
-    n_seg = seg_end.size
-    y = numpy.empty(n_s)
-    f = numpy.empty(n_s)
-    ys = numpy.empty(n_s)
-    fs = numpy.empty(n_s)
-    y_new = numpy.empty(n_s)
-    g1 = numpy.empty(n_s)
-    g2 = numpy.empty(n_s)
-    g3 = numpy.empty(n_s)
-    g4 = numpy.empty(n_s)
-    jv = numpy.empty(nnz)
-    kc = numpy.empty(N_CONSTANTS)
-    work = numpy.empty(lu_size)
-    for i in range(n_mem):
-        p = P[i]
-        for s in range(n_s):
-            y[s] = Y0[i, s]
-        t = seg_start[0]
-        seg = 0
-        k = first_save
-        h_want = h0
-        steps = 0
-        code = 0
-        # kc holds the state-free subexpressions of this member's phase; f and jv the
-        # derivative and Jacobian at (t, y): computed together after each accepted step, kept
-        # through a rejected one.
-        consts_into(y, p, seg_inputs[seg], kc)
-        rhs_jac_into(y, p, seg_inputs[seg], kc, f, jv)
-        while True:
-            u = seg_inputs[seg]
-            stop = min(times_ext[k], seg_end[seg])
-            remaining = stop - t
-            land = h_want >= remaining * (1.0 - 1e-12)
-            h = remaining if land else h_want
-            for q in range(ZERO_SLOTS.size):
-                work[ZERO_SLOTS[q]] = 0.0
-            for q in range(nnz):
-                work[JAC_SLOTS[q]] = -jv[q]
-            c = 1.0 / (GAM * h)
-            for s in range(n_s):
-                work[DIAG_SLOTS[s]] += c
-            factor(work)
-            for s in range(n_s):
-                g1[s] = f[s]
-            solve(work, g1)
-            for s in range(n_s):
-                ys[s] = y[s] + A21 * g1[s]
-            rhs_into(ys, p, u, kc, fs)
-            for s in range(n_s):
-                g2[s] = fs[s] + (C21 / h) * g1[s]
-            solve(work, g2)
-            for s in range(n_s):
-                ys[s] = y[s] + A31 * g1[s] + A32 * g2[s]
-            rhs_into(ys, p, u, kc, fs)
-            for s in range(n_s):
-                g3[s] = fs[s] + (C31 * g1[s] + C32 * g2[s]) / h
-            solve(work, g3)
-            for s in range(n_s):
-                g4[s] = fs[s] + (C41 * g1[s] + C42 * g2[s] + C43 * g3[s]) / h
-            solve(work, g4)
-            acc = 0.0
-            finite = True
-            for s in range(n_s):
-                yn = y[s] + B1 * g1[s] + B2 * g2[s] + B3 * g3[s] + B4 * g4[s]
-                y_new[s] = yn
-                if not numpy.isfinite(yn):
-                    finite = False
-                e = E1 * g1[s] + E2 * g2[s] + E4 * g4[s]
-                sc = atol + rtol * max(abs(y[s]), abs(yn))
-                acc += (e / sc) ** 2
-            norm = numpy.sqrt(acc / n_s)
-            if not numpy.isfinite(norm):
-                finite = False
-            if not finite:
-                norm = numpy.inf
-            accept = norm <= 1.0
-            steps += 1
-            if not finite:
-                fac = 0.25
-            elif accept:
-                fac = min(max(0.9 / numpy.sqrt(numpy.sqrt(max(norm, 1e-10))), 0.2), 5.0)
-            else:
-                fac = min(max(0.9 / numpy.sqrt(numpy.sqrt(norm)), 0.1), 0.9)
-            h_next = h * fac
-            if accept and land:
-                h_want = max(h_want, h_next)
-            else:
-                h_want = h_next
-            if accept:
-                t_new = stop if land else t + h
-                for s in range(n_s):
-                    y[s] = y_new[s]
-                # Steps land on save times, so a save time is reached only as an end point.
-                if t_new == times_ext[k]:
-                    for s in range(n_s):
-                        out[i, k, s] = y[s]
-                    k += 1
-                t = t_new
-                if land and stop == seg_end[seg] and seg + 1 < n_seg:
-                    seg += 1
-                    consts_into(y, p, seg_inputs[seg], kc)
-                rhs_jac_into(y, p, seg_inputs[seg], kc, f, jv)
-            if t >= end - tiny:
-                break
-            if h_want < tiny:
-                code = 2
-                break
-            if steps >= max_steps:
-                code = 1
-                break
-        status[i] = code
-        steps_out[i] = steps
-        if code != 0:
-            out[i, :, :] = numpy.nan
-    return None
-
-
-@_jit
-def observe_block(P, states, u_at, out):
-    n_mem, n_t, n_s = states.shape
-    for i in range(n_mem):
-        p = P[i]
-        for j in range(n_t):
-            obs_into(states[i, j], p, u_at[j], out[i, j])
-    return None
-"""
-
 _HEADER = '''"""Generated by hostcap.mechanistic_model.compiled_solver ({variant}); do not edit.
 
-The model's right-hand side and Jacobian, its sparse LU and the Rosenbrock integrator, compiled by
-numba together. The file is named by the hash of its text, so numba's cache matches it.
+The model's right-hand side and Jacobian and its sparse LU, with the Rosenbrock loop copied from
+hostcap.mechanistic_model.rosenbrock_loop, compiled by numba together. The file is named by the
+hash of its text, so numba's cache matches it.
 """
+
+from __future__ import annotations
 
 import numba
 import numpy
+import numpy as np
 
-_jit = numba.njit(
+_options = dict(
     cache=True,
     nogil=True,
     error_model="numpy",
     fastmath={{"contract", "arcp", "nsz", "reassoc"}},
 )
+_jit = numba.njit(**_options)
+_jit_inline = numba.njit(inline="always", **_options)
 
 {constants}
 '''
@@ -311,28 +158,24 @@ def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def resolve_backend(requested: str | None = None) -> Backend:
-    """The backend to run: ``requested``, else ``HOSTCAP_BATCH_SOLVER``, else ``auto``.
+def require_numba() -> None:
+    """Raise unless numba can be imported: the batch integrator is compiled by it.
 
     Raises
     ------
     ValidationError
-        An unknown backend name, or ``numba`` asked for where numba is not installed.
+        numba is not installed.
     """
-    name = (requested or os.environ.get("HOSTCAP_BATCH_SOLVER") or "auto").strip().lower()
-    if name == "auto":
-        return "numba" if numba_available() else "numpy"
-    if name not in ("numba", "numpy"):
-        raise ValidationError.single("batch solver", name, "one of auto, numba, numpy")
-    if name == "numba" and not numba_available():
+    if not numba_available():
         raise ValidationError.single(
-            "batch solver", name, "numpy or auto: numba is not installed (pip install numba)"
+            "batch integrator",
+            "numba not installed",
+            "numba, from hostcap's research extra: pip install 'hostcap[research]'",
         )
-    return "numba" if name == "numba" else "numpy"
 
 
 def solver_threads(requested: int | None = None) -> int:
-    """Threads for the numba backend: ``requested``, ``HOSTCAP_SOLVER_THREADS``, or all CPUs."""
+    """Threads for the batch integrator: ``requested``, ``HOSTCAP_SOLVER_THREADS``, or all CPUs."""
     if requested is not None:
         value: int | str = requested
     else:
@@ -354,40 +197,77 @@ def kernel_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("hostcap", appauthor=False)) / "kernels"
 
 
-def kernel_source(m: CompiledModel, lu: SparseLU) -> str:
-    """The text of the generated module for ``m`` (model kernels, LU, integrator)."""
+#: The kernels each model generates (compiled beside the loop).
+_KERNELS = ("consts_into", "rhs_into", "jac_into", "rhs_jac_into", "obs_into", "factor", "solve")
+
+
+def _layout(m: CompiledModel, lu: SparseLU) -> dict[str, Any]:
+    """The model-specific constants the loop reads (:data:`rosenbrock_loop.MODEL_NAMES`)."""
     # Slots of W = cI - J that the Jacobian does not overwrite: fill-in, diagonal entries
     # outside the pattern, pivots (the factorisation writes those).
     zero_slots = sorted(set(range(lu.size)) - set(lu.jacobian_slots.tolist()))
-    constants = "\n".join(
-        [
-            *(f"{k} = {v!r}" for k, v in ROSENBROCK_TABLEAU.items()),
-            f"JAC_SLOTS = numpy.array({lu.jacobian_slots.tolist()!r}, dtype=numpy.int64)",
-            f"DIAG_SLOTS = numpy.array({lu.diagonal_slots.tolist()!r}, dtype=numpy.int64)",
-            f"LU_SIZE = {lu.size}",
-            f"ZERO_SLOTS = numpy.array({zero_slots!r}, dtype=numpy.int64)",
-            f"N_CONSTANTS = {max(1, m.scalar_constants)}",
-        ]
-    )
+    return {
+        "JAC_SLOTS": lu.jacobian_slots.astype(np.int64),
+        "DIAG_SLOTS": lu.diagonal_slots.astype(np.int64),
+        "LU_SIZE": lu.size,
+        "ZERO_SLOTS": np.array(zero_slots, dtype=np.int64),
+        "N_CONSTANTS": max(1, m.scalar_constants),
+    }
+
+
+def _constants(m: CompiledModel, lu: SparseLU) -> dict[str, Any]:
+    """Every constant of the loop's module: tableau, status codes and the model's layout."""
+    codes = {
+        "STATUS_SUCCESS": STATUS_SUCCESS,
+        "STATUS_MAX_STEPS": STATUS_MAX_STEPS,
+        "STATUS_FAILURE": STATUS_FAILURE,
+    }
+    return {**TABLEAU, **codes, **_layout(m, lu)}
+
+
+def kernel_source(m: CompiledModel, lu: SparseLU) -> str:
+    """The text of the generated module for ``m``: its kernels, its LU and the loop's source."""
+    lines = []
+    for name, value in _constants(m, lu).items():
+        if isinstance(value, np.ndarray):
+            lines.append(f"{name} = numpy.array({value.tolist()!r}, dtype=numpy.int64)")
+        else:
+            lines.append(f"{name} = {value!r}")
     parts = [
-        _HEADER.format(variant=m.variant, constants=constants),
+        _HEADER.format(variant=m.variant, constants="\n".join(lines)),
         m.scalar_source,
         lu.source,
-        _INTEGRATOR,
+        *(inspect.getsource(fn) for fn in LOOP_FUNCTIONS),
     ]
     text = "\n\n".join(parts)
-    # Every generated function is compiled; the integrator already carries its decorator.
-    for name in (
-        "consts_into",
-        "rhs_into",
-        "jac_into",
-        "rhs_jac_into",
-        "obs_into",
-        "factor",
-        "solve",
-    ):
-        text = text.replace(f"\ndef {name}(", f"\n@_jit\ndef {name}(")
+    # Every function is compiled: the model's kernels and the loop's.
+    for name in (*_KERNELS, *(fn.__name__ for fn in LOOP_FUNCTIONS)):
+        jit = "_jit_inline" if any(fn.__name__ == name for fn in STEP_HELPERS) else "_jit"
+        text = text.replace(f"\ndef {name}(", f"\n@{jit}\ndef {name}(")
     return text
+
+
+def python_kernels(m: CompiledModel, lu: SparseLU) -> types.SimpleNamespace:
+    """The loop bound, uncompiled, to this model's kernels run by Python (~1000× slower).
+
+    The loop functions are those of :mod:`rosenbrock_loop` themselves (their code objects, with
+    the model's names as globals), so this runs the very statements the compiled module copies:
+    the reference that compiled results are tested against.
+    """
+    namespace: dict[str, Any] = {"numpy": np, "np": np, **_constants(m, lu)}
+    exec(compile(m.scalar_source, f"<hostcap scalar kernels {m.variant}>", "exec"), namespace)
+    namespace["factor"] = lu.factor
+    namespace["solve"] = lu.solve
+    missing = [n for n in rosenbrock_loop.MODEL_NAMES if n not in namespace]
+    assert not missing, missing
+    # Bound into the namespace itself, so that the loop's functions call each other's bound copy.
+    for fn in LOOP_FUNCTIONS:
+        namespace[fn.__name__] = types.FunctionType(fn.__code__, namespace, fn.__name__)
+    # Non-finite values are a member's FAILURE status, as in the compiled code (numba's numpy
+    # error model): not warnings.
+    quiet = np.errstate(invalid="ignore", over="ignore", divide="ignore")
+    entries = {fn.__name__: quiet(namespace[fn.__name__]) for fn in LOOP_FUNCTIONS}
+    return types.SimpleNamespace(**{**namespace, **entries})
 
 
 def _write_module(directory: Path, name: str, text: str) -> Path:
@@ -406,6 +286,7 @@ def _module(m: CompiledModel, lu: SparseLU) -> Any:
     known = _by_identity.get((id(m), id(lu)))
     if known is not None and known[0] is m and known[1] is lu:
         return known[2]
+    require_numba()
     text = kernel_source(m, lu)
     digest = hashlib.sha256(text.encode()).hexdigest()[:20]
     with _lock:
@@ -477,11 +358,11 @@ def integrate_members(
     h0: float,
     threads: int | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Integrate members (columns of ``p`` and ``y0``) with the compiled kernel.
+    """Integrate members (columns of ``p`` and ``y0``) with the compiled loop.
 
     ``out`` and ``first_save`` come from :meth:`Schedule.start_output`; ``out`` receives the
-    saved states. Returns ``(status codes, steps)`` per member; codes are ``STATUS_SUCCESS``,
-    ``STATUS_MAX_STEPS`` and ``STATUS_FAILURE``.
+    saved states. Returns ``(status codes, steps)`` per member; codes are the ``STATUS_*`` of
+    :mod:`~hostcap.mechanistic_model.rosenbrock_loop`.
     """
     kernel = _module(m, lu).integrate_block
     n = y0.shape[1]

@@ -15,6 +15,8 @@ from hostcap.mechanistic_model.definition import (
     HYPOTHESIS_NOTE,
     VARIANTS,
     Edge,
+    ModelDefinition,
+    VariantSpec,
     load_definition,
     phenotype_presets,
     variant_specs,
@@ -160,10 +162,8 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
-    """The model card as Markdown; ``diagram`` is the image path relative to the card."""
-    d = load_definition("essay")
-    specs = variant_specs()
+def _intro(d: ModelDefinition, diagram: str) -> list[str]:
+    """Title, intended use and limits, how the model is checked and how to run it."""
     lines = [
         "# Model card: the Host Capacity Model (mechanistic, hostcap)",
         "",
@@ -232,12 +232,13 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
         "weeks=...)` returns a `Trajectory` (`.to_frame()`, `.plot()`, `.status`); "
         "`compile_model(variant)` gives the compiled kernels (`rhs`, `jacobian_values`, "
         "`sparsity`) for batch solvers.",
-        "",
-        "## Compartments",
-        "",
-        "| compartment | meaning |",
-        "|---|---|",
     ]
+    return lines
+
+
+def _definition_tables(d: ModelDefinition) -> list[str]:
+    """Compartments, states, rate laws and named intermediates of the essay variant."""
+    lines = ["", "## Compartments", "", "| compartment | meaning |", "|---|---|"]
     lines += [f"| `{k}` | {_cell(v)} |" for k, v in d.compartments.items()]
     lines += [
         "",
@@ -264,6 +265,12 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
         f"| `{e.id}` | `{_cell(e.expression)}` | {e.unit} | {_cell(e.meaning)} |"
         for e in d.expressions
     ]
+    return lines
+
+
+def _parameter_table() -> list[str]:
+    """Every parameter of every variant, once (the essay variant first)."""
+    lines: list[str] = []
     lines += [
         "",
         "## Parameters",
@@ -285,6 +292,12 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
                 f"| `{p.id}`{where} | {p.value:g} | {p.unit} | {p.range[0]:g} – {p.range[1]:g} "
                 f"| {p.source} | {_cell(p.rationale)} |"
             )
+    return lines
+
+
+def _edge_table() -> list[str]:
+    """Causal edges with their grade and the variants they are in."""
+    lines: list[str] = []
     lines += [
         "",
         "## Causal edges",
@@ -298,6 +311,12 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
             f"| `{e.id}` | `{e.source}` | `{e.target}` | {e.sign} | {e.grade} | {e.citation} "
             f"| {which} | {_cell(e.note)} |"
         )
+    return lines
+
+
+def _variant_sections(specs: dict[str, VariantSpec]) -> list[str]:
+    """One section per variant: what it changes in the base."""
+    lines: list[str] = []
     lines += ["", "## Variants (competing hypotheses)", ""]
     for v in VARIANTS:
         s = specs[v]
@@ -312,6 +331,12 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
         changes += [f"- initial `{k}` := `{t}`" for k, t in s.initial.items()]
         lines += changes or ["- no change: the base is written as the essay states the chain"]
         lines.append("")
+    return lines
+
+
+def _preset_and_input_tables(d: ModelDefinition) -> list[str]:
+    """Phenotype presets, and the mapping from protocol doses to model inputs."""
+    lines: list[str] = []
     lines += [
         "## Phenotype presets (hypothesis labels, grade S)",
         "",
@@ -338,6 +363,12 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
         f"| `{k}` | `{m.input}` | {units[m.input]} | {m.potency:g} | {_cell(m.rationale)} |"
         for k, m in d.input_map.items()
     ]
+    return lines
+
+
+def _observable_table(d: ModelDefinition) -> list[str]:
+    """Observables with their measurement-error models."""
+    lines: list[str] = []
     lines += [
         "",
         "## Observables and measurement error",
@@ -356,11 +387,16 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
             f"| `{o.id}` | {o.unit} | `{_cell(o.expression)}` | {noise} | {o.citation} "
             f"| {_cell(o.meaning)} |"
         )
+    return lines
+
+
+def _references(specs: dict[str, VariantSpec]) -> list[str]:
+    """Every citation key the variants use, formatted."""
     keys: list[str] = []
     for v in VARIANTS:
         keys += load_definition(v).citation_keys()
     keys += [specs[v].citation for v in VARIANTS]
-    lines += [
+    lines = [
         "",
         "## References",
         "",
@@ -369,4 +405,21 @@ def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
         "",
     ]
     lines += [f"- {line}" for line in format_references(dict.fromkeys(keys))]
+    return lines
+
+
+def model_card_markdown(diagram: str = "model-causal-diagram.png") -> str:
+    """The model card as Markdown; ``diagram`` is the image path relative to the card."""
+    d = load_definition("essay")
+    specs = variant_specs()
+    lines = [
+        *_intro(d, diagram),
+        *_definition_tables(d),
+        *_parameter_table(),
+        *_edge_table(),
+        *_variant_sections(specs),
+        *_preset_and_input_tables(d),
+        *_observable_table(d),
+        *_references(specs),
+    ]
     return "\n".join(lines).rstrip() + "\n"

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from hostcap.errors import UnknownIdError, ValidationError
 from hostcap.mechanistic_model.batch_simulation import _resolve, iter_batches
+from hostcap.mechanistic_model.compilation import CompiledModel
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
 from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol, protocol_from_mapping
 from hostcap.mechanistic_model.virtual_population import _map_ordered
@@ -144,6 +145,84 @@ def _output_chunk(
     return np.asarray(res[output])
 
 
+def _checked_names(
+    m: CompiledModel, output: str, parameters: Sequence[str] | None, n: int, at_week: float
+) -> list[str]:
+    """The parameters to vary, after checking them and the output, ``n`` and ``at_week``."""
+    if output not in m.state_ids and output not in m.observable_ids:
+        raise UnknownIdError(
+            "output (state or observable)", output, (*m.state_ids, *m.observable_ids)
+        )
+    names = (
+        [p for p in DEFAULT_SENSITIVITY_PARAMETERS if p in m.parameter_ids]
+        if parameters is None
+        else list(parameters)
+    )
+    for pid in names:
+        if pid not in m.parameter_ids:
+            raise UnknownIdError(f"parameter of variant {m.variant}", pid, m.parameter_ids)
+    if len(names) < 2:
+        raise ValidationError.single("parameters", names, "at least 2 parameters")
+    if n < 2:
+        raise ValidationError.single("n", n, "at least 2")
+    if not 0 < at_week <= 52:
+        raise ValidationError.single("at_week", at_week, "a week in (0, 52]")
+    return names
+
+
+def _sample(
+    problem: dict[str, Any], method: str, n: int, num_levels: int, seed: int
+) -> NDArray[np.float64]:
+    """Log-parameter samples of the Sobol (Saltelli) or Morris design."""
+    if method == "sobol":
+        from SALib.sample import sobol as sobol_sample
+
+        return np.asarray(sobol_sample.sample(problem, n, calc_second_order=False, seed=seed))
+    if method == "morris":
+        from SALib.sample import morris as morris_sample
+
+        return np.asarray(morris_sample.sample(problem, n, num_levels=num_levels, seed=seed))
+    raise ValidationError.single("method", method, "sobol or morris")
+
+
+def _time_resolved(
+    problem: dict[str, Any],
+    method: str,
+    x: NDArray[np.float64],
+    values: Array,
+    num_levels: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Indices of every parameter at every week (rows ``week, parameter, ...``)."""
+    names = problem["names"]
+
+    def analyse(y: Array) -> dict[str, Array]:
+        if method == "sobol":
+            from SALib.analyze import sobol
+
+            res = sobol.analyze(problem, y, calc_second_order=False, seed=seed)
+            return {k: np.asarray(res[k]) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+        from SALib.analyze import morris
+
+        res = morris.analyze(problem, x, y, num_levels=num_levels, seed=seed)
+        return {k: np.asarray(res[k]) for k in ("mu", "mu_star", "mu_star_conf", "sigma")}
+
+    blocks = []
+    for w in range(values.shape[1]):
+        y = values[:, w]
+        if np.ptp(y) == 0:
+            keys = (
+                ("S1", "S1_conf", "ST", "ST_conf")
+                if method == "sobol"
+                else ("mu", "mu_star", "mu_star_conf", "sigma")
+            )
+            stats = {k: np.zeros(len(names)) for k in keys}
+        else:
+            stats = analyse(y)
+        blocks.append(pd.DataFrame({"week": float(w), "parameter": names, **stats}))
+    return pd.concat(blocks, ignore_index=True)
+
+
 def sensitivity_analysis(
     variant: str = "essay",
     phenotype: str = "A",
@@ -183,36 +262,10 @@ def sensitivity_analysis(
         Fewer than 2 parameters, ``n < 2`` or ``at_week`` outside ``(0, 52]``.
     """
     m = _resolve(variant)
-    if output not in m.state_ids and output not in m.observable_ids:
-        raise UnknownIdError(
-            "output (state or observable)", output, (*m.state_ids, *m.observable_ids)
-        )
-    names = (
-        [p for p in DEFAULT_SENSITIVITY_PARAMETERS if p in m.parameter_ids]
-        if parameters is None
-        else list(parameters)
-    )
-    for pid in names:
-        if pid not in m.parameter_ids:
-            raise UnknownIdError(f"parameter of variant {m.variant}", pid, m.parameter_ids)
-    if len(names) < 2:
-        raise ValidationError.single("parameters", names, "at least 2 parameters")
-    if n < 2:
-        raise ValidationError.single("n", n, "at least 2")
-    if not 0 < at_week <= 52:
-        raise ValidationError.single("at_week", at_week, "a week in (0, 52]")
+    names = _checked_names(m, output, parameters, n, at_week)
     bounds = [[float(np.log(v)) for v in m.definition.parameter(p).range] for p in names]
     problem = {"num_vars": len(names), "names": names, "bounds": bounds}
-    if method == "sobol":
-        from SALib.sample import sobol as sobol_sample
-
-        x = sobol_sample.sample(problem, n, calc_second_order=False, seed=seed)
-    elif method == "morris":
-        from SALib.sample import morris as morris_sample
-
-        x = morris_sample.sample(problem, n, num_levels=num_levels, seed=seed)
-    else:
-        raise ValidationError.single("method", method, "sobol or morris")
+    x = _sample(problem, method, n, num_levels, seed)
     base = m.parameter_vector(phenotype)
     p = np.repeat(base.reshape(-1, 1), x.shape[0], axis=1)
     for j, pid in enumerate(names):
@@ -240,31 +293,7 @@ def sensitivity_analysis(
     week_grid = np.arange(values.shape[1], dtype=float)
     target = int(np.argmin(np.abs(week_grid - at_week)))
 
-    def analyse(y: Array) -> dict[str, Array]:
-        if method == "sobol":
-            from SALib.analyze import sobol
-
-            res = sobol.analyze(problem, y, calc_second_order=False, seed=seed)
-            return {k: np.asarray(res[k]) for k in ("S1", "S1_conf", "ST", "ST_conf")}
-        from SALib.analyze import morris
-
-        res = morris.analyze(problem, x, y, num_levels=num_levels, seed=seed)
-        return {k: np.asarray(res[k]) for k in ("mu", "mu_star", "mu_star_conf", "sigma")}
-
-    blocks = []
-    for w in range(values.shape[1]):
-        y = values[:, w]
-        if np.ptp(y) == 0:
-            keys = (
-                ("S1", "S1_conf", "ST", "ST_conf")
-                if method == "sobol"
-                else ("mu", "mu_star", "mu_star_conf", "sigma")
-            )
-            stats = {k: np.zeros(len(names)) for k in keys}
-        else:
-            stats = analyse(y)
-        blocks.append(pd.DataFrame({"week": float(w), "parameter": names, **stats}))
-    time_resolved = pd.concat(blocks, ignore_index=True)
+    time_resolved = _time_resolved(problem, method, x, values, num_levels, seed)
     at = time_resolved[time_resolved["week"] == week_grid[target]].drop(columns="week")
     sort_key = "ST" if method == "sobol" else "mu_star"
     return SensitivityResult(

@@ -28,7 +28,12 @@ from scipy.optimize import root
 from hostcap.errors import ComputationError, UnknownIdError
 from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
-from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol, input_segments
+from hostcap.mechanistic_model.protocols import (
+    HOURS_PER_WEEK,
+    InputSegment,
+    Protocol,
+    input_segments,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -37,6 +42,7 @@ __all__ = [
     "SolverStatus",
     "Trajectory",
     "initial_state",
+    "save_times",
     "simulate",
     "steady_state",
 ]
@@ -281,6 +287,137 @@ def initial_state(
     return y
 
 
+def save_times(weeks: float, save_at: Sequence[float] | Array | None) -> tuple[Array, float]:
+    """Save times (default daily, including 0 and the end) and the horizon reaching them, hours.
+
+    Raises
+    ------
+    ComputationError
+        A save time outside ``[0, weeks]``.
+    """
+    end_h = float(weeks) * HOURS_PER_WEEK
+    times = (
+        np.arange(0.0, end_h + 1e-9, 24.0)
+        if save_at is None
+        else np.asarray(sorted(float(t) for t in save_at), dtype=float)
+    )
+    if times.size and (times[0] < 0 or times[-1] > end_h + 1e-9):
+        raise ComputationError(
+            f"save_at must lie in [0, {end_h:g}] h; got {times[0]:g}..{times[-1]:g}"
+        )
+    if times.size:
+        # weeks * 168 can round just below the last save time it came from (1380 h / 168 * 168
+        # = 1379.9999999999998): integrate to the save time itself so it is reached and saved.
+        end_h = max(end_h, float(times[-1]))
+    return times, end_h
+
+
+@dataclass(frozen=True)
+class _SegmentRun:
+    states: Array  # (T, S), NaN where not reached
+    inputs_at: Array  # (T, U)
+    status: SolverStatus
+    detail: str
+
+
+def _integrate_segments(
+    m: CompiledModel,
+    p: Array,
+    y: Array,
+    segments: Sequence[InputSegment],
+    times: Array,
+    *,
+    rtol: float,
+    atol: float,
+    method: Literal["Radau", "BDF", "LSODA"],
+    max_steps: int,
+) -> _SegmentRun:
+    """Integrate from ``y`` phase by phase (restarting at every input change); save at ``times``."""
+    out = np.full((times.size, len(m.state_ids)), np.nan)
+    inputs_at = np.zeros((times.size, len(m.input_ids)))
+    calls = 0
+
+    for k, seg in enumerate(segments):
+        u = m.input_vector(seg.values)
+        last = k == len(segments) - 1
+        # Right-continuous: a save time on a boundary belongs to the segment that starts there.
+        mask = (times >= seg.start_h) & ((times <= seg.end_h) if last else (times < seg.end_h))
+        inputs_at[mask] = u
+        if seg.end_h <= seg.start_h:
+            # A zero-length run (weeks=0): the saved state is the start state.
+            out[times == seg.start_h] = y
+            continue
+
+        def fun(t: float, x: Array, u: Array = u) -> Array:
+            nonlocal calls
+            calls += 1
+            if calls > max_steps:
+                raise _TooManyStepsError
+            return m.rhs(t, x, p, u)
+
+        def jac(t: float, x: Array, u: Array = u) -> Array:
+            return m.jacobian(t, x, p, u)
+
+        inside = times[(times >= seg.start_h) & (times <= seg.end_h)]
+        # The segment end is always evaluated: it is where the next segment restarts.
+        t_eval = np.unique(np.append(inside, seg.end_h))
+        try:
+            sol = solve_ivp(
+                fun,
+                (seg.start_h, seg.end_h),
+                y,
+                method=method,
+                jac=jac,
+                t_eval=t_eval,
+                rtol=rtol,
+                atol=atol,
+            )
+        except _TooManyStepsError:
+            return _SegmentRun(out, inputs_at, SolverStatus.MAX_STEPS, f"in phase {seg.phase!r}")
+        if not sol.success or not np.all(np.isfinite(sol.y)):
+            detail = f"in phase {seg.phase!r}: {sol.message}"
+            return _SegmentRun(out, inputs_at, SolverStatus.FAILURE, detail)
+        keep = np.isin(sol.t, inside)
+        out[np.searchsorted(times, sol.t[keep])] = sol.y[:, keep].T
+        y = sol.y[:, -1]
+    return _SegmentRun(out, inputs_at, SolverStatus.SUCCESS, "")
+
+
+def _trajectory(
+    m: CompiledModel,
+    times: Array,
+    run: _SegmentRun,
+    p: Array,
+    p_values: dict[str, float],
+    phenotype: str,
+    protocol: Protocol | None,
+    message: str,
+) -> Trajectory:
+    """The trajectory of a run: its states, and intermediates and observables computed from them."""
+    out, inputs_at = run.states, run.inputs_at
+    expressions = np.array([m.expressions(0.0, out[i], p, inputs_at[i]) for i in range(times.size)])
+    observables = np.array([m.observables(0.0, out[i], p, inputs_at[i]) for i in range(times.size)])
+    units = {s.id: s.unit for s in m.definition.states}
+    units |= {e.id: e.unit for e in m.definition.expressions}
+    units |= {o.id: o.unit for o in m.definition.observables}
+    return Trajectory(
+        time_h=times,
+        state_ids=m.state_ids,
+        states=out,
+        expression_ids=m.expression_ids,
+        expressions=expressions.reshape(times.size, len(m.expression_ids)),
+        observable_ids=m.observable_ids,
+        observables=observables.reshape(times.size, len(m.observable_ids)),
+        units=units,
+        variant=m.variant,
+        phenotype=phenotype,
+        protocol_id=protocol.id if protocol is not None else None,
+        status=run.status,
+        message=message,
+        parameters=p_values,
+    )
+
+
 def simulate(
     model: CompiledModel | str,
     protocol: Protocol | None = None,
@@ -339,98 +476,17 @@ def simulate(
     'success'
     """
     m = _resolve(model)
-    end_h = float(weeks) * HOURS_PER_WEEK
-    times = (
-        np.arange(0.0, end_h + 1e-9, 24.0)
-        if save_at is None
-        else np.asarray(sorted(float(t) for t in save_at), dtype=float)
-    )
-    if times.size and (times[0] < 0 or times[-1] > end_h + 1e-9):
-        raise ComputationError(
-            f"save_at must lie in [0, {end_h:g}] h; got {times[0]:g}..{times[-1]:g}"
-        )
-    if times.size:
-        # weeks * 168 can round just below the last save time it came from (1380 h / 168 * 168
-        # = 1379.9999999999998): integrate to the save time itself so it is reached and saved.
-        end_h = max(end_h, float(times[-1]))
+    times, end_h = save_times(weeks, save_at)
     p_values = m.parameter_values(phenotype, parameters)
     p = np.array([p_values[k] for k in m.parameter_ids])
     y = initial_state(m, phenotype, parameters) if y0 is None else np.asarray(y0, dtype=float)
     segments = input_segments(protocol, m.definition, end_h)
-    n_s = len(m.state_ids)
-    out = np.full((times.size, n_s), np.nan)
-    inputs_at = np.zeros((times.size, len(m.input_ids)))
-    status = SolverStatus.SUCCESS
-    detail = ""
-    calls = 0
-
-    for k, seg in enumerate(segments):
-        u = m.input_vector(seg.values)
-        last = k == len(segments) - 1
-        # Right-continuous: a save time on a boundary belongs to the segment that starts there.
-        mask = (times >= seg.start_h) & ((times <= seg.end_h) if last else (times < seg.end_h))
-        inputs_at[mask] = u
-        if seg.end_h <= seg.start_h:
-            # A zero-length run (weeks=0): the saved state is the start state.
-            out[times == seg.start_h] = y
-            continue
-
-        def fun(t: float, x: Array, u: Array = u) -> Array:
-            nonlocal calls
-            calls += 1
-            if calls > max_steps:
-                raise _TooManyStepsError
-            return m.rhs(t, x, p, u)
-
-        def jac(t: float, x: Array, u: Array = u) -> Array:
-            return m.jacobian(t, x, p, u)
-
-        inside = times[(times >= seg.start_h) & (times <= seg.end_h)]
-        # The segment end is always evaluated: it is where the next segment restarts.
-        t_eval = np.unique(np.append(inside, seg.end_h))
-        try:
-            sol = solve_ivp(
-                fun,
-                (seg.start_h, seg.end_h),
-                y,
-                method=method,
-                jac=jac,
-                t_eval=t_eval,
-                rtol=rtol,
-                atol=atol,
-            )
-        except _TooManyStepsError:
-            status, detail = SolverStatus.MAX_STEPS, f"in phase {seg.phase!r}"
-            break
-        if not sol.success or not np.all(np.isfinite(sol.y)):
-            status, detail = SolverStatus.FAILURE, f"in phase {seg.phase!r}: {sol.message}"
-            break
-        keep = np.isin(sol.t, inside)
-        out[np.searchsorted(times, sol.t[keep])] = sol.y[:, keep].T
-        y = sol.y[:, -1]
-
-    expressions = np.array([m.expressions(0.0, out[i], p, inputs_at[i]) for i in range(times.size)])
-    observables = np.array([m.observables(0.0, out[i], p, inputs_at[i]) for i in range(times.size)])
-    units = {s.id: s.unit for s in m.definition.states}
-    units |= {e.id: e.unit for e in m.definition.expressions}
-    units |= {o.id: o.unit for o in m.definition.observables}
-    message = status.message() + (f" ({detail})" if detail else "")
-    traj = Trajectory(
-        time_h=times,
-        state_ids=m.state_ids,
-        states=out,
-        expression_ids=m.expression_ids,
-        expressions=expressions.reshape(times.size, len(m.expression_ids)),
-        observable_ids=m.observable_ids,
-        observables=observables.reshape(times.size, len(m.observable_ids)),
-        units=units,
-        variant=m.variant,
-        phenotype=phenotype,
-        protocol_id=protocol.id if protocol is not None else None,
-        status=status,
-        message=message,
-        parameters=p_values,
+    run = _integrate_segments(
+        m, p, y, segments, times, rtol=rtol, atol=atol, method=method, max_steps=max_steps
     )
+    status = run.status
+    message = status.message() + (f" ({run.detail})" if run.detail else "")
+    traj = _trajectory(m, times, run, p, p_values, phenotype, protocol, message)
     if throw and status != SolverStatus.SUCCESS:
         raise ComputationError(f"simulate: {message}")
     return traj
