@@ -463,6 +463,8 @@ class ClientFit:
 
 #: Interval methods of :class:`ClientFit` (see the module's notes on uncertainty).
 INTERVAL_METHODS = ("wald", "profile")
+
+
 def _interval_reliability(
     info: Array,
     se: Array,
@@ -495,8 +497,6 @@ def _interval_reliability(
             "before reading these intervals."
         )
     return ~unreliable, warnings
-
-
 
 
 def compare_variants(
