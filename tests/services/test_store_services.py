@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,64 @@ def test_client_overview_reports_medication_load_per_class(demo_store: Store) ->
     assert overview["antihistamine_load_ddd"]["h1_antihistamine"] == pytest.approx(2.0)
     assert overview["antihistamine_load_ddd"]["h2_antihistamine"] == pytest.approx(1.0)
     assert overview["food_trials"] == {"trialled": 4, "tolerated": 2}
+
+
+def _tryptase(code: str, value: str, when: str, context: str, hours: str | None = None) -> dict:
+    row = {
+        "client_code": code,
+        "analyte": "tryptase",
+        "value": value,
+        "unit": "ng/mL",
+        "collected_at": when,
+        "context": context,
+    }
+    if hours is not None:
+        row["hours_after_onset"] = hours
+    return row
+
+
+def test_a_baseline_drawn_before_the_event_is_entered_as_a_pre_event_baseline(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    store.init()
+    store.add_client("P1", sex="female", birth_year=1980)
+    store.add_one("labs", _tryptase("P1", "4", "2026-06-01T09:00", "baseline"))
+    # The event began at 10:00 on 10 June; the acute sample 30 minutes later.
+    store.add_one("labs", _tryptase("P1", "20", "2026-06-10T10:30", "acute", "0.5"))
+    store.add_one(
+        "episodes",
+        {
+            "client_code": "P1",
+            "onset_at": "2026-06-10T10:00",
+            "organ_systems": "skin;cardiovascular",
+            "severity": "7",
+            "duration_minutes": "90",
+        },
+    )
+    event = assessment_input_data(store, "P1")["tryptase"]["events"][0]
+    assert event["baseline_ng_ml"] == 4.0
+    assert event["baseline_hours_after_resolution"] == pytest.approx(-217.0)
+    store.dispose()
+
+
+def test_a_baseline_within_24_h_of_an_earlier_episode_stays_invalid(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    store.init()
+    store.add_client("P2", sex="female", birth_year=1980)
+    store.add_one(
+        "episodes",
+        {
+            "client_code": "P2",
+            "onset_at": "2026-06-01T08:00",
+            "organ_systems": "skin",
+            "severity": "4",
+            "duration_minutes": "60",
+        },
+    )
+    store.add_one("labs", _tryptase("P2", "4", "2026-06-01T19:00", "baseline"))
+    store.add_one("labs", _tryptase("P2", "20", "2026-06-10T10:30", "acute", "0.5"))
+    event = assessment_input_data(store, "P2")["tryptase"]["events"][0]
+    # 10 h after the earlier episode resolved: not a clean baseline, whatever came later.
+    assert event["baseline_hours_after_resolution"] == pytest.approx(10.0)
+    store.dispose()

@@ -293,6 +293,11 @@ def _resolution_before(
     return end, True
 
 
+def _episode_began_before(episodes: pd.DataFrame, when: pd.Timestamp) -> bool:
+    """Whether any recorded episode began at or before ``when``."""
+    return bool(not episodes.empty and (pd.to_datetime(episodes["onset_at"]) <= when).any())
+
+
 def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
     """The assessment input (as plain data) for a stored client; see ``stored_input_data``."""
     return stored_input_data(store, code)[0]
@@ -383,10 +388,20 @@ def stored_input_data(store: Store, code: str) -> tuple[dict[str, Any], list[Iss
             ).abs()
             nearest = baselines.iloc[int(np.argmin(gaps.to_numpy()))]
             event["baseline_ng_ml"] = float(nearest["value"])
-            end, known = _resolution_before(episodes, pd.Timestamp(nearest["collected_at"]))
+            taken = pd.Timestamp(nearest["collected_at"])
+            onset = pd.Timestamp(acute["collected_at"]) - pd.Timedelta(
+                hours=float(acute["hours_after_onset"])
+            )
+            end, known = _resolution_before(episodes, taken)
             if known and end is not None:
-                hours = (pd.Timestamp(nearest["collected_at"]) - end).total_seconds() / 3600
+                hours = (taken - end).total_seconds() / 3600
                 event["baseline_hours_after_resolution"] = round(hours, 2)
+            elif taken < onset and not _episode_began_before(episodes, taken):
+                # Drawn before this event's onset, no earlier episode recorded: a pre-event
+                # baseline (consensus-1 accepts it), entered as negative hours.
+                event["baseline_hours_after_resolution"] = round(
+                    (taken - onset).total_seconds() / 3600, 2
+                )
         events.append(event)
     if events:
         trypt["events"] = events
