@@ -18,6 +18,7 @@ __all__ = [
     "audit_key_file",
     "database_url",
     "default_database_url",
+    "setting",
     "settings_markdown",
 ]
 
@@ -83,11 +84,23 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def setting(name: str) -> str:
+    """The current value of the setting called ``name`` (its variable, else its default).
+
+    The one way hostcap reads its environment: every setting is declared in :data:`SETTINGS`
+    (and so documented in ``docs/settings.md``).
+    """
+    for declared in SETTINGS:
+        if declared.name == name:
+            return declared.value().strip()
+    raise KeyError(f"undeclared setting {name!r}; declared: {', '.join(s.name for s in SETTINGS)}")
+
+
 def database_url(explicit: str | None = None) -> str:
     """The store URL: an explicit value, else ``HOSTCAP_DATABASE_URL``, else the default file."""
     if explicit:
         return explicit
-    return os.environ.get("HOSTCAP_DATABASE_URL") or default_database_url()
+    return setting("database_url") or default_database_url()
 
 
 def audit_key_file(url: str) -> Path:
@@ -96,7 +109,7 @@ def audit_key_file(url: str) -> Path:
     SQLite file ``X``: ``X.audit-key`` beside it. Any other URL: ``audit/<sha256 of the URL
     without its password, 16 hex>.key`` in the user data directory.
     """
-    explicit = os.environ.get("HOSTCAP_AUDIT_KEY_FILE")
+    explicit = setting("audit_key_file")
     if explicit:
         return Path(explicit).expanduser()
     from sqlalchemy.engine import make_url  # settings stay importable without the store

@@ -26,3 +26,21 @@ def test_one_status_enum_serves_single_runs_and_batch_members() -> None:
         assert status.message(), status
     for status in (SolverStatus.MAX_STEPS, SolverStatus.FAILURE, SolverStatus.NO_STEADY_STATE):
         assert any(word in status.message() for word in ("raise", "check", "try")), status
+
+
+def test_hostcap_reads_its_environment_only_through_declared_settings() -> None:
+    import re
+    from pathlib import Path
+
+    import hostcap
+
+    root = Path(hostcap.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "settings.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if re.search(r"environ(\.get)?[\[(]\s*[\"']HOSTCAP_", line)
+        or re.search(r"getenv\(\s*[\"']HOSTCAP_", line)
+    ]
+    assert offenders == [], offenders

@@ -36,7 +36,6 @@ import getpass
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -49,6 +48,7 @@ from hostcap.clinical_store.audit_files import AuditFiles, ExternalHead, key_id
 from hostcap.clinical_store.row_hash import RowHasher
 from hostcap.clinical_store.tables import AuditEntryRow, AuditHeadRow, Base
 from hostcap.errors import ConfigurationError
+from hostcap.settings import setting
 
 __all__ = [
     "AUDIT_TABLES",
@@ -77,7 +77,7 @@ _PENDING_KEY = "hostcap_audit_pending_head"
 
 def current_actor() -> str:
     """Who is writing: ``HOSTCAP_ACTOR`` or the operating-system user."""
-    explicit = os.environ.get("HOSTCAP_ACTOR")
+    explicit = setting("actor")
     if explicit:
         return explicit
     try:

@@ -52,6 +52,7 @@ from hostcap.mechanistic_model.rosenbrock_loop import (
     TABLEAU,
 )
 from hostcap.mechanistic_model.sparse_lu import SparseLU
+from hostcap.settings import setting
 
 __all__ = [
     "Schedule",
@@ -179,7 +180,7 @@ def solver_threads(requested: int | None = None) -> int:
     if requested is not None:
         value: int | str = requested
     else:
-        value = os.environ.get("HOSTCAP_SOLVER_THREADS", "").strip() or len(os.sched_getaffinity(0))
+        value = setting("solver_threads") or len(os.sched_getaffinity(0))
     try:
         threads = int(value)
     except ValueError:
@@ -191,7 +192,7 @@ def solver_threads(requested: int | None = None) -> int:
 
 def kernel_cache_dir() -> Path:
     """Where generated solver modules (and numba's cache next to them) are kept."""
-    configured = os.environ.get("HOSTCAP_KERNEL_CACHE", "").strip()
+    configured = setting("kernel_cache")
     if configured:
         return Path(configured)
     return Path(platformdirs.user_cache_dir("hostcap", appauthor=False)) / "kernels"
