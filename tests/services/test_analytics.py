@@ -109,9 +109,11 @@ def test_analysis_writes_exactly_the_contract_files(analysis: Path) -> None:
         "reliable_change",
         "responder",
     ]
-    assert set(responders.loc[responders["measure"] == "composite", "client"]) == {
-        f"S{i:02d}" for i in range(15)
-    }
+    # Clients are named by fresh random pseudonyms (the store's codes never leave unasked).
+    composite = responders.loc[responders["measure"] == "composite", "client"]
+    assert len(set(composite)) == 15
+    assert all(str(c).startswith("P-") for c in responders["client"])
+    assert not any(str(c).startswith("S") for c in responders["client"])
     mixed = pd.read_csv(out / "mixed_models.csv")
     assert list(mixed.columns) == list(MIXED_MODEL_COLUMNS)
     assert {"tryptase", "symptom_load"} <= set(mixed["measure"])
@@ -252,3 +254,18 @@ def test_variant_fits_give_the_same_errors_in_process_and_on_a_dask_cluster(
     with local_scheduler(2) as address:
         distributed = errors(address, tmp_path / "dask")
     pd.testing.assert_frame_equal(local, distributed)
+
+
+def test_identified_analysis_names_clients_by_code_and_is_audited(
+    cohort_store: Store, tmp_path: Path
+) -> None:
+    out = tmp_path / "identified"
+    analyze_cohort(
+        cohort_store, out, n_bootstrap=20, max_fit_clients=0, model_orders=False, identified=True
+    )
+    responders = pd.read_csv(out / "responders.csv")
+    composite = set(responders.loc[responders["measure"] == "composite", "client"])
+    assert composite == {f"S{i:02d}" for i in range(15)}
+    actions = [(e["action"], e["entity"]) for e in cohort_store.audit_entries()]
+    assert ("export_identified", "analysis") in actions
+    assert cohort_store.verify_audit().ok

@@ -76,6 +76,15 @@ def cohort_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
     ] = True,
+    identified: Annotated[
+        bool,
+        typer.Option(
+            "--identified",
+            help="Name clients by their store codes in responders.csv (audited). By default "
+            "each run names them by fresh random pseudonyms, so the analysis folder can be "
+            "shared without the codes.",
+        ),
+    ] = False,
     force: ForceOption = False,
 ) -> None:
     """Who responded, which marker moved first, what differs by phenotype, which variant fits."""
@@ -90,6 +99,7 @@ def cohort_command(
         progress=progress,
         console=err,
         force=force,
+        identified=identified,
     )
     n_figures = sum(1 for name in files if name.startswith("figures/"))
     out.print(f"summary: {files['summary.md']}")

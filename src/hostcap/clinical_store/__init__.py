@@ -9,7 +9,7 @@ from hostcap.clinical_store.cohort_queries import CohortRecords, cohort_records
 from hostcap.clinical_store.columns import Column, ColumnType
 from hostcap.clinical_store.engine import create_store_engine, head_revision
 from hostcap.clinical_store.enrolment_import import NewEnrolment, add_enrolments
-from hostcap.clinical_store.export import EXPORT_FILES, export_tidy
+from hostcap.clinical_store.export import EXPORT_FILES, export_tidy, new_pseudonyms
 from hostcap.clinical_store.record_kinds import KINDS, ORGAN_SYSTEMS, RecordKind
 from hostcap.clinical_store.restore import RestoreReport, restore_sqlite_backup
 from hostcap.clinical_store.store import ImportReport, Store, row_to_dict
@@ -33,6 +33,7 @@ __all__ = [
     "create_store_engine",
     "export_tidy",
     "head_revision",
+    "new_pseudonyms",
     "restore_sqlite_backup",
     "row_to_dict",
     "verify_chain",

@@ -28,7 +28,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from hostcap.clinical_store import Store, cohort_records
+from hostcap.clinical_store import Store, cohort_records, new_pseudonyms
 from hostcap.errors import HostcapError, InputError, ValidationError
 from hostcap.mechanistic_model import (
     VARIANTS,
@@ -455,6 +455,7 @@ def analyze_cohort(
     progress: bool = False,
     console: Console | None = None,
     force: bool = False,
+    identified: bool = False,
 ) -> dict[str, Path]:
     """Analyse the whole cohort in ``store`` and write the results under ``out_dir``.
 
@@ -508,15 +509,35 @@ def analyze_cohort(
             model_orders=model_orders,
         )
         step("writing tables and figures")
-        files = _write_results(results, out, store.engine.url.render_as_string(hide_password=True))
+        files = _write_results(
+            results,
+            out,
+            store.engine.url.render_as_string(hide_password=True),
+            identified=identified,
+        )
+    if identified:
+        store.record_audit(
+            action="export_identified",
+            entity="analysis",
+            after={"folder": str(out), "files": ["responders.csv"]},
+        )
     return files
 
 
-def _write_results(results: CohortAnalysis, out: Path, source: str) -> dict[str, Path]:
+def _write_results(
+    results: CohortAnalysis, out: Path, source: str, *, identified: bool = False
+) -> dict[str, Path]:
     """Every table, figure and the summary under ``out``, as :mod:`hostcap.reports` renders
-    them (the folder was checked, or --force given, before the analysis ran)."""
+    them (the folder was checked, or --force given, before the analysis ran).
+
+    ``responders.csv`` is the one file that names clients: by fresh random pseudonyms (as in a
+    de-identified export) unless ``identified``.
+    """
     files: dict[str, Path] = {}
-    files["responders.csv"] = _csv(responders_csv_table(results), out / "responders.csv")
+    responders = responders_csv_table(results)
+    if not identified and not responders.empty:
+        responders["client"] = responders["client"].map(new_pseudonyms(responders["client"]))
+    files["responders.csv"] = _csv(responders, out / "responders.csv")
     files["marker_order.csv"] = _csv(marker_order_table(results), out / "marker_order.csv")
     files["mixed_models.csv"] = _csv(mixed_models_table(results), out / "mixed_models.csv")
     path = out / "phenotype_discovery.json"
