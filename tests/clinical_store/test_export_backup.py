@@ -338,3 +338,15 @@ def test_backup_of_a_postgresql_store_points_to_pg_dump(store_url: str, tmp_path
             store.backup(tmp_path / "x.sqlite")
     finally:
         store.dispose()
+
+
+def test_init_tightens_an_older_world_readable_store_to_0600(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    store = Store(f"sqlite:///{path}")
+    store.init()
+    store.dispose()
+    path.chmod(0o644)  # as stores were created before files were made private
+    again = Store(f"sqlite:///{path}")
+    again.init()
+    again.dispose()
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sqlite3
+import stat
 import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -366,7 +367,23 @@ class Store:
         revision = current_revision(self.engine)
         assert revision is not None
         self._baseline()
+        self._make_files_private()
         return revision
+
+    def _make_files_private(self) -> None:
+        """A SQLite store made before files were created 0600 is tightened to 0600 at ``init``
+        (with its -wal and -shm files): clinical data are never world-readable."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return
+        database = Path(str(url.database)).expanduser()
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+                path.chmod(0o600)
 
     def _baseline(self) -> None:
         """Create the key if missing; baseline the data of a store with only legacy entries."""
