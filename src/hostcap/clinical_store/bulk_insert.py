@@ -8,13 +8,14 @@ import run at the speed of the database rather than of per-row Python objects.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Float, Integer, Table
+
+from hostcap.clinical_store.row_hash import json_storage_text
 
 __all__ = ["InsertedRows", "bulk_insert", "python_values"]
 
@@ -34,10 +35,7 @@ def _with_nulls(values: np.ndarray, missing: np.ndarray) -> list[Any]:
 def _column_values(series: pd.Series, column_type: Any, dialect: str) -> list[Any]:
     missing = np.asarray(pd.isna(series), dtype=bool)
     if isinstance(column_type, JSON):
-        return [
-            None if m else json.dumps(v, sort_keys=True)
-            for v, m in zip(series, missing, strict=True)
-        ]
+        return [None if m else json_storage_text(v) for v, m in zip(series, missing, strict=True)]
     if isinstance(column_type, DateTime):
         stamps = pd.to_datetime(series)
         if dialect == "sqlite":

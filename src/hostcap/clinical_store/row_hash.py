@@ -4,7 +4,7 @@ A row's canonical text is the JSON array ``["<table>", {"id": <id>, "<column>": 
 with the other columns in name order and NULL columns left out (so that adding a nullable column
 in a later migration changes no hash). Each value is written in one storage form whatever the
 backend: dates ``YYYY-MM-DD``, date-times ``YYYY-MM-DD HH:MM:SS.ffffff``, booleans 0/1, JSON
-columns as their ``json.dumps(sort_keys=True)`` text, numbers as Python writes them. That is the
+columns as their :func:`json_storage_text`, numbers as Python writes them. That is the
 form :mod:`bulk_insert` already computes for SQLite, so a 200,000-row import hashes the values
 it has just written without reading them back; single writes and ``audit --verify`` read rows
 through SQLAlchemy and convert them with :func:`storage_value`. Tests on both backends check
@@ -20,15 +20,37 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, RowMapping, Table, select
 from sqlalchemy.orm import Session
 
-__all__ = ["RowHasher", "storage_value"]
+__all__ = ["RowHasher", "json_storage_text", "storage_value"]
 
 _encode_text = json.encoder.encode_basestring_ascii
+
+
+def _whole_numbers_as_int(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers_as_int(v) for k, v in value.items()}
+    return value
+
+
+def json_storage_text(value: Any) -> str:
+    """A JSON column's value as the text hostcap writes and hashes: sorted keys, and a whole
+    number written as an integer (``3.0`` → ``3``).
+
+    SQLite gives a column declared JSON numeric affinity, so the text ``3.0`` is stored, and
+    read back, as the integer 3; writing whole numbers as integers makes what is written, what
+    is stored and what is hashed the same on both backends.
+    """
+    return json.dumps(_whole_numbers_as_int(value), sort_keys=True)
 
 
 def storage_value(value: Any, column_type: Any) -> Any:
@@ -36,7 +58,7 @@ def storage_value(value: Any, column_type: Any) -> Any:
     if value is None:
         return None
     if isinstance(column_type, JSON):
-        return json.dumps(value, sort_keys=True)
+        return json_storage_text(value)
     if isinstance(column_type, DateTime):
         if isinstance(value, dt.datetime):
             return value.isoformat(sep=" ", timespec="microseconds")
