@@ -44,3 +44,17 @@ def test_hostcap_reads_its_environment_only_through_declared_settings() -> None:
         or re.search(r"getenv\(\s*[\"']HOSTCAP_", line)
     ]
     assert offenders == [], offenders
+
+
+def test_cli_record_choices_are_the_record_kinds_declared_choices() -> None:
+    from hostcap.cli.store_commands import ImportKind, LabContext, Sex, VisitKind
+    from hostcap.clinical_store.record_kinds import KINDS
+
+    def declared(kind: str, column: str) -> tuple[str, ...]:
+        spec = next(c for c in KINDS[kind].columns if c.name == column)
+        return tuple(spec.choices or ())
+
+    assert tuple(s.value for s in Sex) == declared("clients", "sex")
+    assert tuple(c.value for c in LabContext) == declared("labs", "context")
+    assert tuple(v.value for v in VisitKind) == declared("visits", "visit_kind")
+    assert {k.value for k in ImportKind} == set(KINDS)
