@@ -183,7 +183,14 @@ def validation_markdown(frame: pd.DataFrame | None = None) -> str:
             lines.append(f"- `{r.id}` ({r.source}, {_range(r)}): missing {r.missing}.")
         elif r.status == ResultStatus.NOT_FOUND:
             lines.append(f"- `{r.id}`: not found — {r.measure}.")
-    lines += ["", "## Do the variants differ?", ""]
+    lines += _variant_section(frame, disagree)
+    lines += _closing_sections(frame, by_id, results)
+    return "\n".join(lines)
+
+
+def _variant_section(frame: pd.DataFrame, disagree: dict[str, float]) -> list[str]:
+    """Whether the variants differ on the published readouts, and where."""
+    lines = ["", "## Do the variants differ?", ""]
     decidable = frame[frame["verdict"] != Verdict.UNDECIDABLE.value]["result_id"].nunique()
     if not disagree:
         lines.append(
@@ -214,7 +221,14 @@ def validation_markdown(frame: pd.DataFrame | None = None) -> str:
             "readouts the `null` variant's fixed barrier leak and enrolment flare change the "
             f"baseline the drug acts on. {verdicts_note}"
         )
-    lines += [
+    return lines
+
+
+def _closing_sections(
+    frame: pd.DataFrame, by_id: dict[str, Any], results: Sequence[Any]
+) -> list[str]:
+    """What the data cannot tell, the structural misses as next steps, and the references."""
+    return [
         "",
         "The published data that exist — NAD⁺ after NR, faecal SCFA, tryptase and CRP levels and "
         "kinetics — are downstream of, or beside, the links in which the variants differ "
@@ -262,7 +276,6 @@ def validation_markdown(frame: pd.DataFrame | None = None) -> str:
         *[f"- {line}" for line in format_references(dict.fromkeys(r.citation for r in results))],
         "",
     ]
-    return "\n".join(lines)
 
 
 def _first(frame: pd.DataFrame, result_id: str) -> float | None:
