@@ -241,9 +241,8 @@ def _render_overview(overview: dict[str, Any]) -> None:
     food = overview["food_trials"]
     console.print(f"food reintroduction: {food['tolerated']} of {food['trialled']} foods tolerated")
     ep = overview["episodes"]
-    console.print(
-        f"episodes: {ep['count']} (anaphylaxis {ep['anaphylaxis']}), last {_fmt(ep['last_onset'])}"
-    )
+    last = f", last {_fmt(ep['last_onset'])}" if ep["count"] else ""
+    console.print(f"episodes: {ep['count']} (anaphylaxis {ep['anaphylaxis']}){last}")
 
 
 @client_app.command("show")
