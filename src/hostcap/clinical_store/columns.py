@@ -54,6 +54,22 @@ class Column:
     help: str = ""
     # Free text may hold names, phone numbers, places: de-identified exports leave it out.
     free_text: bool = False
+    #: What a person reads next to the field (form label, docs); defaults to the name in words.
+    label: str = ""
+    #: The unit a value is given in, where it is fixed (``minutes``); shown next to the field.
+    unit: str = ""
+    #: The command-line option, where it differs from ``--name-with-dashes``.
+    option: str = ""
+
+    @property
+    def display_label(self) -> str:
+        """The label forms and documents show: ``label``, else the name in words."""
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    @property
+    def cli_option(self) -> str:
+        """The command-line option that sets this column (``--collected`` for ``collected_at``)."""
+        return self.option or "--" + self.name.replace("_", "-")
 
     @property
     def expected(self) -> str:

@@ -864,21 +864,39 @@ def _kinds() -> dict[str, RecordKind]:
             table=LabResultRow,
             columns=(
                 _client_col(),
-                Column("analyte", ColumnType.TEXT, help="catalog id or LOINC code"),
-                Column("value", ColumnType.FLOAT),
                 Column(
-                    "unit", ColumnType.TEXT, help="as reported; converted to the canonical unit"
+                    "analyte", ColumnType.TEXT, help="catalog id or LOINC code", label="Analyte"
                 ),
-                Column("collected_at", ColumnType.DATETIME),
+                Column("value", ColumnType.FLOAT, label="Value"),
+                Column(
+                    "unit",
+                    ColumnType.TEXT,
+                    help="as reported; converted to the canonical unit",
+                    label="Unit",
+                ),
+                Column(
+                    "collected_at",
+                    ColumnType.DATETIME,
+                    label="Collected",
+                    option="--collected",
+                    help="YYYY-MM-DDTHH:MM",
+                ),
                 Column(
                     "context",
                     ColumnType.CHOICE,
                     required=False,
                     choices=LAB_CONTEXTS,
                     default="routine",
+                    label="Context",
                 ),
                 Column(
-                    "hours_after_onset", ColumnType.FLOAT, required=False, minimum=0, maximum=8760
+                    "hours_after_onset",
+                    ColumnType.FLOAT,
+                    required=False,
+                    minimum=0,
+                    maximum=8760,
+                    unit="h",
+                    help="hours after the episode began (acute samples)",
                 ),
                 Column("reference_low", ColumnType.FLOAT, required=False),
                 Column("reference_high", ColumnType.FLOAT, required=False),
@@ -896,8 +914,10 @@ def _kinds() -> dict[str, RecordKind]:
                 Column("drug", ColumnType.TEXT, help="catalog medication id"),
                 Column("dose", ColumnType.FLOAT, minimum=0.0001, maximum=100000),
                 Column("unit", ColumnType.TEXT),
-                Column("per_day", ColumnType.FLOAT, minimum=0.01, maximum=24),
-                Column("start", ColumnType.DATE),
+                Column(
+                    "per_day", ColumnType.FLOAT, minimum=0.01, maximum=24, label="Doses per day"
+                ),
+                Column("start", ColumnType.DATE, help="YYYY-MM-DD"),
                 Column("end", ColumnType.DATE, required=False),
                 Column(
                     "rescue_doses_per_week",
@@ -905,6 +925,7 @@ def _kinds() -> dict[str, RecordKind]:
                     required=False,
                     minimum=0,
                     maximum=100,
+                    option="--rescue-per-week",
                 ),
             ),
             key=("client_id", "drug", "start_date"),
@@ -919,7 +940,7 @@ def _kinds() -> dict[str, RecordKind]:
                 _client_col(),
                 Column("instrument", ColumnType.TEXT, help="catalog instrument id"),
                 Column("answers", ColumnType.TEXT, help="comma-separated item answers"),
-                Column("date", ColumnType.DATE),
+                Column("date", ColumnType.DATE, help="YYYY-MM-DD"),
             ),
             key=("client_id", "instrument", "answered_on"),
             check=_check_questionnaires,
@@ -933,7 +954,9 @@ def _kinds() -> dict[str, RecordKind]:
                 _client_col(),
                 Column("food", ColumnType.TEXT),
                 Column("date", ColumnType.DATE),
-                Column("reaction_grade", ColumnType.INT, minimum=0, maximum=3),
+                Column(
+                    "reaction_grade", ColumnType.INT, minimum=0, maximum=3, help="0 none – 3 severe"
+                ),
                 Column("dose", ColumnType.FLOAT, required=False, minimum=0),
                 Column("dose_unit", ColumnType.TEXT, required=False),
                 Column("notes", ColumnType.TEXT, required=False, free_text=True),
@@ -948,10 +971,21 @@ def _kinds() -> dict[str, RecordKind]:
             table=EpisodeRow,
             columns=(
                 _client_col(),
-                Column("onset_at", ColumnType.DATETIME),
-                Column("organ_systems", ColumnType.LIST, choices=ORGAN_SYSTEMS),
-                Column("severity", ColumnType.INT, minimum=0, maximum=10),
-                Column("duration_minutes", ColumnType.FLOAT, required=False, minimum=0),
+                Column(
+                    "onset_at",
+                    ColumnType.DATETIME,
+                    label="Onset",
+                    option="--onset",
+                    help="YYYY-MM-DDTHH:MM",
+                ),
+                Column(
+                    "organ_systems",
+                    ColumnType.LIST,
+                    choices=ORGAN_SYSTEMS,
+                    help="e.g. skin;gastrointestinal",
+                ),
+                Column("severity", ColumnType.INT, minimum=0, maximum=10, help="0–10"),
+                Column("duration_minutes", ColumnType.FLOAT, required=False, minimum=0, unit="min"),
                 Column("treatment", ColumnType.TEXT, required=False, free_text=True),
                 Column("emergency_care", ColumnType.BOOL, required=False, default=False),
                 Column("anaphylaxis", ColumnType.BOOL, required=False, default=False),
@@ -973,7 +1007,7 @@ def _kinds() -> dict[str, RecordKind]:
                     help="assessment input path, e.g. findings.splenomegaly",
                 ),
                 Column("value", ColumnType.TEXT, help="true/false, a number, or text"),
-                Column("date", ColumnType.DATE),
+                Column("date", ColumnType.DATE, help="YYYY-MM-DD"),
                 Column(
                     "source",
                     ColumnType.TEXT,
@@ -992,13 +1026,15 @@ def _kinds() -> dict[str, RecordKind]:
             table=VisitRow,
             columns=(
                 _client_col(),
-                Column("date", ColumnType.DATE),
+                Column("date", ColumnType.DATE, help="YYYY-MM-DD"),
                 Column(
                     "visit_kind",
                     ColumnType.CHOICE,
                     required=False,
                     choices=VISIT_KINDS,
                     default="follow_up",
+                    label="Kind",
+                    option="--kind",
                 ),
                 Column(
                     "week",
@@ -1006,7 +1042,8 @@ def _kinds() -> dict[str, RecordKind]:
                     required=False,
                     minimum=-52,
                     maximum=520,
-                    help="weeks since enrolment, as planned",
+                    help="planned week of the protocol (weeks since enrolment)",
+                    unit="week",
                 ),
                 Column("notes", ColumnType.TEXT, required=False, free_text=True),
             ),
