@@ -72,6 +72,7 @@ from hostcap.clinical_store.tables import (
     Base,
     ClientIdentityRow,
     ClientRow,
+    ConsentRow,
     EnrolmentRow,
     ProtocolPhaseRow,
 )
@@ -1232,6 +1233,109 @@ class Store:
                 .order_by(AssessmentRow.id)
             ).scalars()
             return [row_to_dict(r) for r in rows]
+
+    # -- consents --------------------------------------------------------------------------------
+
+    #: The uses of a client's data a consent can cover.
+    CONSENT_SCOPES: tuple[str, ...] = ("case_report", "cohort_research")
+
+    def add_consent(
+        self,
+        code: str,
+        *,
+        scope: str,
+        consented_on: dt.date,
+        withdrawn: bool = False,
+        document_name: str | None = None,
+        document_sha256: str | None = None,
+        actor: str | None = None,
+    ) -> int:
+        """Record a consent (or, with ``withdrawn``, its withdrawal) for one scope; audited.
+
+        Raises
+        ------
+        ValidationError
+            For an unknown scope, a future date or a date before the birth year (nothing is
+            written).
+        """
+        issues = []
+        if scope not in self.CONSENT_SCOPES:
+            issues.append(
+                Issue(
+                    location="scope",
+                    message=f"scope {scope!r} is not known",
+                    value=scope,
+                    expected=" or ".join(self.CONSENT_SCOPES),
+                )
+            )
+        if consented_on > dt.date.today():
+            issues.append(
+                Issue(
+                    location="date",
+                    message=f"date {consented_on.isoformat()} is in the future",
+                    value=consented_on.isoformat(),
+                    expected="a date not in the future",
+                )
+            )
+        if document_name is not None and (
+            issue := _text_issue("document", document_name, 255, required=False)
+        ):
+            issues.append(issue)
+        if issues:
+            raise ValidationError(issues, context="consent: nothing was written")
+        with self.transaction() as session:
+            client = self.client(session, code)
+            if consented_on.year < client.birth_year:
+                raise ValidationError.single(
+                    "date", consented_on.isoformat(), f"a date in or after {client.birth_year}"
+                )
+            row = ConsentRow(
+                client_id=client.id,
+                scope=scope,
+                consented_on=consented_on,
+                withdrawn=withdrawn,
+                document_name=document_name,
+                document_sha256=document_sha256,
+                recorded_at=_now(),
+            )
+            session.add(row)
+            session.flush()
+            append_audit(
+                session,
+                action="create",
+                entity="consents",
+                entity_id=row.id,
+                client_code=client.code,
+                after=row_to_dict(row),
+                actor=actor,
+                rows=_stored_hashes(session, ConsentRow, [row.id]),
+            )
+            return row.id
+
+    def consents(self, code: str) -> list[dict[str, Any]]:
+        """A client's consent records, oldest first (by date, then by entry)."""
+        with self.reading() as session:
+            client = self.client(session, code)
+            rows = session.execute(
+                select(ConsentRow)
+                .where(ConsentRow.client_id == client.id)
+                .order_by(ConsentRow.consented_on, ConsentRow.id)
+            ).scalars()
+            return [row_to_dict(r) for r in rows]
+
+    def consented_codes(self, scope: str) -> set[str]:
+        """Codes of the clients whose newest ``scope`` consent record is not a withdrawal."""
+        with self.reading() as session:
+            rows = session.execute(
+                select(ClientRow.code, ConsentRow.withdrawn)
+                .join(ClientRow, ClientRow.id == ConsentRow.client_id)
+                .where(ConsentRow.scope == scope)
+                .order_by(ConsentRow.consented_on, ConsentRow.id)
+            ).all()
+        standing: dict[str, bool] = {}
+        for code, withdrawn in rows:
+            standing[str(code)] = not withdrawn
+        return {code for code, ok in standing.items() if ok}
 
     # -- audit -----------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ __all__ = [
     "ClientIdentityRow",
     "ClientRow",
     "ClinicalFindingRow",
+    "ConsentRow",
     "EnrolmentRow",
     "EpisodeRow",
     "FoodTrialRow",
@@ -308,3 +309,23 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ConsentRow(Base):
+    """A client's recorded consent for one use of their data (append-only).
+
+    The newest record of a scope (by ``consented_on``, then ``id``) says whether the consent
+    stands: a withdrawal is a new record with ``withdrawn`` true. ``document_name`` and
+    ``document_sha256`` identify the signed form without storing it.
+    """
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = _client_fk(index=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    consented_on: Mapped[dt.date] = mapped_column(Date)
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    document_name: Mapped[str | None] = mapped_column(String(255))
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)

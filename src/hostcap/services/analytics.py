@@ -82,9 +82,12 @@ __all__ = [
     "CohortFrames",
     "analyze_cohort",
     "analyze_cohort_at",
+    "check_analysis_folder",
     "cohort_frames",
     "load_cohort",
     "model_predicted_orders",
+    "run_cohort_analysis",
+    "write_cohort_analysis",
 ]
 
 #: The files :func:`analyze_cohort` writes (figures go to ``figures/``).
@@ -524,6 +527,46 @@ def analyze_cohort(
     return files
 
 
+def run_cohort_analysis(
+    store: Store,
+    frames: CohortFrames | None = None,
+    scheduler: str | None = None,
+    *,
+    max_fit_clients: int = 30,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    model_orders: bool = True,
+    progress: bool = False,
+    console: Console | None = None,
+) -> CohortAnalysis:
+    """The analysis :func:`analyze_cohort` runs, returned instead of written (the article
+    pack of ``hostcap report cohort`` renders it); ``frames`` default to the whole store."""
+    if max_fit_clients < 0:
+        raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 0")
+    with _progress(progress, console) as step:
+        if frames is None:
+            step("reading the store")
+            frames = load_cohort(store)
+        return _run_analysis(
+            store,
+            frames,
+            step,
+            scheduler=scheduler,
+            max_fit_clients=max_fit_clients,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            model_orders=model_orders,
+        )
+
+
+def write_cohort_analysis(
+    results: CohortAnalysis, store: Store, out_dir: Path, *, force: bool = False
+) -> dict[str, Path]:
+    """Write ``results`` as :func:`analyze_cohort` writes its analysis (same files)."""
+    out = _check_analysis_folder(Path(out_dir), force=force)
+    return _write_results(results, out, store.engine.url.render_as_string(hide_password=True))
+
+
 def _write_results(
     results: CohortAnalysis, out: Path, source: str, *, identified: bool = False
 ) -> dict[str, Path]:
@@ -560,6 +603,11 @@ def _write_results(
     files["summary.md"] = summary
     write_text(summary, cohort_summary_markdown(results, source, files), force=True, option="--out")
     return files
+
+
+def check_analysis_folder(out: Path, *, force: bool) -> Path:
+    """Refuse, before any work, a folder holding an analysis unless ``force``."""
+    return _check_analysis_folder(Path(out), force=force)
 
 
 def _check_analysis_folder(out: Path, *, force: bool) -> Path:
