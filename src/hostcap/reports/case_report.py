@@ -10,8 +10,9 @@ De-identification (HIPAA Safe Harbor as the floor, 45 CFR 164.514(b)(2)):
   (CARE item 7 allows "week 4" instead of dates); the year of birth becomes a 5-year age band
   at the protocol start, 90 or more as "90 or older";
 - free text (visit, episode and food-trial notes, episode treatment, finding sources,
-  enrolment notes, the patient's perspective) is left out unless ``include_notes``; then it is
-  shown in a box marked "check before sending";
+  enrolment notes, the patient's perspective: a visit note starting "Patient perspective:")
+  is left out unless ``include_notes``; then it is shown in a box marked "check before
+  sending";
 - the assessment's stored numbers are shown, never its input identifiers.
 
 References
@@ -53,7 +54,7 @@ __all__ = [
 #: CARE 2013 items: (number, item, section id in the report).
 CARE_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("1", "Title", "title"),
-    ("2", "Key words", "keywords"),
+    ("2", "Keywords", "keywords"),
     ("3", "Abstract", "abstract"),
     ("4", "Introduction", "introduction"),
     ("5", "Patient information", "patient-information"),
@@ -69,8 +70,8 @@ CARE_ITEMS: tuple[tuple[str, str, str], ...] = (
 
 #: The criteria sets named in the abstract (all are in the diagnostic assessment).
 ABSTRACT_CRITERIA: tuple[str, ...] = ("consensus_1", "consensus_2", "who_2022_sm")
-#: Finding fields that hold free text from or about the client (shown only with notes).
-FREE_TEXT_FINDINGS: tuple[str, ...] = ("patient_perspective",)
+#: A visit note that starts with this (any case) records the patient's perspective (CARE 12).
+PERSPECTIVE_PREFIX = "patient perspective:"
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,8 @@ def build_case_report(records: CaseRecords, *, include_notes: bool = False) -> C
     if synthetic:
         patient["data"] = "SYNTHETIC or DEMO client: invented data, not a real person"
 
-    findings, perspective, notes = _findings(r["findings"], start, include_notes)
+    findings, _, notes = _findings(r["findings"], start, include_notes)
+    perspective = _perspective(r["visits"])
     baseline = _baseline_values(records.responders)
     timeline = _timeline(records, start)
     criteria, phenotype, plan_note, plan_phases = _assessment_parts(records.assessment)
@@ -395,9 +397,6 @@ def _findings(
     newest = frame.sort_values(["recorded_on", "id"]).groupby("field", sort=True).tail(1)
     for _, row in newest.sort_values("field").iterrows():
         name = str(row["field"])
-        if name in FREE_TEXT_FINDINGS:
-            perspective = str(row["value"])
-            continue
         value = row["value"]
         shown = "yes" if value is True else "no" if value is False else format_number(value)
         rows.append(
@@ -408,6 +407,17 @@ def _findings(
             }
         )
     return rows, perspective, notes
+
+
+def _perspective(visits: pd.DataFrame) -> str | None:
+    """The newest visit note that starts with :data:`PERSPECTIVE_PREFIX`, without it."""
+    if visits.empty or "notes" not in visits:
+        return None
+    found = None
+    for text in visits.sort_values(["visit_date", "id"])["notes"]:
+        if isinstance(text, str) and text.strip().lower().startswith(PERSPECTIVE_PREFIX):
+            found = text.strip()[len(PERSPECTIVE_PREFIX) :].strip()
+    return found
 
 
 def _baseline_values(responders: pd.DataFrame) -> list[dict[str, str]]:
@@ -708,6 +718,8 @@ def _free_text_notes(records: CaseRecords, start: dt.date) -> list[dict[str, str
             continue
         for text, stamp in zip(frame[column], frame[when], strict=True):
             if isinstance(text, str) and text.strip():
+                if text.strip().lower().startswith(PERSPECTIVE_PREFIX):
+                    continue  # shown as the patient's perspective
                 notes.append(
                     {"where": f"{kind} {column}, {week_text(_weeks(stamp, start))}", "text": text}
                 )

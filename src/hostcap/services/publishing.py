@@ -483,6 +483,7 @@ def cohort_pack(
     max_fit_clients: int = 30,
     n_bootstrap: int = 200,
     seed: int = 0,
+    model_orders: bool = True,
     progress: bool = False,
     console: Any = None,
     force: bool = False,
@@ -542,6 +543,7 @@ def cohort_pack(
         max_fit_clients=max_fit_clients,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        model_orders=model_orders,
         progress=progress,
         console=console,
     )
