@@ -497,21 +497,6 @@ def cohort_pack(
     """
     chosen = parse_formats(formats)
     out = Path(out_dir)
-    names = [n for k, n in COHORT_FILES.items() if k not in FORMATS or k in chosen]
-    _check_outputs([out / n for n in names], force=force)
-    figures_dir = out / "figures"
-    output_folder(figures_dir, option="--out")
-    if not force and any(figures_dir.glob("*.svg")):
-        raise InputError(
-            f"--out {str(figures_dir)!r} already holds figures; expected a new folder, or "
-            "--force to replace them",
-            field="--out",
-            value=str(figures_dir),
-            expected="a new folder, or --force",
-        )
-    if analysis_dir is not None:
-        check_analysis_folder(Path(analysis_dir), force=force)
-
     frames = load_cohort(store)
     n_in_store = len(store.list_clients())
     consented = store.consented_codes("cohort_research")
@@ -536,6 +521,21 @@ def cohort_pack(
             value=f"{left_out} client(s) without consent",
             expected="at least one enrolled client with consent, or synthetic/demo clients",
         )
+    names = [n for k, n in COHORT_FILES.items() if k not in FORMATS or k in chosen]
+    _check_outputs([out / n for n in names], force=force)
+    figures_dir = out / "figures"
+    output_folder(figures_dir, option="--out")
+    if not force and any(figures_dir.glob("*.svg")):
+        raise InputError(
+            f"--out {str(figures_dir)!r} already holds figures; expected a new folder, or "
+            "--force to replace them",
+            field="--out",
+            value=str(figures_dir),
+            expected="a new folder, or --force",
+        )
+    if analysis_dir is not None:
+        check_analysis_folder(Path(analysis_dir), force=force)
+
     results = run_cohort_analysis(
         store,
         frames,
