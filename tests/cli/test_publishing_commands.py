@@ -73,10 +73,8 @@ def test_report_cohort_needs_consent_for_real_clients(
     for code in ("S00", "S01", "S02", "S03", "S04"):
         args = ["consent", "add", code, "--scope", "cohort_research", "--date", day]
         assert main([*args, "--database", url]) == 0
-    rc = main(
-        ["report", "cohort", "--out", str(out), "--format", "html", "--max-fit-clients", "0"]
-        + ["--database", url, "--no-progress"]
-    )
+    args = ["report", "cohort", "--out", str(out), "--format", "html"]
+    rc = main([*args, "--max-fit-clients", "0", "--database", url, "--no-progress"])
     assert rc == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     assert "article.html" in printed and "article.pdf" not in printed
