@@ -146,3 +146,10 @@ def _research_loop(
     console.print("analysis:")
     for name, path in result.analysis.items():
         console.print(f"  {name}: {path}", markup=False)
+    console.print(Rule("publishing (de-identified; SYNTHETIC clients labelled as such)"))
+    for name in ("article.pdf", "article.html", "methods.md", "table1.csv"):
+        if name in result.article:
+            console.print(f"  article pack: {result.article[name]}", markup=False)
+    for name in ("case-report.pdf", "case-report.html", "care-checklist.csv"):
+        if name in result.case_report:
+            console.print(f"  case report: {result.case_report[name]}", markup=False)

@@ -8,6 +8,9 @@
 3. *Research loop* on a separate synthetic cohort store (never mixed with practice data):
    synthesise a cohort with known ground truth, assess every client, fit and compare the model
    variants on a capped number of clients, analyse the cohort, and write the summary and figures.
+4. *Publishing*: the cohort article pack (``article/``, from the same analysis run as
+   ``analysis/``) and a de-identified CARE case report of one synthetic client
+   (``case-report/``; its case-report consent is recorded first, marked as the demo's).
 
 Each step reports through a callback, so the CLI stays a thin face; the steps' wall times are
 returned so the closing note and the README can quote them.
@@ -15,6 +18,7 @@ returned so the closing note and the README can quote them.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from hostcap.clinical_store import Store
-from hostcap.services.analytics import analyze_cohort
 from hostcap.services.assessment import AssessmentSummary, assess_stored_clients
 from hostcap.services.demo import record_demo_clients
 from hostcap.services.main_job_options import MainJobOptions
 from hostcap.services.modelling import simulate_example_protocols
 from hostcap.services.modelling_scale import local_scheduler
+from hostcap.services.publishing import add_consent, case_report, cohort_pack
 from hostcap.services.synthesis import synthesize_cohort
 
 __all__ = ["MainJobOptions", "MainJobResult", "run_demo_clients", "run_research_loop"]
@@ -46,6 +50,9 @@ class MainJobResult:
     cohort: dict[str, Any] = field(default_factory=dict)
     cohort_assessments: list[AssessmentSummary] = field(default_factory=list)
     analysis: dict[str, Path] = field(default_factory=dict)
+    article: dict[str, Path] = field(default_factory=dict)
+    case_report: dict[str, Path] = field(default_factory=dict)
+    case_report_code: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -111,17 +118,33 @@ def run_research_loop(
         with _timed(result, "assess_cohort", say, "assessing every cohort client"):
             result.cohort_assessments = assess_stored_clients(store)
         with (
-            _timed(result, "analyse", say, "fitting variants and analysing the cohort"),
+            _timed(result, "analyse", say, "fitting variants, analysing, writing the article"),
             _fit_scheduler(scheduler, options) as address,
         ):
-            result.analysis = analyze_cohort(
+            # One analysis run gives both analysis/ (as `analyze cohort`) and article/.
+            files = cohort_pack(
                 store,
-                out_dir / "analysis",
-                address,
+                out_dir / "article",
+                scheduler=address,
+                analysis_dir=out_dir / "analysis",
                 max_fit_clients=options.max_fit_clients,
                 n_bootstrap=options.n_bootstrap,
                 seed=options.seed,
                 force=True,
             )
+            result.analysis = {
+                k.removeprefix("analysis/"): v
+                for k, v in files.items()
+                if k.startswith("analysis/")
+            }
+            result.article = {k: v for k, v in files.items() if not k.startswith("analysis/")}
+        with _timed(result, "case_report", say, "writing a de-identified case report"):
+            code = next((s.code for s in result.cohort_assessments if not s.error), "")
+            if code:
+                # A synthetic client cannot consent; the demo records the consent the report
+                # requires, so that the refusal path stays the only path.
+                add_consent(store, code, scope="case_report", consented_on=dt.date.today())
+                result.case_report = case_report(store, code, out_dir / "case-report", force=True)
+                result.case_report_code = code
     finally:
         store.dispose()
