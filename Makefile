@@ -42,6 +42,7 @@ bench: install postgres-server
 
 docs: install
 	$(PY) scripts/generate_docs.py
+	$(PY) scripts/generate_examples.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out

@@ -204,6 +204,11 @@ def _threshold_text(measure: str) -> str:
     return f"minimal important difference: |change| ≥ {format_number(limit)} {unit}".rstrip()
 
 
+def _human(name: Any) -> str:
+    """A stored id for reading: ``protocol.pattern_a`` → ``protocol pattern a``."""
+    return str(name).replace("_", " ").replace(".", " ")
+
+
 def _as_float(value: Any) -> float:
     return float(value)
 
@@ -286,7 +291,7 @@ def build_case_report(records: CaseRecords, *, include_notes: bool = False) -> C
             else "no stored assessment"
         )
         + " (all criteria sets: Diagnostic assessment).",
-        f"Intervention: {records.protocol} ({len(records.phases)} phases)"
+        f"Intervention: {_human(records.protocol)} ({len(records.phases)} phases)"
         + (
             f", phenotype label {records.phenotype_label} (HYPOTHESIS)"
             if records.phenotype_label
@@ -351,7 +356,11 @@ def build_case_report(records: CaseRecords, *, include_notes: bool = False) -> C
         phenotype=phenotype,
         phases=plan_phases
         or [
-            {"name": name, "weeks": f"{format_number(a)}–{format_number(b)}", "interventions": ""}
+            {
+                "name": _human(name),
+                "weeks": f"{format_number(a)}–{format_number(b)}",
+                "interventions": "",
+            }
             for name, a, b in records.phases
         ],
         interventions=interventions,
@@ -442,9 +451,9 @@ def _timeline(records: CaseRecords, start: dt.date) -> list[dict[str, str]]:
     def add(week: float, order: int, text: str) -> None:
         events.append((round(week, 1), order, text))
 
-    add(0.0, 0, f"protocol start: {records.protocol}")
+    add(0.0, 0, f"protocol start: {_human(records.protocol)}")
     for name, a, b in records.phases:
-        add(float(a), 1, f"phase “{name}” begins (planned to week {format_number(b)})")
+        add(float(a), 1, f"phase “{_human(name)}” begins (planned to week {format_number(b)})")
     for _, row in r["visits"].iterrows():
         add(_weeks(row["visit_date"], start), 2, f"visit ({str(row['kind']).replace('_', ' ')})")
     for _, row in r["interventions"].iterrows():
@@ -473,7 +482,7 @@ def _timeline(records: CaseRecords, start: dt.date) -> list[dict[str, str]]:
         else []
     ):
         values = ", ".join(
-            f"{a} {format_number(v)} {u}"
+            f"{_human(a)} {format_number(v)} {u}"
             for a, v, u in zip(part["analyte"], part["value"], part["unit"], strict=True)
         )
         context = str(part["context"].iloc[0])
@@ -489,7 +498,7 @@ def _timeline(records: CaseRecords, start: dt.date) -> list[dict[str, str]]:
             6,
             "questionnaires: "
             + ", ".join(
-                f"{i} {format_number(t)}"
+                f"{_human(i)} {format_number(t)}"
                 for i, t in zip(part["instrument"], part["total"], strict=True)
             ),
         )
@@ -768,7 +777,7 @@ def case_figure(measurements: pd.DataFrame, phases: Sequence[tuple[str, float, f
     n = max(1, len(measures))
     cols = 3 if n > 4 else 2 if n > 1 else 1
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(7.0, 2.1 * rows + 0.4))
+    fig = Figure(figsize=(7.0, 1.9 * rows + 0.4))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)

@@ -85,6 +85,7 @@ __all__ = [
     "cohort_pack",
     "cohort_pack_at",
     "consent_state",
+    "write_example_case_report",
     "parse_formats",
 ]
 
@@ -634,3 +635,36 @@ def cohort_pack_at(database_url: str | None, out_dir: Path, **options: Any) -> d
         return cohort_pack(store, out_dir, **options)
     finally:
         store.dispose()
+
+
+# ------------------------------------------------------------------------------------------------
+# the documented example
+
+#: The synthetic client of ``docs/examples/`` (cohort size and seed fix every value).
+EXAMPLE_COHORT: tuple[int, int] = (3, 11)
+
+
+def write_example_case_report(out_dir: Path) -> dict[str, Path]:
+    """``docs/examples/``: the case report of a synthetic client (``make docs``).
+
+    A throw-away SQLite store gets a synthetic cohort (:data:`EXAMPLE_COHORT`), its first
+    client is assessed (without the trajectory band) and given a case-report consent, and its
+    report is written to ``out_dir`` (replacing the previous example).
+    """
+    import tempfile
+
+    from hostcap.services.assessment import assess_stored_clients
+    from hostcap.services.synthesis import synthesize_cohort
+
+    n, seed = EXAMPLE_COHORT
+    with tempfile.TemporaryDirectory(prefix="hostcap-example-") as work:
+        url = f"sqlite:///{Path(work) / 'example.sqlite'}"
+        synthesize_cohort(url, n, seed, truth_out=Path(work) / "truth.json")
+        store = Store(url)
+        try:
+            code = str(store.list_clients()[0]["code"])
+            assess_stored_clients(store, [code], with_trajectory=False)
+            add_consent(store, code, scope="case_report", consented_on=dt.date(2025, 1, 1))
+            return case_report(store, code, Path(out_dir), force=True)
+        finally:
+            store.dispose()
