@@ -85,8 +85,8 @@ __all__ = [
     "cohort_pack",
     "cohort_pack_at",
     "consent_state",
-    "write_example_case_report",
     "parse_formats",
+    "write_example_case_report",
 ]
 
 CONSENT_SCOPES: tuple[str, ...] = Store.CONSENT_SCOPES
