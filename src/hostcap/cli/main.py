@@ -51,6 +51,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "assess_commands",
     "demo_commands",
     "model_commands",
+    "record_commands",
     "scale_commands",
     "store_commands",
     "synth_commands",
