@@ -86,6 +86,7 @@ from hostcap.errors import (
     describe_value,
 )
 from hostcap.output_files import staged_file
+from hostcap.record_fields import PHENOTYPE_LABELS
 from hostcap.settings import audit_key_file as audit_key_path
 
 __all__ = ["ImportReport", "Store", "row_to_dict"]
@@ -195,13 +196,7 @@ def _text_issue(where: str, value: str | None, limit: int, *, required: bool) ->
 
 
 def _known_phenotype_labels() -> tuple[str, ...]:
-    # The labels an assessment gives (hostcap.clinical_decisions), less its "suppressed" state.
-    from typing import get_args
-
-    from hostcap.clinical_decisions.assessment_result import PhenotypeResult
-
-    labels = get_args(PhenotypeResult.model_fields["label"].annotation)
-    return tuple(str(label) for label in labels if label != "suppressed")
+    return PHENOTYPE_LABELS
 
 
 def _strip_row(issues: Sequence[Issue]) -> list[Issue]:
