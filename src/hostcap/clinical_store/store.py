@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from hostcap import __version__
 from hostcap.clinical_store.audit import (
     AuditContext,
-    AuditVerification,
     HashedRows,
     after_commit,
     after_rollback,
@@ -47,9 +46,9 @@ from hostcap.clinical_store.audit import (
     audited_row_hash,
     clinical_tables,
     row_hasher,
-    verify_chain,
 )
 from hostcap.clinical_store.audit_files import AuditFiles, key_id
+from hostcap.clinical_store.audit_verification import AuditVerification, verify_chain
 from hostcap.clinical_store.bulk_insert import bulk_insert, python_values
 from hostcap.clinical_store.corrections import correctable_fields, input_values
 from hostcap.clinical_store.engine import (
