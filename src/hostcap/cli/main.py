@@ -52,6 +52,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo_commands",
     "model_commands",
     "publishing_commands",
+    "record_commands",
     "scale_commands",
     "store_commands",
     "synth_commands",
