@@ -17,6 +17,7 @@ import pandas as pd
 
 from hostcap.citations import format_references
 from hostcap.outcome_analytics import get_measure
+from hostcap.reports.case_report import unit_words
 from hostcap.reports.cohort_files import marker_order_table, mixed_models_table, variant_table
 from hostcap.reports.cohort_summary import CohortAnalysis
 from hostcap.reports.document_rendering import format_number, render_template
@@ -205,7 +206,7 @@ def outcomes_table(results: CohortAnalysis) -> pd.DataFrame:
                 "week_ci_low": float(w["ci_low"]) if w is not None else math.nan,
                 "week_ci_high": float(w["ci_high"]) if w is not None else math.nan,
                 "week_effect_scale": (
-                    "ln(value) per week" if spec.log_scale else f"{spec.unit} per week"
+                    "ln(value) per week" if spec.log_scale else f"{unit_words(spec.unit)} per week"
                 )
                 if w is not None
                 else "",
