@@ -11,12 +11,15 @@ from sqlalchemy import select, update
 
 from hostcap.clinical_store import Store
 from hostcap.clinical_store.tables import (
+    AssessmentRow,
     ClientIdentityRow,
     ClientRow,
+    ClinicalFindingRow,
     ConsentRow,
     EnrolmentRow,
     EpisodeRow,
     FoodTrialRow,
+    InterventionUseRow,
     LabResultRow,
     MedicationUseRow,
     QuestionnaireResponseRow,
@@ -110,6 +113,10 @@ def identifiers(store: Store, code: str) -> list[str]:
             FoodTrialRow.trial_date,
             EpisodeRow.onset_at,
             ConsentRow.consented_on,
+            ClinicalFindingRow.recorded_on,
+            InterventionUseRow.start_date,
+            InterventionUseRow.end_date,
+            AssessmentRow.created_at,
         ]
         for column in columns:
             table = column.class_

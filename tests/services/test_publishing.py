@@ -338,3 +338,18 @@ def test_cohort_pack_names_no_client_and_no_date(cohort: Store, pack: dict[str, 
     texts = searchable_text(folder)
     needles = [n for code in codes(cohort) for n in identifiers(cohort, code)]
     assert leaks(texts, needles) == []
+
+
+def test_a_red_flag_client_report_opens_with_the_referral_and_stays_de_identified(
+    cohort: Store, tmp_path: Path
+) -> None:
+    code = codes(cohort)[10]
+    cohort.add_one(
+        "findings",
+        {"client_code": code, "field": "kit_d816v", "value": "positive", "date": "2025-01-01"},
+    )
+    add_consent(cohort, code, scope="case_report", consented_on=CONSENT_DAY)
+    case_report(cohort, code, tmp_path)
+    first = pdf_text(tmp_path / "case-report.pdf", "-l", "1").lstrip()
+    assert first.startswith("REFER FOR SPECIALIST WORK-UP"), first[:200]
+    assert leaks(searchable_text(tmp_path), identifiers(cohort, code)) == []

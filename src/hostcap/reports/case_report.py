@@ -104,6 +104,9 @@ class CaseRecords:
         Citation keys of exactly the rules, criteria, instruments and thresholds used.
     versions
         ``hostcap`` version and the like, for the provenance line.
+    safety
+        The client's safety banner (emergency, specialist referral), de-identified; shown
+        before anything else.
     """
 
     sex: str
@@ -122,6 +125,7 @@ class CaseRecords:
     model_note: str
     reference_keys: Sequence[str]
     versions: Mapping[str, str]
+    safety: Sequence[str] = ()
 
 
 @dataclass
@@ -158,6 +162,7 @@ class CaseReport:
     figure_alt: str = ""
     assessment_available: bool = True
     perspective_recorded: bool = False
+    safety: list[str] = field(default_factory=list)
 
 
 def age_band(age: int) -> str:
@@ -381,6 +386,7 @@ def build_case_report(records: CaseRecords, *, include_notes: bool = False) -> C
         figure_alt=_figure_alt(records.measurements),
         assessment_available=records.assessment is not None,
         perspective_recorded=perspective is not None,
+        safety=list(records.safety),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import platform
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -69,7 +70,7 @@ from hostcap.services.analytics import (
     run_cohort_analysis,
     write_cohort_analysis,
 )
-from hostcap.services.assessment import load_rulebook_file
+from hostcap.services.assessment import client_safety_banner, load_rulebook_file
 from hostcap.services.store import open_store
 
 __all__ = [
@@ -307,6 +308,18 @@ def _model_fit(
     return table, note
 
 
+def _de_identified_banner(lines: Sequence[str], code: str) -> list[str]:
+    """The safety banner every view of a client carries, without the code or a date."""
+    out = []
+    for line in lines:
+        line = re.sub(
+            r" \(from assessment #\d+ of [^)]*\)", " (from the newest stored assessment)", line
+        )
+        line = re.sub(r"\d{4}-\d{2}-\d{2}", "[date removed]", line.replace(code, "this client"))
+        out.append(line)
+    return out
+
+
 def case_records(store: Store, code: str) -> CaseRecords:
     """Everything a case report of ``code`` is made from (no identifying field is read)."""
     with store.reading() as session:
@@ -345,6 +358,7 @@ def case_records(store: Store, code: str) -> CaseRecords:
     assessments = store.assessments(code)
     assessment = assessments[-1] if assessments else None
     return CaseRecords(
+        safety=_de_identified_banner(client_safety_banner(store, code), code),
         sex=sex,
         birth_year=birth_year,
         demo=demo,
