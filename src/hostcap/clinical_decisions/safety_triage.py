@@ -155,6 +155,11 @@ def current_compromise(ce: CurrentEpisode, inp: AssessmentInput, params: Params)
     involvement (oedema, stridor), respiratory compromise. Skin signs, allergen exposure and
     every other field are irrelevant to it: their absence or "false" never silences it.
     """
+    return _airway_or_circulation(ce, inp, params)
+
+
+def _airway_or_circulation(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
+    """Reduced blood pressure, syncope, laryngeal involvement or respiratory compromise."""
     return k_or(
         reduced_blood_pressure(inp, ce, params),
         ce.syncope,
@@ -167,16 +172,7 @@ def current_compromise(ce: CurrentEpisode, inp: AssessmentInput, params: Params)
 def wao2020_criterion_1(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
     """Skin/mucosa plus respiratory compromise, reduced BP/end-organ dysfunction or severe GI."""
     # Laryngeal involvement (stridor) is respiratory compromise in WAO 2020 criterion 1 (a).
-    return k_and(
-        ce.skin_mucosal,
-        k_or(
-            ce.respiratory_compromise,
-            ce.laryngeal,
-            reduced_blood_pressure(inp, ce, params),
-            ce.syncope,
-            ce.severe_gi,
-        ),
-    )
+    return k_and(ce.skin_mucosal, k_or(_airway_or_circulation(ce, inp, params), ce.severe_gi))
 
 
 @_register_episode("wao2020_criterion_2", _BP_PARAMS)
