@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DB_DIR := out
 
-.PHONY: install run test lint format bench docs postgres-server clean
+.PHONY: install run test lint format bench docs postgres-server system-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: install
 postgres-server:
 	bash scripts/ensure-postgres.sh
 
+# Chromium (browser tests) and poppler-utils (PDF checks), installed when missing.
+system-packages:
+	bash scripts/ensure-system-packages.sh
+
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
@@ -34,7 +38,7 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-test: install postgres-server lint
+test: install postgres-server system-packages lint
 	$(PY) -m pytest
 
 bench: install postgres-server
