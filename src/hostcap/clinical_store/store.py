@@ -792,7 +792,10 @@ class Store:
             chunk = wanted[start : start + 500]
             for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
                 stored[int(row["id"])] = row
+        # As entered (``ng/ml``, ``10``) may be spelt differently for the same stored value:
+        # the canonical value and unit beside them are compared instead.
         ignored = {"id", "import_batch", "warning", "unusual", "created_at"}
+        ignored |= {"value_as_entered", "unit_as_entered"}
         for i, record_id in enumerate(stored_ids):
             if np.isnan(record_id):
                 continue

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hostcap import catalog
@@ -44,10 +44,18 @@ __all__ = ["build_bundle", "questionnaire_resource", "resource_uuid"]
 _NAMESPACE = uuid.UUID("6f1d2c1e-8a4b-5b7e-9c61-0d8e4a2f7b31")
 
 
-def resource_uuid(kind: str, record: Record) -> str:
-    """A UUID computed from a record's kind and content: same record, same id."""
-    text = json.dumps({"kind": kind, **dict(record)}, sort_keys=True)
+def resource_uuid(kind: str, content: Mapping[str, Any]) -> str:
+    """A UUID computed from a resource's content (as written): same content, same id."""
+    text = json.dumps({"kind": kind, **dict(content)}, sort_keys=True)
     return str(uuid.uuid5(_NAMESPACE, text))
+
+
+def _entry(rid: str, resource: Mapping[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in resource.items() if k != "resourceType"}
+    return {
+        "fullUrl": f"urn:uuid:{rid}",
+        "resource": {"resourceType": resource["resourceType"], "id": rid, **body},
+    }
 
 
 def _ucum(unit: str) -> str | None:
@@ -258,7 +266,7 @@ def questionnaire_resource(instrument_id: str) -> dict[str, Any]:
         )
     return {
         "resourceType": "Questionnaire",
-        "id": "hostcap-" + inst.id.replace("_", "-"),
+        "id": str(uuid.uuid5(_NAMESPACE, QUESTIONNAIRE_BASE + inst.id)),
         "url": QUESTIONNAIRE_BASE + inst.id,
         "name": inst.id.upper(),
         "title": inst.name,
@@ -445,49 +453,37 @@ def build_bundle(
     instruments = sorted({str(r["instrument"]) for r in records.get("questionnaires", ())})
     for instrument in instruments:
         resource = questionnaire_resource(instrument)
-        entries.append({"fullUrl": resource["url"], "resource": resource})
+        entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
     patient_url: dict[str, str] = {}
     for record in _sorted(records.get("clients", ())):
-        rid = resource_uuid("clients", record)
+        patient = _patient(record, identified=identified)
+        rid = resource_uuid("Patient", patient)
         patient_url[str(record["client_code"])] = f"urn:uuid:{rid}"
-        entries.append(
-            {
-                "fullUrl": f"urn:uuid:{rid}",
-                "resource": {**_patient(record, identified=identified), "id": rid},
-            }
-        )
+        entries.append(_entry(rid, patient))
     for kind in KIND_ORDER[1:]:
         for record in _sorted(records.get(kind, ())):
             subject = {"reference": patient_url[str(record["client_code"])]}
-            rid = resource_uuid(kind, record)
-            made: list[dict[str, Any]]
+            made: dict[str, Any]
             if kind == "labs":
-                made = [_lab(record, subject, zone)]
+                made = _lab(record, subject, zone)
             elif kind == "meds":
-                made = [_medication(record, subject)]
+                made = _medication(record, subject)
             elif kind == "interventions":
-                made = [_intervention(record, subject)]
+                made = _intervention(record, subject)
             elif kind == "questionnaires":
                 response, total = _questionnaire(record, subject)
-                total["derivedFrom"] = [{"reference": f"urn:uuid:{rid}"}]
-                made = [response, total]
+                response_id = resource_uuid(kind, response)
+                entries.append(_entry(response_id, response))
+                made = total | {"derivedFrom": [{"reference": f"urn:uuid:{response_id}"}]}
             elif kind == "episodes":
-                made = [_episode(record, subject, zone)]
+                made = _episode(record, subject, zone)
             elif kind == "food":
-                made = [_food(record, subject)]
+                made = _food(record, subject)
             elif kind == "findings":
-                made = [_finding(record, subject)]
+                made = _finding(record, subject)
             else:
-                made = [_visit(record, subject)]
-            for n, resource in enumerate(made):
-                this = rid if n == 0 else resource_uuid(kind + "/total", record)
-                entries.append(
-                    {
-                        "fullUrl": f"urn:uuid:{this}",
-                        "resource": {"resourceType": resource["resourceType"], "id": this}
-                        | resource,
-                    }
-                )
+                made = _visit(record, subject)
+            entries.append(_entry(resource_uuid(kind, made), made))
     return {
         "resourceType": "Bundle",
         "meta": {

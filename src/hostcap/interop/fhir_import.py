@@ -312,6 +312,17 @@ class _Reader:
     # -- resources ---------------------------------------------------------------------------
 
     def patient(self, label: str, resource: Mapping[str, Any]) -> None:
+        present = [name for name in _IDENTIFYING if resource.get(name)]
+        if present:
+            self.problem(
+                label,
+                ", ".join(present),
+                "identifying elements are not imported (hostcap keeps clients under a "
+                "pseudonymous code; add identity with `hostcap client add` if needed)",
+                present,
+                "no identifying elements",
+                Severity.WARNING,
+            )
         code = None
         for ident in resource.get("identifier") or []:
             if isinstance(ident, Mapping) and ident.get("system") in (
@@ -332,17 +343,6 @@ class _Reader:
             )
         gender = _need(resource, "gender", "female, male or other")
         birth = str(_need(resource, "birthDate", "a birth date or year (YYYY)"))
-        present = [name for name in _IDENTIFYING if resource.get(name)]
-        if present:
-            self.problem(
-                label,
-                ", ".join(present),
-                "identifying elements are not imported (hostcap keeps clients under a "
-                "pseudonymous code; add identity with `hostcap client add` if needed)",
-                present,
-                "no identifying elements",
-                Severity.WARNING,
-            )
         demo = any(
             t.get("system") == TAG_SYSTEM and t.get("code") == "demo"
             for t in (resource.get("meta") or {}).get("tag") or []
