@@ -419,7 +419,20 @@ def redcap_token(variable: str) -> str:
 def _project(url: str, token_env: str) -> Any:
     from redcap import Project  # PyCap: imported here, only pull and push need it
 
-    return Project(url, redcap_token(token_env))
+    token = redcap_token(token_env)
+    if not url.endswith("/api/"):
+        raise InputError(
+            f"--url {url!r} is not a REDCap API address; expected one ending in /api/",
+            field="--url",
+            value=url,
+            expected="https://…/api/",
+        )
+    if len(token) != 32:
+        raise ConfigurationError(
+            f"--token-env {token_env!r} holds {len(token)} characters; expected a REDCap API "
+            "token of 32 characters"
+        )
+    return Project(url, token)
 
 
 def _redcap_call(action: str, call: Any) -> Any:
