@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.interop.validators import fhir_resources_errors, fhirjs_errors
+from tests.services.interop_store import DAY0, SECRET_NOTE, fill_store
 
 from hostcap.clinical_store import Store
 from hostcap.errors import ValidationError
 from hostcap.services import interop as services
 from hostcap.services.synthesis import synthesize_cohort
-from tests.interop.validators import fhir_resources_errors, fhirjs_errors
-from tests.services.interop_store import DAY0, SECRET_NOTE, fill_store
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "fhir"
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from redcap import Project
+from tests.services.interop_store import SECRET_NOTE, fill_store
+from tests.services.redcap_fake import TOKEN, FakeProject, running
 
 from hostcap.clinical_store import Store
 from hostcap.errors import ConfigurationError, ValidationError
 from hostcap.interop import DICTIONARY_COLUMNS
 from hostcap.services import interop as services
 from hostcap.services.records import record_fields
-from tests.services.interop_store import SECRET_NOTE, fill_store
-from tests.services.redcap_fake import TOKEN, FakeProject, running
 
 
 @pytest.fixture

@@ -718,7 +718,7 @@ class Store:
                     rows = rows[keep]
                     existing = existing[keep]
                 # Rows skipped above: name the remaining ones by their line in the input.
-                positions = [int(raw.index.get_loc(p)) for p in rows.index]
+                positions = [int(p) for p in raw.index.get_indexer(rows.index)]
                 for issue in _duplicate_issues(spec, rows, existing, replace=False):
                     row = int(issue.location.split()[1]) - 2
                     issues.append(dataclasses.replace(issue, location=f"row {positions[row] + 2}"))
@@ -787,7 +787,7 @@ class Store:
         if not wanted:
             return same, issues
         table = _table(spec)
-        stored: dict[int, Mapping[str, Any]] = {}
+        stored: dict[int, Any] = {}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from hostcap import catalog
@@ -65,7 +66,7 @@ class FhirImport:
         self.origins.setdefault(kind, []).append(origin)
 
 
-class _Problem(Exception):
+class _ProblemError(Exception):
     """One element of one resource that cannot be imported."""
 
     def __init__(self, path: str, message: str, value: Any, expected: str) -> None:
@@ -80,7 +81,7 @@ def _need(resource: Mapping[str, Any], path: str, expected: str) -> Any:
             value = value[0] if value else None
         value = value.get(part) if isinstance(value, Mapping) else None
     if value is None or value == "" or value == []:
-        raise _Problem(path, f"{path} is missing", None, expected)
+        raise _ProblemError(path, f"{path} is missing", None, expected)
     return value
 
 
@@ -99,7 +100,9 @@ def _code_in(concept: Any, system: str) -> str | None:
 
 def _number(value: Any, path: str) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Problem(path, f"{path} {describe_value(value)} is not a number", value, "a number")
+        raise _ProblemError(
+            path, f"{path} {describe_value(value)} is not a number", value, "a number"
+        )
     return number_text(value)
 
 
@@ -109,7 +112,7 @@ def _quantity(
     """(value, unit): the UCUM code, or the human-readable unit where ``prefer_unit``."""
     quantity = _need(resource, path, "a Quantity with value and unit")
     if not isinstance(quantity, Mapping):
-        raise _Problem(path, f"{path} is not a Quantity", quantity, "a Quantity")
+        raise _ProblemError(path, f"{path} is not a Quantity", quantity, "a Quantity")
     value = _number(quantity.get("value"), f"{path}.value")
     system = quantity.get("system")
     code = quantity.get("code")
@@ -118,7 +121,7 @@ def _quantity(
     if system == UCUM_SYSTEM and code:
         return value, str(code)
     if system not in (None, UCUM_SYSTEM):
-        raise _Problem(
+        raise _ProblemError(
             f"{path}.system",
             f"{path}.system {system!r} is not UCUM",
             system,
@@ -130,17 +133,17 @@ def _quantity(
 
 def _local_time(text: Any, path: str, zone: dt.tzinfo | None, *, need_zone: bool) -> str:
     if not isinstance(text, str):
-        raise _Problem(path, f"{path} is not a dateTime", text, "a dateTime")
+        raise _ProblemError(path, f"{path} is not a dateTime", text, "a dateTime")
     if len(text) == 10:
         return text
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _Problem(
+        raise _ProblemError(
             path, f"{path} {text!r} is not a dateTime", text, "YYYY-MM-DDThh:mm:ss+zz:zz"
         ) from None
     if moment.tzinfo is None and need_zone:
-        raise _Problem(
+        raise _ProblemError(
             path,
             f"{path} {text!r} has no time-zone offset",
             text,
@@ -157,7 +160,7 @@ def _effective(resource: Mapping[str, Any], zone: dt.tzinfo | None) -> str:
     period = resource.get("effectivePeriod")
     if isinstance(period, Mapping) and period.get("start"):
         return _local_time(period["start"], "effectivePeriod.start", zone, need_zone=True)
-    raise _Problem(
+    raise _ProblemError(
         "effective[x]",
         "effective[x] is missing",
         None,
@@ -176,7 +179,7 @@ def _components(resource: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]
             _code_in(comp.get("code"), LAB_COMPONENT_SYSTEM) if isinstance(comp, Mapping) else None
         )
         if code is None:
-            raise _Problem(
+            raise _ProblemError(
                 f"component[{n}].code",
                 f"component[{n}].code is not one hostcap reads",
                 comp.get("code") if isinstance(comp, Mapping) else comp,
@@ -187,8 +190,8 @@ def _components(resource: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]
 
 
 def _notes(resource: Mapping[str, Any]) -> str | None:
-    texts = [n.get("text") for n in resource.get("note") or [] if isinstance(n, Mapping)]
-    texts = [t for t in texts if t]
+    notes = [n for n in resource.get("note") or [] if isinstance(n, Mapping)]
+    texts = [str(n["text"]) for n in notes if n.get("text")]
     return "\n".join(texts) if texts else None
 
 
@@ -237,7 +240,7 @@ class _Reader:
         reference = _need(resource, "subject.reference", "a reference to a Patient in the bundle")
         target = self.by_ref.get(str(reference))
         if target is None or target.get("resourceType") != "Patient":
-            raise _Problem(
+            raise _ProblemError(
                 "subject.reference",
                 f"subject.reference {reference!r} is not a Patient in this bundle",
                 reference,
@@ -245,7 +248,7 @@ class _Reader:
             )
         code = self.patients.get(id(target))
         if code is None:
-            raise _Problem(
+            raise _ProblemError(
                 "subject.reference",
                 f"subject.reference {reference!r} is a Patient that could not be imported",
                 reference,
@@ -257,7 +260,7 @@ class _Reader:
         # Patients first: every other resource refers to one.
         for label, resource in self.entries:
             if resource.get("resourceType") == "Patient":
-                self.guard(label, lambda r=resource, lab=label: self.patient(lab, r))
+                self.guard(label, partial(self.patient, label, resource))
         handlers: dict[str, Callable[[str, Mapping[str, Any]], None]] = {
             "Observation": self.observation,
             "MedicationStatement": self.medication_statement,
@@ -291,14 +294,14 @@ class _Reader:
                 )
                 self.out.skipped.append(f"{label} ({why})")
                 continue
-            self.guard(label, lambda r=resource, lab=label, h=handler: h(lab, r))
+            self.guard(label, partial(handler, label, resource))
         # Survey totals last: checked against the responses they were derived from.
         return self.out
 
     def guard(self, label: str, action: Callable[[], None]) -> None:
         try:
             action()
-        except _Problem as p:
+        except _ProblemError as p:
             self.problem(label, p.path, p.message, p.value, p.expected)
         except HostcapError as exc:
             self.problem(
@@ -334,7 +337,7 @@ class _Reader:
             systems = [
                 i.get("system") for i in resource.get("identifier") or [] if isinstance(i, Mapping)
             ]
-            raise _Problem(
+            raise _ProblemError(
                 "identifier",
                 f"identifier has no hostcap client code (systems: {systems or 'none'})",
                 systems,
@@ -386,7 +389,7 @@ class _Reader:
                     continue
         if analyte is None:
             shown = [f"{c.get('system')}|{c.get('code')}" for c in codings]
-            raise _Problem(
+            raise _ProblemError(
                 "code.coding",
                 f"code.coding {shown} names no analyte in hostcap's catalog",
                 shown,
@@ -396,7 +399,9 @@ class _Reader:
             )
         value, unit = _quantity(resource, "valueQuantity")
         if unit is None:
-            raise _Problem("valueQuantity.code", "valueQuantity has no unit", None, "a UCUM unit")
+            raise _ProblemError(
+                "valueQuantity.code", "valueQuantity has no unit", None, "a UCUM unit"
+            )
         record: dict[str, str | None] = {
             "client_code": client,
             "analyte": analyte,
@@ -489,7 +494,7 @@ class _Reader:
                 parsed = None
             value = text if isinstance(parsed, list | dict) else json.dumps(text)
         else:
-            raise _Problem(
+            raise _ProblemError(
                 "value[x]",
                 "value[x] is missing",
                 None,
@@ -514,7 +519,7 @@ class _Reader:
         ]
         source = next((self.by_ref.get(str(d)) for d in derived if self.by_ref.get(str(d))), None)
         if source is None or source.get("resourceType") != "QuestionnaireResponse":
-            raise _Problem(
+            raise _ProblemError(
                 "derivedFrom",
                 f"a {instrument} total without the QuestionnaireResponse it was derived from",
                 derived,
@@ -532,7 +537,7 @@ class _Reader:
         except HostcapError:
             return  # the response itself reports why its answers are refused
         if abs(expected - total) > 1e-6:
-            raise _Problem(
+            raise _ProblemError(
                 "valueQuantity.value",
                 f"valueQuantity.value {total:g} differs from the total {expected:g} computed "
                 "from the answers of the QuestionnaireResponse",
@@ -546,7 +551,7 @@ class _Reader:
     def medication_statement(self, label: str, resource: Mapping[str, Any]) -> None:
         concept = resource.get("medicationCodeableConcept")
         if concept is None:
-            raise _Problem(
+            raise _ProblemError(
                 "medication[x]",
                 "medicationReference is not read (the medication must be coded in place)",
                 resource.get("medicationReference"),
@@ -557,14 +562,14 @@ class _Reader:
         start = period.get("start") if isinstance(period, Mapping) else None
         start = start or resource.get("effectiveDateTime")
         if not start:
-            raise _Problem(
+            raise _ProblemError(
                 "effectivePeriod.start", "effectivePeriod.start is missing", None, "the start date"
             )
         end = period.get("end") if isinstance(period, Mapping) else None
         dosages = [d for d in resource.get("dosage") or [] if isinstance(d, Mapping)]
         regular = [d for d in dosages if not d.get("asNeededBoolean")]
         if not regular:
-            raise _Problem(
+            raise _ProblemError(
                 "dosage", "dosage with a dose is missing", None, "dosage.doseAndRate.doseQuantity"
             )
         intervention = _code_in(concept, INTERVENTION_SYSTEM)
@@ -592,9 +597,10 @@ class _Reader:
             matches = [m.id for m in catalog.medications().values() if atc and m.atc == atc]
             if not matches:
                 shown = [f"{c.get('system')}|{c.get('code')}" for c in _codings(concept)]
-                raise _Problem(
+                raise _ProblemError(
                     "medicationCodeableConcept.coding",
-                    f"medicationCodeableConcept.coding {shown} names no medication in hostcap's catalog",
+                    f"medicationCodeableConcept.coding {shown} names no medication in "
+                    "hostcap's catalog",
                     shown,
                     f"an ATC code ({ATC_SYSTEM}) of a catalog medication",
                 )
@@ -620,7 +626,7 @@ class _Reader:
         period = repeat.get("period", 1)
         period_unit = repeat.get("periodUnit", "d")
         if period_unit not in _PER_UNIT_DAYS or not period:
-            raise _Problem(
+            raise _ProblemError(
                 "timing.repeat.periodUnit",
                 f"timing.repeat.periodUnit {period_unit!r} is not read",
                 period_unit,
@@ -632,7 +638,7 @@ class _Reader:
     def questionnaire_response(self, label: str, resource: Mapping[str, Any]) -> None:
         canonical = str(_need(resource, "questionnaire", "a hostcap questionnaire"))
         if not canonical.startswith(QUESTIONNAIRE_BASE):
-            raise _Problem(
+            raise _ProblemError(
                 "questionnaire",
                 f"questionnaire {canonical!r} is not a hostcap instrument",
                 canonical,

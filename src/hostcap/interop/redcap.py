@@ -232,8 +232,6 @@ def data_dictionary(fields: KindFields) -> list[dict[str, str]]:
                 row[DICTIONARY_COLUMNS[4]] = "Client code (pseudonymous)"
                 row[DICTIONARY_COLUMNS[10]] = ""  # REDCap: the record id is never flagged
             rows.append(row)
-        if kind == "clients":
-            continue
     if "questionnaires" in fields:
         for instrument_id in catalog.instruments():
             rows.extend(_instrument_rows(instrument_id))
@@ -305,7 +303,7 @@ def _record_values(
     by_client: dict[str, list[tuple[str, str, int, dict[str, str]]]] = {}
     for record in sorted(records.get("clients", ()), key=lambda r: str(r["client_code"])):
         code = str(record["client_code"])
-        values = {}
+        values: dict[str, str] = {}
         for spec in fields["clients"]:
             if spec.name != "client_code":
                 values |= _form_values("clients", spec, record.get(spec.name))
@@ -634,7 +632,8 @@ def read_records(
                 out.issues.append(
                     Issue(
                         f"{where}, {name}",
-                        f"column {name!r} is not a field of the dictionary; expected its fields only",
+                        f"column {name!r} is not a field of the dictionary; expected its "
+                        "fields only",
                         value=name,
                         expected="a field of the data dictionary",
                     )
@@ -646,7 +645,8 @@ def read_records(
                 out.issues.append(
                     Issue(
                         f"{where}, {name}",
-                        f"field {base!r} (form {spec.form}) is not a field hostcap imports; expected the fields of `hostcap redcap dictionary`",
+                        f"field {base!r} (form {spec.form}) is not a field hostcap imports; "
+                        "expected the fields of `hostcap redcap dictionary`",
                         value=base,
                         expected="a hostcap field",
                     )
@@ -656,7 +656,8 @@ def read_records(
                 out.issues.append(
                     Issue(
                         f"{where}, {name}",
-                        f"field {base!r} belongs to form {spec.form!r}, but the row is an instance of {form!r}; expected values of the row's own form",
+                        f"field {base!r} belongs to form {spec.form!r}, but the row is an "
+                        f"instance of {form!r}; expected values of the row's own form",
                         value=value,
                         expected=f"a field of form {form}",
                     )

@@ -113,7 +113,7 @@ def stored_records(
         rows = []
         for row in frame.to_dict("records"):
             client = str(row["code"] if kind == "clients" else row["client_code"])
-            rows.append(input_values(spec, row, client))
+            rows.append(input_values(spec, {str(k): v for k, v in row.items()}, client))
         out[kind] = rows
     return out
 
@@ -417,7 +417,7 @@ def redcap_token(variable: str) -> str:
 
 
 def _project(url: str, token_env: str) -> Any:
-    from redcap import Project  # PyCap: imported here, only pull and push need it
+    from redcap.project import Project  # PyCap: imported here, only pull and push need it
 
     token = redcap_token(token_env)
     if not url.endswith("/api/"):
