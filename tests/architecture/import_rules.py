@@ -17,8 +17,15 @@ import hostcap
 
 SRC = Path(hostcap.__file__).resolve().parent
 
-#: The ground floor every layer may use.
-GROUND_FLOOR = ("hostcap.errors", "hostcap.settings", "hostcap.output_files", "hostcap.citations")
+#: The ground floor every layer may use (``record_fields``: the record-kind declarations, facts
+#: that the store, the faces and the exchange formats all read; it imports no hostcap module).
+GROUND_FLOOR = (
+    "hostcap.errors",
+    "hostcap.settings",
+    "hostcap.output_files",
+    "hostcap.citations",
+    "hostcap.record_fields",
+)
 PURE_CORE = (
     "mechanistic_model",
     "clinical_decisions",

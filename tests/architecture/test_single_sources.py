@@ -6,6 +6,8 @@ The CLI's variant choice is an enum so that Typer can list it without importing 
 
 from __future__ import annotations
 
+from typing import Any
+
 from hostcap.cli.model_commands import Variant
 from hostcap.mechanistic_model import VARIANTS, SolverStatus, variant_specs
 
@@ -46,15 +48,29 @@ def test_hostcap_reads_its_environment_only_through_declared_settings() -> None:
     assert offenders == [], offenders
 
 
-def test_cli_record_choices_are_the_record_kinds_declared_choices() -> None:
-    from hostcap.cli.store_commands import ImportKind, LabContext, Sex, VisitKind
-    from hostcap.clinical_store.record_kinds import KINDS
+def test_cli_add_commands_offer_every_declared_field_with_its_choices() -> None:
+    import typer.main
 
-    def declared(kind: str, column: str) -> tuple[str, ...]:
-        spec = next(c for c in KINDS[kind].columns if c.name == column)
-        return tuple(spec.choices or ())
+    from hostcap.cli.main import app
+    from hostcap.cli.store_commands import ImportKind, Sex
+    from hostcap.record_fields import DECLARATIONS, ColumnType
 
-    assert tuple(s.value for s in Sex) == declared("clients", "sex")
-    assert tuple(c.value for c in LabContext) == declared("labs", "context")
-    assert tuple(v.value for v in VisitKind) == declared("visits", "visit_kind")
-    assert {k.value for k in ImportKind} == set(KINDS)
+    root: Any = typer.main.get_command(app)
+    context = root.make_context("hostcap", [], resilient_parsing=True)
+    for declaration in DECLARATIONS.values():
+        if not declaration.needs_client:
+            continue
+        group = root.get_command(context, declaration.command)
+        assert group is not None, declaration.command
+        add = group.get_command(context, "add")
+        assert add is not None, declaration.command
+        options = {opt: p for p in add.params for opt in p.opts}
+        for col in declaration.fields:
+            assert col.cli_option in options, (declaration.name, col.name)
+            param = options[col.cli_option]
+            assert param.required == (col.required and col.type != ColumnType.BOOL), col.name
+            if col.type == ColumnType.CHOICE:
+                offered = param.type_descriptor.choices
+                assert tuple(str(c) for c in offered) == col.choices, col.name
+    assert tuple(str(s) for s in Sex) == DECLARATIONS["clients"].column("sex").choices
+    assert {k.value for k in ImportKind} == set(DECLARATIONS)

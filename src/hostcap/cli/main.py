@@ -52,6 +52,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo_commands",
     "interop_commands",
     "model_commands",
+    "record_commands",
     "scale_commands",
     "store_commands",
     "synth_commands",

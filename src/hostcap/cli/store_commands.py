@@ -18,12 +18,14 @@ from rich.table import Table
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption, ForceOption
+from hostcap.cli.record_commands import ConfirmUnusualOption, ReplaceOption, choice_enum
+from hostcap.cli.record_reports import print_report
 from hostcap.errors import InputError, IntegrityError, ValidationError
+from hostcap.record_fields import DECLARATIONS
 
 if TYPE_CHECKING:
     from hostcap.services import client_view as client_views
     from hostcap.services import store as store_services
-    from hostcap.services.store import ImportReport
 else:
     client_views = LazyModule("hostcap.services.client_view")
     store_services = LazyModule("hostcap.services.store")
@@ -34,43 +36,15 @@ console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 client_app = typer.Typer(help="Clients (pseudonymous codes).", no_args_is_help=True)
-lab_app = typer.Typer(help="Laboratory results.", no_args_is_help=True)
-med_app = typer.Typer(help="Medication use.", no_args_is_help=True)
-questionnaire_app = typer.Typer(help="Questionnaire responses.", no_args_is_help=True)
-food_app = typer.Typer(help="Food reintroduction trials.", no_args_is_help=True)
-episode_app = typer.Typer(help="Episodes.", no_args_is_help=True)
-intervention_app = typer.Typer(help="Protocol interventions.", no_args_is_help=True)
-visit_app = typer.Typer(help="Visits (the protocol's contact points).", no_args_is_help=True)
 record_app = typer.Typer(
     help="Correct or delete a stored record (audited, with the old values and a reason).",
     no_args_is_help=True,
 )
-finding_app = typer.Typer(
-    help="Clinical findings used by assessments (history, examination, genetics).",
-    no_args_is_help=True,
-)
 app.add_typer(client_app, name="client")
-app.add_typer(lab_app, name="lab")
-app.add_typer(med_app, name="med")
-app.add_typer(questionnaire_app, name="questionnaire")
-app.add_typer(food_app, name="food")
-app.add_typer(episode_app, name="episode")
-app.add_typer(intervention_app, name="intervention")
-app.add_typer(visit_app, name="visit")
-app.add_typer(finding_app, name="finding")
 app.add_typer(record_app, name="record")
 
 
-class Sex(StrEnum):
-    female = "female"
-    male = "male"
-    other = "other"
-
-
-class LabContext(StrEnum):
-    baseline = "baseline"
-    acute = "acute"
-    routine = "routine"
+Sex: Any = choice_enum(DECLARATIONS["clients"].column("sex"))
 
 
 class ImportKind(StrEnum):
@@ -83,44 +57,6 @@ class ImportKind(StrEnum):
     interventions = "interventions"
     findings = "findings"
     visits = "visits"
-
-
-class VisitKind(StrEnum):
-    baseline = "baseline"
-    follow_up = "follow_up"
-    unscheduled = "unscheduled"
-    final = "final"
-
-
-ReplaceOption = Annotated[
-    bool, typer.Option("--replace", help="Overwrite an existing record with the same key.")
-]
-ConfirmUnusualOption = Annotated[
-    bool,
-    typer.Option(
-        "--confirm-unusual",
-        help="Store a dose above the catalog's documented maximum (checked by you; flagged in "
-        "the audit). Doses above the hard limit are refused regardless.",
-    ),
-]
-
-
-def _report(report: ImportReport, what: str) -> None:
-    for w in report.warnings:
-        err.print(f"warning: {w}", markup=False)
-    if report.dry_run:
-        console.print(
-            f"dry run: {report.rows_read} {what} rows are valid; {report.inserted} would be "
-            f"written ({report.replaced} replacing existing records). Nothing was written."
-        )
-    elif report.batch is None:
-        replaced = f" (replaced {report.replaced})" if report.replaced else ""
-        console.print(f"stored {what} record {', '.join(map(str, report.ids))}{replaced}")
-    else:
-        console.print(
-            f"imported {report.inserted} {what} rows (batch {report.batch}; replaced "
-            f"{report.replaced})"
-        )
 
 
 @app.command("init")
@@ -146,7 +82,7 @@ def client_add(
 ) -> None:
     """Add a client."""
     store = store_services.open_store(database)
-    store.add_client(code, sex=sex.value, birth_year=birth_year, demo=demo)
+    store.add_client(code, sex=str(sex), birth_year=birth_year, demo=demo)
     console.print(f"client {code} added", markup=False)
 
 
@@ -252,121 +188,6 @@ def client_show(code: str, database: DatabaseOption = None) -> None:
     _render_overview(client_views.client_view(store, code))
 
 
-@lab_app.command("add")
-def lab_add(
-    code: str,
-    analyte: Annotated[str, typer.Option("--analyte", help="catalog id or LOINC code")],
-    value: Annotated[str, typer.Option("--value")],
-    unit: Annotated[str, typer.Option("--unit")],
-    collected: Annotated[str, typer.Option("--collected", help="YYYY-MM-DDTHH:MM")],
-    context: Annotated[LabContext, typer.Option("--context")] = LabContext.routine,
-    hours_after_onset: Annotated[str | None, typer.Option("--hours-after-onset")] = None,
-    reference_low: Annotated[str | None, typer.Option("--reference-low")] = None,
-    reference_high: Annotated[str | None, typer.Option("--reference-high")] = None,
-    replace: ReplaceOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record a laboratory result (converted to the catalog's canonical unit)."""
-    store = store_services.open_store(database)
-    report = store.add_one(
-        "labs",
-        {
-            "client_code": code,
-            "analyte": analyte,
-            "value": value,
-            "unit": unit,
-            "collected_at": collected,
-            "context": context.value,
-            "hours_after_onset": hours_after_onset,
-            "reference_low": reference_low,
-            "reference_high": reference_high,
-        },
-        replace=replace,
-    )
-    _report(report, "lab")
-
-
-@med_app.command("add")
-def med_add(
-    code: str,
-    drug: Annotated[str, typer.Option("--drug")],
-    dose: Annotated[str, typer.Option("--dose")],
-    unit: Annotated[str, typer.Option("--unit")],
-    per_day: Annotated[str, typer.Option("--per-day")],
-    start: Annotated[str, typer.Option("--start", help="YYYY-MM-DD")],
-    end: Annotated[str | None, typer.Option("--end")] = None,
-    rescue_per_week: Annotated[str | None, typer.Option("--rescue-per-week")] = None,
-    replace: ReplaceOption = False,
-    confirm_unusual: ConfirmUnusualOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record medication use (recording only: hostcap never advises starting or stopping drugs)."""
-    store = store_services.open_store(database)
-    report = store.add_one(
-        "meds",
-        {
-            "client_code": code,
-            "drug": drug,
-            "dose": dose,
-            "unit": unit,
-            "per_day": per_day,
-            "start": start,
-            "end": end,
-            "rescue_doses_per_week": rescue_per_week,
-        },
-        replace=replace,
-        confirm_unusual=confirm_unusual,
-    )
-    _report(report, "medication")
-
-
-@questionnaire_app.command("add")
-def questionnaire_add(
-    code: str,
-    instrument: Annotated[str, typer.Option("--instrument")],
-    answers: Annotated[str, typer.Option("--answers", help="comma-separated item answers")],
-    date: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
-    replace: ReplaceOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record and score a questionnaire response."""
-    store = store_services.open_store(database)
-    report = store.add_one(
-        "questionnaires",
-        {"client_code": code, "instrument": instrument, "answers": answers, "date": date},
-        replace=replace,
-    )
-    _report(report, "questionnaire")
-
-
-@food_app.command("add")
-def food_add(
-    code: str,
-    food: Annotated[str, typer.Option("--food")],
-    date: Annotated[str, typer.Option("--date")],
-    reaction_grade: Annotated[str, typer.Option("--reaction-grade", help="0 none – 3 severe")],
-    dose: Annotated[str | None, typer.Option("--dose")] = None,
-    dose_unit: Annotated[str | None, typer.Option("--dose-unit")] = None,
-    replace: ReplaceOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record a food reintroduction trial."""
-    store = store_services.open_store(database)
-    report = store.add_one(
-        "food",
-        {
-            "client_code": code,
-            "food": food,
-            "date": date,
-            "reaction_grade": reaction_grade,
-            "dose": dose,
-            "dose_unit": dose_unit,
-        },
-        replace=replace,
-    )
-    _report(report, "food trial")
-
-
 def _parse_phase(text: str) -> tuple[str, float, float]:
     name, _, weeks = text.partition(":")
     start, _, end = weeks.partition(":")
@@ -409,106 +230,6 @@ def enrol_command(
     console.print(f"enrolled {code} in {protocol} from {started_on} ({len(phases)} phases)")
 
 
-@visit_app.command("add")
-def visit_add(
-    code: str,
-    date: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
-    kind: Annotated[VisitKind, typer.Option("--kind")] = VisitKind.follow_up,
-    week: Annotated[str | None, typer.Option("--week", help="planned week of the protocol")] = None,
-    notes: Annotated[str | None, typer.Option("--notes")] = None,
-    replace: ReplaceOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record a visit."""
-    store = store_services.open_store(database)
-    values = {"client_code": code, "date": date, "visit_kind": kind.value}
-    report = store.add_one("visits", values | {"week": week, "notes": notes}, replace=replace)
-    _report(report, "visit")
-
-
-@finding_app.command("add")
-def finding_add(
-    code: str,
-    field: Annotated[
-        str, typer.Option("--field", help="assessment input path, e.g. findings.splenomegaly")
-    ],
-    value: Annotated[str, typer.Option("--value", help="true/false, a number, or text")],
-    date: Annotated[str, typer.Option("--date", help="YYYY-MM-DD")],
-    source: Annotated[str | None, typer.Option("--source")] = None,
-    replace: ReplaceOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record a clinical finding (a dotted assessment-input path and its value)."""
-    store = store_services.open_store(database)
-    values = {"client_code": code, "field": field, "value": value, "date": date}
-    report = store.add_one("findings", values | {"source": source}, replace=replace)
-    _report(report, "finding")
-
-
-@episode_app.command("add")
-def episode_add(
-    code: str,
-    onset: Annotated[str, typer.Option("--onset", help="YYYY-MM-DDTHH:MM")],
-    organ_systems: Annotated[
-        str, typer.Option("--organ-systems", help="e.g. skin;gastrointestinal")
-    ],
-    severity: Annotated[str, typer.Option("--severity", help="0–10")],
-    treatment: Annotated[str | None, typer.Option("--treatment")] = None,
-    emergency_care: Annotated[bool, typer.Option("--emergency-care")] = False,
-    anaphylaxis: Annotated[bool, typer.Option("--anaphylaxis")] = False,
-    replace: ReplaceOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record an episode."""
-    store = store_services.open_store(database)
-    report = store.add_one(
-        "episodes",
-        {
-            "client_code": code,
-            "onset_at": onset,
-            "organ_systems": organ_systems,
-            "severity": severity,
-            "treatment": treatment,
-            "emergency_care": str(emergency_care),
-            "anaphylaxis": str(anaphylaxis),
-        },
-        replace=replace,
-    )
-    _report(report, "episode")
-
-
-@intervention_app.command("add")
-def intervention_add(
-    code: str,
-    intervention: Annotated[str, typer.Option("--intervention")],
-    dose: Annotated[str, typer.Option("--dose")],
-    unit: Annotated[str, typer.Option("--unit")],
-    start: Annotated[str, typer.Option("--start")],
-    end: Annotated[str | None, typer.Option("--end")] = None,
-    phase: Annotated[str | None, typer.Option("--phase")] = None,
-    replace: ReplaceOption = False,
-    confirm_unusual: ConfirmUnusualOption = False,
-    database: DatabaseOption = None,
-) -> None:
-    """Record a protocol intervention (supplement, diet, probiotic)."""
-    store = store_services.open_store(database)
-    report = store.add_one(
-        "interventions",
-        {
-            "client_code": code,
-            "intervention": intervention,
-            "dose": dose,
-            "unit": unit,
-            "start": start,
-            "end": end,
-            "phase": phase,
-        },
-        replace=replace,
-        confirm_unusual=confirm_unusual,
-    )
-    _report(report, "intervention")
-
-
 @app.command("import")
 def import_command(
     kind: Annotated[ImportKind, typer.Argument(help="what the file holds")],
@@ -528,7 +249,7 @@ def import_command(
         replace=replace,
         confirm_unusual=confirm_unusual,
     )
-    _report(report, kind.value)
+    print_report(report, kind.value)
 
 
 def _confirm_identified(out: Path, yes: bool) -> None:

@@ -15,87 +15,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
 from hostcap.errors import Issue, Severity, describe_value
+from hostcap.record_fields import Column, ColumnType
 
 __all__ = ["Column", "ColumnType", "ParsedFrame", "parse_columns", "row_location"]
 
 
-class ColumnType(StrEnum):
-    TEXT = "text"
-    FLOAT = "float"
-    INT = "int"
-    DATE = "date"
-    DATETIME = "datetime"
-    BOOL = "bool"
-    CHOICE = "choice"
-    LIST = "list"
-
-
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a tidy file: its type and constraints (which also write the messages)."""
-
-    name: str
-    type: ColumnType
-    required: bool = True
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-    default: object = None
-    help: str = ""
-    # Free text may hold names, phone numbers, places: de-identified exports leave it out.
-    free_text: bool = False
-    #: What a person reads next to the field (form label, docs); defaults to the name in words.
-    label: str = ""
-    #: The unit a value is given in, where it is fixed (``minutes``); shown next to the field.
-    unit: str = ""
-    #: The command-line option, where it differs from ``--name-with-dashes``.
-    option: str = ""
-
-    @property
-    def display_label(self) -> str:
-        """The label forms and documents show: ``label``, else the name in words."""
-        return self.label or self.name.replace("_", " ").capitalize()
-
-    @property
-    def cli_option(self) -> str:
-        """The command-line option that sets this column (``--collected`` for ``collected_at``)."""
-        return self.option or "--" + self.name.replace("_", "-")
-
-    @property
-    def expected(self) -> str:
-        """What a valid value looks like, in words (used in every message about this column)."""
-        if self.type in (ColumnType.FLOAT, ColumnType.INT):
-            noun = "a whole number" if self.type == ColumnType.INT else "a number"
-            if self.minimum is not None and self.maximum is not None:
-                return f"{noun} from {self.minimum:g} to {self.maximum:g}"
-            if self.minimum is not None:
-                return f"{noun} ≥ {self.minimum:g}"
-            if self.maximum is not None:
-                return f"{noun} ≤ {self.maximum:g}"
-            return noun
-        if self.type == ColumnType.DATE:
-            return "a date YYYY-MM-DD"
-        if self.type == ColumnType.DATETIME:
-            return "a date-time YYYY-MM-DDTHH:MM"
-        if self.type == ColumnType.BOOL:
-            return "true or false"
-        if self.type == ColumnType.CHOICE:
-            return "one of " + ", ".join(self.choices)
-        if self.type == ColumnType.LIST:
-            return (
-                ("a ';'-separated list of " + ", ".join(self.choices)) if self.choices else "a list"
-            )
-        return "text"
 
 
 @dataclass

@@ -4,7 +4,7 @@
 of its record kind, as strings), replaces one field and validates the whole record again with
 the same ``validate_records`` every insert goes through, so a correction can store nothing an
 insert would refuse. ``INPUT_COLUMNS`` says, per kind, which stored column holds each input
-column; a test checks that it covers every input column of every kind.
+column (from the record-kind declarations).
 """
 
 from __future__ import annotations
@@ -17,60 +17,13 @@ from typing import Any
 
 from hostcap.clinical_store.record_kinds import RecordKind
 from hostcap.errors import ValidationError
+from hostcap.record_fields import DECLARATIONS
 
 __all__ = ["INPUT_COLUMNS", "correctable_fields", "input_values"]
 
-# kind -> {input column: stored column}; client_code comes from the client (or clients.code).
+# kind -> {input column: stored column}, from the declarations; client_code comes from the client.
 INPUT_COLUMNS: dict[str, dict[str, str]] = {
-    "clients": {"sex": "sex", "birth_year": "birth_year", "demo": "demo"},
-    "labs": {
-        "analyte": "analyte",
-        "value": "value_as_entered",
-        "unit": "unit_as_entered",
-        "collected_at": "collected_at",
-        "context": "context",
-        "hours_after_onset": "hours_after_onset",
-        "reference_low": "lab_reference_low",
-        "reference_high": "lab_reference_high",
-    },
-    "meds": {
-        "drug": "drug",
-        "dose": "dose",
-        "unit": "dose_unit",
-        "per_day": "per_day",
-        "start": "start_date",
-        "end": "end_date",
-        "rescue_doses_per_week": "rescue_doses_per_week",
-    },
-    "questionnaires": {"instrument": "instrument", "answers": "answers", "date": "answered_on"},
-    "food": {
-        "food": "food",
-        "date": "trial_date",
-        "reaction_grade": "reaction_grade",
-        "dose": "dose",
-        "dose_unit": "dose_unit",
-        "notes": "notes",
-    },
-    "episodes": {
-        "onset_at": "onset_at",
-        "organ_systems": "organ_systems",
-        "severity": "severity",
-        "duration_minutes": "duration_minutes",
-        "treatment": "treatment",
-        "emergency_care": "emergency_care",
-        "anaphylaxis": "anaphylaxis",
-        "notes": "notes",
-    },
-    "findings": {"field": "field", "value": "value", "date": "recorded_on", "source": "source"},
-    "visits": {"date": "visit_date", "visit_kind": "kind", "week": "week", "notes": "notes"},
-    "interventions": {
-        "intervention": "intervention",
-        "dose": "dose",
-        "unit": "dose_unit",
-        "start": "start_date",
-        "end": "end_date",
-        "phase": "phase",
-    },
+    name: declaration.input_columns for name, declaration in DECLARATIONS.items()
 }
 
 

@@ -1,5 +1,5 @@
-"""The import-format reference (docs/import-formats.md), generated from the column declarations
-so it cannot drift from what the store accepts."""
+"""The import-format reference (docs/import-formats.md), generated from the record-kind
+declarations (``hostcap.record_fields``) so it cannot drift from what the store accepts."""
 
 from __future__ import annotations
 
@@ -53,16 +53,28 @@ def import_formats_markdown() -> str:
         lines += [f"## `{name}` — {kind.description}", ""]
         key = ", ".join(k.removesuffix("_id") if k == "client_id" else k for k in kind.key)
         lines += [f"One record per ({key}).", ""]
-        lines += ["| column | required | expected | notes |", "|---|---|---|---|"]
+        lines += [
+            "| column | label | required | expected | notes |",
+            "|---|---|---|---|---|",
+        ]
         for col in kind.columns:
             default = (
                 f" (default: {col.default})"
                 if col.default not in (None, "") and not col.required
                 else ""
             )
+            notes = "; ".join(
+                part
+                for part in (
+                    col.help,
+                    f"unit: {col.unit}" if col.unit else "",
+                    "free text (left out of de-identified exports)" if col.free_text else "",
+                )
+                if part
+            )
             lines.append(
-                f"| `{col.name}` | {'yes' if col.required else 'no'} | {col.expected}{default} | "
-                f"{col.help} |"
+                f"| `{col.name}` | {col.display_label} | {'yes' if col.required else 'no'} | "
+                f"{col.expected}{default} | {notes} |"
             )
         lines += ["", "```csv", _EXAMPLES[name], "```", ""]
     return "\n".join(lines).rstrip() + "\n"
