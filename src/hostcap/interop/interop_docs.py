@@ -10,7 +10,38 @@ from hostcap.interop.redcap import DICTIONARY_COLUMNS, FIELD_TYPES, data_diction
 __all__ = ["VALIDATOR_NOTES", "interop_markdown"]
 
 #: What each independent validator rejected while this mapping was developed, and the change.
-VALIDATOR_NOTES: tuple[tuple[str, str, str], ...] = ()
+VALIDATOR_NOTES: tuple[tuple[str, str, str], ...] = (
+    (
+        "fhir.resources 8.3.0 (R4B)",
+        "Nothing in hostcap's exports (the 4-client demo store, the every-field test store, a "
+        "50-client synthetic cohort: seed 7, 4,480 records). In the validators' own test it refuses a "
+        "malformed dateTime (2026-13-45), which FHIR.js accepts.",
+        "Nothing needed changing.",
+    ),
+    (
+        "FHIR.js 4.12.0 (npm fhir, R4 definitions)",
+        "No errors in the same exports. Warnings and information only: codes not found in the "
+        "value sets bound to Observation.code, component.code and meta.tag (LOINC and hostcap's "
+        "urn:hostcap: codes; those bindings are of example strength) and 'value set could not "
+        "be found'. In the validators' own test it refuses status 'bogus', which "
+        "fhir.resources accepts.",
+        "Nothing needed changing; the tests fail on any message of severity error.",
+    ),
+    (
+        "conformance review (no validator flagged it)",
+        "The first draft gave each Questionnaire the fullUrl of its canonical URL "
+        "(urn:hostcap:questionnaire:fss) and an id unlike the others.",
+        "fullUrl urn:uuid:<uuid> and id <uuid> for every resource, as Bundle.entry.fullUrl "
+        "expects; Questionnaire.url stays the canonical URL the responses cite.",
+    ),
+    (
+        "PyCap 2.7 (REDCap client)",
+        "Project() refuses (AssertionError) a URL not ending in /api/ and a token that is not "
+        "32 characters long, before any request.",
+        "pull and push check both first and say what was expected; tokens are read from the "
+        "environment variable named by --token-env, never from the command line.",
+    ),
+)
 
 
 def _cell(text: object) -> str:
@@ -54,7 +85,7 @@ def interop_markdown(fields: KindFields) -> str:
         "",
         "## FHIR R4B",
         "",
-        "A Bundle of type `collection`; resource ids are UUIDs computed from each record, so the "
+        "A Bundle of type `collection`; resource ids are UUIDs computed from each resource's content, so the "
         "same records always give the same bundle. Times are written with the clinic's UTC "
         "offset; on import they are converted to the clinic's local time (what the store holds). "
         f"Quantities use UCUM (`{UCUM_SYSTEM}`); lab values are written in the UCUM spelling of "
@@ -99,7 +130,9 @@ def interop_markdown(fields: KindFields) -> str:
         "import. A resource type hostcap does not import (Condition, AllergyIntolerance …), "
         "identifying elements of a Patient (name, telecom, address) and survey totals (recomputed "
         "from the answers, and checked) are listed, never dropped silently. Importing the same "
-        "bundle twice adds nothing; a record whose key is stored with other values is refused.",
+        "bundle twice adds nothing; a record whose key is stored with other values is refused. "
+        "A de-identified bundle imported into the store it came from brings its clients in as "
+        "new clients (their pseudonyms cannot be linked back, by design).",
         "",
         "## REDCap",
         "",
