@@ -14,7 +14,8 @@ VALIDATOR_NOTES: tuple[tuple[str, str, str], ...] = (
     (
         "fhir.resources 8.3.0 (R4B)",
         "Nothing in hostcap's exports (the 4-client demo store, the every-field test store, a "
-        "50-client synthetic cohort: seed 7, 4,480 records). In the validators' own test it refuses a "
+        "50-client synthetic cohort: seed 7, 4,480 records). In the validators' own test it "
+        "refuses a "
         "malformed dateTime (2026-13-45), which FHIR.js accepts.",
         "Nothing needed changing.",
     ),
@@ -85,7 +86,8 @@ def interop_markdown(fields: KindFields) -> str:
         "",
         "## FHIR R4B",
         "",
-        "A Bundle of type `collection`; resource ids are UUIDs computed from each resource's content, so the "
+        "A Bundle of type `collection`; resource ids are UUIDs computed from each resource's "
+        "content, so the "
         "same records always give the same bundle. Times are written with the clinic's UTC "
         "offset; on import they are converted to the clinic's local time (what the store holds). "
         f"Quantities use UCUM (`{UCUM_SYSTEM}`); lab values are written in the UCUM spelling of "
