@@ -15,7 +15,11 @@ from hostcap.interop import (
     data_dictionary,
     date_shifts,
     deidentify,
+    eav_rows,
+    flat_rows,
     read_bundle,
+    read_dictionary,
+    read_records,
 )
 from hostcap.services.records import record_fields, record_kinds
 
@@ -87,3 +91,44 @@ def test_a_bundle_reads_back_into_the_same_records_in_any_time_zone() -> None:
     same = read_bundle(bundle, zone=zone)
     assert same.records["episodes"][0]["onset_at"] == "2020-01-20T10:00:00"
     assert same.records["episodes"][0]["notes"] == "secret"
+
+
+def test_eav_records_in_the_apis_layout_read_like_flat_ones() -> None:
+    records = {
+        "clients": RECORDS["clients"],
+        "episodes": [
+            dict(RECORDS["episodes"][0], organ_systems="skin;respiratory"),
+            {
+                "client_code": "A-1",
+                "onset_at": "2020-02-01T08:00:00",
+                "organ_systems": "skin",
+                "severity": "1",
+            },
+        ],
+    }
+    dictionary_rows = data_dictionary(FIELDS)
+    dictionary, issues = read_dictionary(dictionary_rows, list(DICTIONARY_COLUMNS))
+    assert issues == []
+    header, flat = flat_rows(records, FIELDS, dictionary_rows)
+    from_flat = read_records(flat, header, dictionary, FIELDS)
+    _, eav = eav_rows(records, FIELDS)
+    # The API's header: record, event_id, field_name, value, redcap_repeat_instance.
+    api = [
+        {
+            "record": r["record"],
+            "event_id": "",
+            "field_name": r["field_name"],
+            "value": r["value"],
+            "redcap_repeat_instance": r["redcap_repeat_instance"],
+        }
+        for r in eav
+    ]
+    from_eav = read_records(
+        api,
+        ["record", "event_id", "field_name", "value", "redcap_repeat_instance"],
+        dictionary,
+        FIELDS,
+    )
+    assert from_flat.issues == [] and from_eav.issues == []
+    assert from_eav.records == from_flat.records
+    assert from_eav.records["episodes"][0]["organ_systems"] == "skin;respiratory"

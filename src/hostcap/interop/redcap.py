@@ -586,6 +586,16 @@ def read_records(
     eav = "field_name" in header and "value" in header
     if eav:
         boxes = {name for name, spec in dictionary.items() if spec.type == "checkbox"}
+        # The API's EAV file names the instance but may leave the instrument out: a value's
+        # field says which form (instrument) it belongs to.
+        rows = [
+            dict(r, redcap_repeat_instrument=dictionary[str(r["field_name"])].form)
+            if r.get("redcap_repeat_instance")
+            and not r.get("redcap_repeat_instrument")
+            and str(r.get("field_name")) in dictionary
+            else dict(r)
+            for r in rows
+        ]
         flat = _flat_from_eav(rows, boxes)
     else:
         flat = [(f"row {n + 2}", dict(r)) for n, r in enumerate(rows)]
