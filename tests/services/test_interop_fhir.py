@@ -373,3 +373,25 @@ def _normalised(kind: str, records: list[dict[str, str | None]]) -> list[dict[st
 
 def test_the_fhirjs_validator_is_present_for_the_test_set_up() -> None:
     assert shutil.which("node") is not None
+
+
+def test_import_is_all_or_nothing_and_idempotent_on_both_backends(
+    store: Store, tmp_path: Path
+) -> None:
+    source = _empty(tmp_path, "source")
+    fill_store(source)
+    path = services.export_fhir(source, tmp_path / "b.json", identified=True).path
+    report = services.import_fhir(store, path)
+    assert report.inserted["episodes"] == 4
+    counts = store.row_counts()
+    assert set(services.import_fhir(store, path).inserted.values()) == {0}
+    bundle = json.loads(path.read_text())
+    bundle["entry"][-1]["resource"]["subject"] = {"reference": "urn:uuid:missing"}
+    fresh = tmp_path / "fresh.json"
+    for entry in bundle["entry"]:
+        for ident in entry["resource"].get("identifier", []):
+            ident["value"] += "-NEW"
+    fresh.write_text(json.dumps(bundle))
+    with pytest.raises(ValidationError, match="is not a Patient in this bundle"):
+        services.import_fhir(store, fresh)
+    assert store.row_counts() == counts

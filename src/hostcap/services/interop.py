@@ -200,8 +200,7 @@ def _located(issue: Issue, origins: Mapping[str, Sequence[str]]) -> Issue:
     if not 0 <= index < len(places):
         return issue
     where = places[index] + (f", {match['field']}" if match["field"] else "")
-    message = re.sub(r"\brow \d+\b", places[index], issue.message)
-    return Issue(where, message, issue.severity, issue.value, issue.expected, issue.code)
+    return Issue(where, issue.message, issue.severity, issue.value, issue.expected, issue.code)
 
 
 def _write(
