@@ -229,7 +229,7 @@ class _Reader:
         self.out.issues.append(
             Issue(
                 location=f"{label} {path}".strip(),
-                message=f"{label}: {message}; expected {expected}",
+                message=f"{message}; expected {expected}",
                 severity=severity,
                 value=value,
                 expected=expected,
