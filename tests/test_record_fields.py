@@ -125,3 +125,13 @@ def test_every_kind_has_a_json_schema_with_its_labels_and_choices() -> None:
     assert episodes["properties"]["organ_systems"]["items"]["enum"] == list(
         DECLARATIONS["episodes"].column("organ_systems").choices
     )
+
+
+def test_enrolment_phenotype_labels_are_the_labels_an_assessment_gives() -> None:
+    from typing import get_args
+
+    from hostcap.clinical_decisions.assessment_result import PhenotypeResult
+    from hostcap.record_fields import PHENOTYPE_LABELS
+
+    given = get_args(PhenotypeResult.model_fields["label"].annotation)
+    assert tuple(label for label in given if label != "suppressed") == PHENOTYPE_LABELS

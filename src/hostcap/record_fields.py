@@ -13,6 +13,7 @@ This module imports nothing heavy (the CLI reads it at start-up to build its opt
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -25,12 +26,14 @@ __all__ = [
     "DECLARATIONS",
     "LAB_CONTEXTS",
     "ORGAN_SYSTEMS",
+    "PHENOTYPE_LABELS",
     "SEXES",
     "VISIT_KINDS",
     "Column",
     "ColumnType",
     "RecordDeclaration",
     "create_model",
+    "parse_finding_value",
 ]
 
 ORGAN_SYSTEMS = (
@@ -44,6 +47,10 @@ ORGAN_SYSTEMS = (
 LAB_CONTEXTS = ("baseline", "acute", "routine")
 VISIT_KINDS = ("baseline", "follow_up", "unscheduled", "final")
 SEXES = ("female", "male", "other")
+#: The phenotype labels an enrolment may carry: those an assessment gives (hypothesis labels,
+#: ``clinical_decisions.assessment_result``) less its "suppressed" state; a test keeps them in
+#: step.
+PHENOTYPE_LABELS = ("A", "B", "C", "mixed", "insufficient_data")
 
 
 class ColumnType(StrEnum):
@@ -217,6 +224,22 @@ def create_model(declaration: RecordDeclaration) -> type[BaseModel]:
         __doc__=declaration.description,
         **fields,
     )
+
+
+def parse_finding_value(text: Any) -> Any:
+    """``true``/``false``/numbers/JSON lists as such; anything else stays text."""
+    if text is None:
+        return None
+    raw = str(text).strip()
+    lowered = raw.lower()
+    if lowered in ("true", "yes"):
+        return True
+    if lowered in ("false", "no"):
+        return False
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
 
 
 def _client_code() -> Column:

@@ -4,7 +4,8 @@ SQLite file by default (WAL, foreign keys on); PostgreSQL by URL. One transactio
 failed call writes nothing.
 """
 
-from hostcap.clinical_store.audit import AuditVerification, canonical_json, verify_chain
+from hostcap.clinical_store.audit import canonical_json
+from hostcap.clinical_store.audit_verification import AuditVerification, verify_chain
 from hostcap.clinical_store.cohort_queries import CohortRecords, cohort_records
 from hostcap.clinical_store.columns import Column, ColumnType
 from hostcap.clinical_store.engine import create_store_engine, head_revision

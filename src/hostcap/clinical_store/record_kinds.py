@@ -10,15 +10,14 @@ single-record commands, the web forms, the CSV, FHIR and REDCap imports all go t
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hostcap import catalog
+from hostcap.clinical_decisions.finding_contract import finding_issue
 from hostcap.clinical_store.client_codes import (
     check_new_clients,
     client_rows,
@@ -26,7 +25,6 @@ from hostcap.clinical_store.client_codes import (
     mixed_scripts,
 )
 from hostcap.clinical_store.columns import ParsedFrame, parse_columns, row_location
-from hostcap.clinical_store.finding_contract import finding_issue
 from hostcap.clinical_store.record_checks import (
     ClientInfo,
     catalog_lookup,
@@ -63,6 +61,7 @@ from hostcap.record_fields import (
     Column,
     ColumnType,
     RecordDeclaration,
+    parse_finding_value,
 )
 
 __all__ = [
@@ -270,22 +269,6 @@ def _located(issue: Issue | None, i: int, first_line: int) -> Issue:
         expected=issue.expected,
         code=issue.code,
     )
-
-
-def parse_finding_value(text: Any) -> Any:
-    """``true``/``false``/numbers/JSON lists as such; anything else stays text."""
-    if text is None:
-        return None
-    raw = str(text).strip()
-    lowered = raw.lower()
-    if lowered in ("true", "yes"):
-        return True
-    if lowered in ("false", "no"):
-        return False
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _finding_rows(frame: pd.DataFrame) -> pd.DataFrame:

@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from hostcap import __version__
 from hostcap.clinical_store.audit import (
     AuditContext,
-    AuditVerification,
     HashedRows,
     after_commit,
     after_rollback,
@@ -47,9 +46,9 @@ from hostcap.clinical_store.audit import (
     audited_row_hash,
     clinical_tables,
     row_hasher,
-    verify_chain,
 )
 from hostcap.clinical_store.audit_files import AuditFiles, key_id
+from hostcap.clinical_store.audit_verification import AuditVerification, verify_chain
 from hostcap.clinical_store.bulk_insert import bulk_insert, python_values
 from hostcap.clinical_store.corrections import correctable_fields, input_values
 from hostcap.clinical_store.engine import (
@@ -86,6 +85,7 @@ from hostcap.errors import (
     describe_value,
 )
 from hostcap.output_files import staged_file
+from hostcap.record_fields import PHENOTYPE_LABELS
 from hostcap.settings import audit_key_file as audit_key_path
 
 __all__ = ["ImportReport", "Store", "row_to_dict"]
@@ -195,13 +195,7 @@ def _text_issue(where: str, value: str | None, limit: int, *, required: bool) ->
 
 
 def _known_phenotype_labels() -> tuple[str, ...]:
-    # The labels an assessment gives (hostcap.clinical_decisions), less its "suppressed" state.
-    from typing import get_args
-
-    from hostcap.clinical_decisions.assessment_result import PhenotypeResult
-
-    labels = get_args(PhenotypeResult.model_fields["label"].annotation)
-    return tuple(str(label) for label in labels if label != "suppressed")
+    return PHENOTYPE_LABELS
 
 
 def _strip_row(issues: Sequence[Issue]) -> list[Issue]:

@@ -10,10 +10,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from hostcap.clinical_decisions.record_input import ClientRecords, assessment_input
 from hostcap.clinical_store import (
     EXPORT_FILES,
     KINDS,
@@ -23,14 +23,11 @@ from hostcap.clinical_store import (
     export_tidy,
     restore_sqlite_backup,
 )
-from hostcap.clinical_store.finding_contract import finding_issue
 from hostcap.errors import (
     ConfigurationError,
     InputError,
     Issue,
-    Severity,
     ValidationError,
-    describe_value,
 )
 from hostcap.settings import database_url
 
@@ -44,6 +41,7 @@ __all__ = [
     "read_tidy_csv",
     "restore_store",
     "stored_input_data",
+    "stored_records",
 ]
 
 
@@ -259,184 +257,34 @@ def client_overview(store: Store, code: str) -> dict[str, Any]:
 # -- assessment input built from the store ------------------------------------------------------
 
 
-def _set_path(target: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    node = target
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ValidationError.single(path, value, f"a field inside {part!r}, which is a value")
-        node = child
-    node[parts[-1]] = value
-
-
-def _latest(frame: pd.DataFrame, analyte: str) -> float | None:
-    rows = frame[frame["analyte"] == analyte]
-    if rows.empty:
-        return None
-    return float(rows.sort_values("collected_at")["value"].iloc[-1])
-
-
-def _resolution_before(
-    episodes: pd.DataFrame, when: pd.Timestamp
-) -> tuple[pd.Timestamp | None, bool]:
-    """The end of the newest episode that began before ``when``; (None, known) when unknown."""
-    if episodes.empty:
-        return None, False
-    earlier = episodes[pd.to_datetime(episodes["onset_at"]) <= when]
-    if earlier.empty:
-        return None, False
-    last = earlier.sort_values("onset_at").iloc[-1]
-    if pd.isna(last["duration_minutes"]):
-        return None, False
-    end = pd.Timestamp(last["onset_at"]) + pd.Timedelta(minutes=float(last["duration_minutes"]))
-    return end, True
-
-
-def _episode_began_before(episodes: pd.DataFrame, when: pd.Timestamp) -> bool:
-    """Whether any recorded episode began at or before ``when``."""
-    return bool(not episodes.empty and (pd.to_datetime(episodes["onset_at"]) <= when).any())
-
-
 def assessment_input_data(store: Store, code: str) -> dict[str, Any]:
     """The assessment input (as plain data) for a stored client; see ``stored_input_data``."""
     return stored_input_data(store, code)[0]
 
 
-def _usable_findings(findings: pd.DataFrame) -> tuple[pd.DataFrame, list[Issue]]:
-    """Findings the input contract accepts, and a note for each stored one it does not.
-
-    Values are checked when written; a value stored before that check (or under an older
-    contract) is skipped here and named, so one bad value never blocks the safety triage.
-    """
-    notes: list[Issue] = []
-    keep = []
-    for field, value, day in zip(
-        findings["field"], findings["value"], findings["recorded_on"], strict=True
-    ):
-        issue = finding_issue(str(field), value)
-        keep.append(issue is None)
-        if issue is not None:
-            notes.append(
-                Issue(
-                    location=str(field),
-                    message=f"stored finding {field} = {describe_value(value)} (recorded "
-                    f"{day}) was skipped: {issue.message}",
-                    severity=Severity.WARNING,
-                    value=value,
-                    expected=issue.expected,
-                    code="skipped_stored_value",
-                )
-            )
-    return findings[np.array(keep, dtype=bool)], notes
-
-
-def stored_input_data(store: Store, code: str) -> tuple[dict[str, Any], list[Issue]]:
-    """The assessment input (``hostcap assess --schema``) for a stored client, as plain data.
-
-    Labs, episodes, questionnaires and food trials come from their tables; everything else
-    (history, examination findings, genetics, marrow) from the newest dated clinical finding of
-    each field. Nothing is guessed: a value the store does not hold is left out, and the
-    criteria that need it report ``indeterminate`` with the missing field.
-
-    ``current_episode.*`` findings describe an episode in progress, so only those recorded today
-    are used (findings are dated, not timed); an older one is history and must never keep a
-    client at EMERGENCY on every later view.
-
-    Returns the data and one warning per stored finding that was skipped because the input
-    contract refuses it (the newest valid value of that field, if any, is used instead).
-    """
+def stored_records(store: Store, code: str) -> ClientRecords:
+    """A stored client's records in the form the assessment input is built from."""
     with store.reading() as session:
         client_row = store.client(session, code)
         sex, birth_year = client_row.sex, client_row.birth_year
-    labs = store.frame("labs", code=code)
-    episodes = store.frame("episodes", code=code)
-    findings = store.frame("findings", code=code)
-    questionnaires = store.frame("questionnaires", code=code)
-    food = store.frame("food", code=code)
-    data: dict[str, Any] = {
-        "sex": sex,
-        "age_years": dt.date.today().year - int(birth_year),
-    }
-    # Clinical findings first, so that measured data below can fill what they do not hold.
-    if not findings.empty:
-        stale = findings["field"].astype(str).str.startswith("current_episode.") & (
-            pd.to_datetime(findings["recorded_on"]).dt.date < dt.date.today()
-        )
-        findings = findings[~stale]
-    skipped: list[Issue] = []
-    if not findings.empty:
-        findings, skipped = _usable_findings(findings)
-    if not findings.empty:
-        newest = findings.sort_values("recorded_on").groupby("field").tail(1)
-        for field, value in zip(newest["field"], newest["value"], strict=True):
-            _set_path(data, str(field), value)
-    tryptase = labs[labs["analyte"] == "tryptase"].sort_values("collected_at")
-    baselines = tryptase[tryptase["context"] == "baseline"]
-    trypt: dict[str, Any] = {"baseline_ng_ml": [float(v) for v in baselines["value"]]}
-    events = []
-    for _, acute in tryptase[tryptase["context"] == "acute"].iterrows():
-        if pd.isna(acute["hours_after_onset"]):
-            continue
-        event: dict[str, Any] = {
-            "acute_ng_ml": float(acute["value"]),
-            "hours_after_onset": float(acute["hours_after_onset"]),
-        }
-        if not baselines.empty:
-            gaps = (
-                pd.to_datetime(baselines["collected_at"]) - pd.Timestamp(acute["collected_at"])
-            ).abs()
-            nearest = baselines.iloc[int(np.argmin(gaps.to_numpy()))]
-            event["baseline_ng_ml"] = float(nearest["value"])
-            taken = pd.Timestamp(nearest["collected_at"])
-            onset = pd.Timestamp(acute["collected_at"]) - pd.Timedelta(
-                hours=float(acute["hours_after_onset"])
-            )
-            end, known = _resolution_before(episodes, taken)
-            if known and end is not None:
-                hours = (taken - end).total_seconds() / 3600
-                event["baseline_hours_after_resolution"] = round(hours, 2)
-            elif taken < onset and not _episode_began_before(episodes, taken):
-                # Drawn before this event's onset, no earlier episode recorded: a pre-event
-                # baseline (consensus-1 accepts it), entered as negative hours.
-                event["baseline_hours_after_resolution"] = round(
-                    (taken - onset).total_seconds() / 3600, 2
-                )
-        events.append(event)
-    if events:
-        trypt["events"] = events
-    if trypt["baseline_ng_ml"] or events:
-        data["tryptase"] = trypt
-    if not episodes.empty:
-        data["episodes"] = [
-            {"organ_systems": list(systems), "anaphylaxis": bool(ana)}
-            for systems, ana in zip(episodes["organ_systems"], episodes["anaphylaxis"], strict=True)
-        ]
-    counts = {
-        "haemoglobin_g_dl": _latest(labs, "haemoglobin"),
-        "platelets_10e9_l": _latest(labs, "platelets"),
-        "neutrophils_10e9_l": _latest(labs, "neutrophils"),
-    }
-    for key, value in counts.items():
-        if value is not None and key not in data.get("blood_counts", {}):
-            _set_path(data, f"blood_counts.{key}", value)
-    crp = _latest(labs, "hs_crp")
-    if crp is not None and "hs_crp_mg_l" not in data:
-        data["hs_crp_mg_l"] = crp
-    if not questionnaires.empty:
-        newest_q = questionnaires.sort_values("answered_on").groupby("instrument").tail(1)
-        by_instrument = {row["instrument"]: row for _, row in newest_q.iterrows()}
-        mapping = {
-            "gsrs": ("gsrs_mean", "mean"),
-            "fss": ("fss_mean", "mean"),
-            "compass31": ("compass31_total", "total"),
-            "mct": ("mct_total", "total"),
-        }
-        for instrument, (key, column) in mapping.items():
-            row = by_instrument.get(instrument)
-            if row is not None and pd.notna(row[column]):
-                _set_path(data, f"questionnaires.{key}", float(row[column]))
-    if not food.empty and "food_reactions_count" not in data.get("history", {}):
-        reacted = int(food[food["reaction_grade"] >= 1]["food"].nunique())
-        _set_path(data, "history.food_reactions_count", reacted)
-    return data, skipped
+    return ClientRecords(
+        sex=sex,
+        birth_year=int(birth_year),
+        labs=store.frame("labs", code=code),
+        episodes=store.frame("episodes", code=code),
+        findings=store.frame("findings", code=code),
+        questionnaires=store.frame("questionnaires", code=code),
+        food=store.frame("food", code=code),
+    )
+
+
+def stored_input_data(
+    store: Store, code: str, *, as_of: dt.date | None = None
+) -> tuple[dict[str, Any], list[Issue]]:
+    """The assessment input (``hostcap assess --schema``) for a stored client, as plain data.
+
+    Built by ``clinical_decisions.record_input.assessment_input`` from the client's stored
+    records as known on ``as_of`` (default today): the same function synthetic cohorts use.
+    Returns the data and one warning per stored finding the input contract refused.
+    """
+    return assessment_input(stored_records(store, code), as_of or dt.date.today())

@@ -6,12 +6,13 @@ findings, the week-0 labs and questionnaires, and the pre-enrolment episode diar
 acute tryptase drawn during it). Comparing the two shows how well the hypothesis labels recover
 the generating phenotype; it is not a validation of the labels (both sides are hypotheses).
 
-The input is built the way ``hostcap.services.store.assessment_input_data`` builds it from stored
-records, restricted to what is known on day 0.
+The input is built by the same function that builds it from a stored client's records
+(``clinical_decisions.record_input.assessment_input``), as known on enrolment day.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,92 +20,118 @@ import pandas as pd
 
 from hostcap.catalog import score_instrument
 from hostcap.clinical_decisions import assess, load_rulebook
-from hostcap.clinical_store.record_kinds import parse_finding_value
+from hostcap.clinical_decisions.record_input import ClientRecords, assessment_input
+from hostcap.record_fields import parse_finding_value
 
-__all__ = ["baseline_inputs", "rule_based_labels"]
-
-_SCORES = {
-    "gsrs": ("gsrs_mean", "mean"),
-    "fss": ("fss_mean", "mean"),
-    "compass31": ("compass31_total", "total"),
-    "mct": ("mct_total", "total"),
-}
+__all__ = ["baseline_inputs", "client_records", "rule_based_labels"]
 
 
-def _set(target: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    for part in parts[:-1]:
-        target = target.setdefault(part, {})
-    target[parts[-1]] = value
+def _by_client(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {str(code): part for code, part in frame.groupby("client_code", sort=False)}
+
+
+def _stored_labs(labs: pd.DataFrame) -> pd.DataFrame:
+    # Synthetic values are generated in each analyte's canonical unit.
+    return pd.DataFrame(
+        {
+            "analyte": labs["analyte"],
+            "value": pd.to_numeric(labs["value"]),
+            "collected_at": pd.to_datetime(labs["collected_at"]),
+            "context": labs["context"],
+            "hours_after_onset": pd.to_numeric(labs["hours_after_onset"], errors="coerce"),
+        }
+    )
+
+
+def _stored_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
+    anaphylaxis = (
+        episodes["anaphylaxis"].astype(str).str.lower().isin(["true", "1", "yes"])
+        if "anaphylaxis" in episodes
+        else pd.Series(False, index=episodes.index)
+    )
+    duration = (
+        pd.to_numeric(episodes["duration_minutes"], errors="coerce")
+        if "duration_minutes" in episodes
+        else pd.Series(float("nan"), index=episodes.index)
+    )
+    return pd.DataFrame(
+        {
+            "onset_at": pd.to_datetime(episodes["onset_at"]),
+            "duration_minutes": duration,
+            "organ_systems": [str(s).split(";") for s in episodes["organ_systems"]],
+            "anaphylaxis": anaphylaxis,
+        }
+    )
+
+
+def _stored_questionnaires(questionnaires: pd.DataFrame) -> pd.DataFrame:
+    scores = [
+        score_instrument(str(instrument), [float(a) for a in str(answers).split(",")])
+        for instrument, answers in zip(
+            questionnaires["instrument"], questionnaires["answers"], strict=True
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "instrument": questionnaires["instrument"],
+            "answered_on": pd.to_datetime(questionnaires["date"]),
+            "total": [float(sc.total) for sc in scores],
+            "mean": [None if sc.mean is None else float(sc.mean) for sc in scores],
+        }
+    )
+
+
+def client_records(
+    records: Mapping[str, pd.DataFrame], truth_clients: pd.DataFrame
+) -> dict[str, ClientRecords]:
+    """Each synthetic client's records in the stored form the assessment input is built from."""
+    parts = {kind: _by_client(records[kind]) for kind in ("labs", "episodes", "findings")}
+    parts["questionnaires"] = _by_client(records["questionnaires"])
+    parts["food"] = _by_client(records["food"])
+    out: dict[str, ClientRecords] = {}
+    for _, row in truth_clients.iterrows():
+        code = str(row["client_code"])
+        client = ClientRecords(sex=str(row["sex"]), birth_year=int(row["birth_year"]))
+        if code in parts["labs"]:
+            client.labs = _stored_labs(parts["labs"][code])
+        if code in parts["episodes"]:
+            client.episodes = _stored_episodes(parts["episodes"][code])
+        if code in parts["findings"]:
+            found = parts["findings"][code]
+            client.findings = pd.DataFrame(
+                {
+                    "field": found["field"],
+                    "value": [parse_finding_value(v) for v in found["value"]],
+                    "recorded_on": pd.to_datetime(found["date"]),
+                }
+            )
+        if code in parts["questionnaires"]:
+            client.questionnaires = _stored_questionnaires(parts["questionnaires"][code])
+        if code in parts["food"]:
+            food = parts["food"][code]
+            client.food = pd.DataFrame(
+                {
+                    "food": food["food"],
+                    "trial_date": pd.to_datetime(food["date"]),
+                    "reaction_grade": pd.to_numeric(food["reaction_grade"]),
+                }
+            )
+        out[code] = client
+    return out
 
 
 def baseline_inputs(
     records: Mapping[str, pd.DataFrame], truth_clients: pd.DataFrame
 ) -> dict[str, dict[str, Any]]:
     """Assessment input (plain data) per client from what is known on enrolment day."""
-    clients = truth_clients.set_index("client_code")
-    inputs: dict[str, dict[str, Any]] = {
-        str(code): {"sex": str(row["sex"]), "age_years": int(row["age"])}
-        for code, row in clients.iterrows()
+    enrolled = {
+        str(c): dt.date.fromisoformat(str(d)[:10])
+        for c, d in zip(truth_clients["client_code"], truth_clients["enrolled_on"], strict=True)
     }
-    enrolled = {str(c): str(d) for c, d in clients["enrolled_on"].items()}
-
-    for code, field, value in zip(
-        records["findings"]["client_code"],
-        records["findings"]["field"],
-        records["findings"]["value"],
-        strict=True,
-    ):
-        _set(inputs[str(code)], str(field), parse_finding_value(value))
-
-    labs = records["labs"]
-    day0 = labs["collected_at"].str[:10] <= labs["client_code"].map(enrolled)
-    for code, analyte, value, context, hours in zip(
-        labs["client_code"][day0],
-        labs["analyte"][day0],
-        labs["value"][day0].astype(float),
-        labs["context"][day0],
-        labs["hours_after_onset"][day0],
-        strict=True,
-    ):
-        data = inputs[str(code)]
-        if analyte == "hs_crp":
-            data["hs_crp_mg_l"] = float(value)
-        elif context == "acute" and not pd.isna(hours):
-            event = {"acute_ng_ml": float(value), "hours_after_onset": float(hours)}
-            data.setdefault("tryptase", {}).setdefault("events", []).append(event)
-        elif context == "baseline":
-            data.setdefault("tryptase", {}).setdefault("baseline_ng_ml", []).append(float(value))
-    for data in inputs.values():
-        tryptase = data.get("tryptase", {})
-        baselines = tryptase.get("baseline_ng_ml", [])
-        for event in tryptase.get("events", []):
-            if baselines:
-                event["baseline_ng_ml"] = baselines[-1]
-
-    questionnaires = records["questionnaires"]
-    first = questionnaires["date"] == questionnaires["client_code"].map(enrolled)
-    for code, instrument, answers in zip(
-        questionnaires["client_code"][first],
-        questionnaires["instrument"][first],
-        questionnaires["answers"][first],
-        strict=True,
-    ):
-        if instrument not in _SCORES:
-            continue
-        key, column = _SCORES[str(instrument)]
-        score = score_instrument(str(instrument), [float(a) for a in str(answers).split(",")])
-        _set(inputs[str(code)], f"questionnaires.{key}", float(getattr(score, column)))
-
-    episodes = records["episodes"]
-    before = episodes["onset_at"].str[:10] < episodes["client_code"].map(enrolled)
-    for code, systems in zip(
-        episodes["client_code"][before], episodes["organ_systems"][before], strict=True
-    ):
-        inputs[str(code)].setdefault("episodes", []).append(
-            {"organ_systems": str(systems).split(";"), "anaphylaxis": False}
-        )
-    return inputs
+    return {
+        code: assessment_input(client, enrolled[code])[0]
+        for code, client in client_records(records, truth_clients).items()
+    }
 
 
 def rule_based_labels(
