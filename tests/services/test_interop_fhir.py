@@ -336,28 +336,35 @@ def test_published_glucose_observation_with_a_patient_is_refused_for_its_loinc_c
 
 
 @pytest.mark.slow
-def test_a_synthetic_cohort_of_50_clients_round_trips_with_every_count_and_value(
+def test_a_synthetic_cohort_of_50_clients_round_trips_through_fhir_and_redcap(
     tmp_path: Path,
 ) -> None:
     source = _empty(tmp_path, "cohort")
     synthesize_cohort(source, 50, 11, truth_out=tmp_path / "truth.json")
     before = services.stored_records(source)
+    assert len(before["clients"]) == 50
     path = services.export_fhir(source, tmp_path / "cohort.json", identified=True).path
     assert fhir_resources_errors(json.loads(path.read_text())) == []
     assert fhirjs_errors(path) == []
-    copy = _empty(tmp_path, "copy")
-    report = services.import_fhir(copy, path)
-    after = services.stored_records(copy)
+    through_fhir = _empty(tmp_path, "fhir")
+    report = services.import_fhir(through_fhir, path)
     assert report.inserted == {k: len(v) for k, v in before.items() if v}
-    assert len(before["clients"]) == 50
-    for kind in before:
-        key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
-        assert sorted(map(key, _normalised(kind, before[kind]))) == sorted(
-            map(key, _normalised(kind, after[kind]))
-        ), kind
+    records = services.export_redcap(source, tmp_path / "r.csv", identified=True).path
+    assert records is not None
+    through_redcap = _empty(tmp_path, "redcap")
+    dictionary = services.write_redcap_dictionary(tmp_path / "dd.csv")
+    report = services.import_redcap(through_redcap, records, dictionary)
+    assert report.inserted == {k: len(v) for k, v in before.items() if v}
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    for copy in (through_fhir, through_redcap):
+        after = services.stored_records(copy)
+        for kind in before:
+            assert sorted(map(key, _normalised(before[kind]))) == sorted(
+                map(key, _normalised(after[kind]))
+            ), kind
 
 
-def _normalised(kind: str, records: list[dict[str, str | None]]) -> list[dict[str, Any]]:
+def _normalised(records: list[dict[str, str | None]]) -> list[dict[str, Any]]:
     """Stored values as compared (a lab keeps its unit's UCUM spelling; numbers as numbers)."""
     out = []
     for record in records:
