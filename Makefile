@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DB_DIR := out
 
-.PHONY: install run test lint format bench docs postgres-server clean
+.PHONY: install run test lint format bench docs postgres-server system-packages fhirjs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ run: install
 postgres-server:
 	bash scripts/ensure-postgres.sh
 
+# Chromium (browser tests) and poppler-utils (PDF checks), installed when missing.
+system-packages:
+	bash scripts/ensure-system-packages.sh
+
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
@@ -34,7 +38,13 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-test: install postgres-server lint
+# FHIR.js (npm package fhir, pinned in its package-lock.json), which the interop tests run
+# under Node to validate exported bundles; installed when missing.
+FHIRJS := tests/interop/fhirjs
+fhirjs:
+	test -d $(FHIRJS)/node_modules/fhir || (cd $(FHIRJS) && npm ci --no-audit --no-fund)
+
+test: install postgres-server system-packages fhirjs lint
 	$(PY) -m pytest
 
 bench: install postgres-server

@@ -38,6 +38,7 @@ GENERATED_DOCS: tuple[GeneratedDoc, ...] = (
     GeneratedDoc(
         "hostcap.clinical_store.formats_doc", "import_formats_markdown", "import-formats.md"
     ),
+    GeneratedDoc("hostcap.services.interop", "interop_markdown", "interop.md"),
     GeneratedDoc("hostcap.mechanistic_model.model_card", "model_card_markdown", "model-card.md"),
     GeneratedDoc("hostcap.settings", "settings_markdown", "settings.md"),
     GeneratedDoc(

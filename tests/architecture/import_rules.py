@@ -75,6 +75,8 @@ ALLOWED_ONLY: dict[str, tuple[str, ...]] = {
         "hostcap.catalog",
         *GROUND_FLOOR,
     ),
+    # Interop maps records to FHIR and REDCap: pure, catalog codes only (no store, no files).
+    "interop": ("hostcap.interop", "hostcap.catalog", *GROUND_FLOOR),
     # Faces: services and the ground floor; ``hostcap.__version__`` from the package root.
     "cli": ("hostcap.cli", "hostcap.services", "hostcap.__version__", *GROUND_FLOOR),
     "web": ("hostcap.web", "hostcap.services", "hostcap.__version__", *GROUND_FLOOR),

@@ -97,6 +97,13 @@ def test_reports_render_results_without_reaching_stores_services_or_faces() -> N
         assert len(violations("hostcap.reports.example", source)) == 1, package
 
 
+def test_interop_mappings_reach_only_the_catalog_never_the_store_services_or_faces() -> None:
+    assert violations("hostcap.interop.example", "from hostcap.catalog import x\n") == []
+    for package in ("services", "cli", "clinical_store", "reports", "web"):
+        source = f"from hostcap.{package} import x\n"
+        assert len(violations("hostcap.interop.example", source)) == 1, package
+
+
 def test_synthetic_cohorts_never_reach_the_store() -> None:
     found = violations("hostcap.synthetic.example", "from hostcap import clinical_store\n")
     assert found == ["hostcap.synthetic.example: from import of hostcap.clinical_store (line 1)"]

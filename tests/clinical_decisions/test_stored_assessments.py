@@ -21,9 +21,8 @@ from hostcap.clinical_decisions import load_rulebook
 from hostcap.clinical_store import Store
 from hostcap.clinical_store.tables import ClinicalFindingRow
 from hostcap.errors import NotFoundError
-from hostcap.services.assessment import (
-    assess_stored_client,
-    assess_stored_clients,
+from hostcap.services.assessment import assess_stored_client, assess_stored_clients
+from hostcap.services.assessment_reports import (
     client_safety_banner,
     format_summary,
     stored_assessments,

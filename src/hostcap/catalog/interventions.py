@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import cache
-from typing import Literal, Self
+from typing import Literal, Self, get_args
 
 from pydantic import Field, model_validator
 
@@ -49,7 +49,7 @@ DOSE_UNITS: dict[str, tuple[InterventionKind, ...]] = {
 }
 
 #: Mechanistic-model inputs an intervention can drive.
-MODEL_INPUTS = (
+ModelInput = Literal[
     "akg_input",
     "antibiotic_pulse",
     "barrier_repair",
@@ -60,7 +60,8 @@ MODEL_INPUTS = (
     "nad_precursor",
     "producer_inoculum",
     "stabiliser",
-)
+]
+MODEL_INPUTS: tuple[str, ...] = get_args(ModelInput)
 
 #: A dose above this multiple of ``typical_max`` is refused everywhere (store and model): the
 #: hard limit. Between ``typical_max`` and it a dose is unusual (the soft limit).
@@ -90,18 +91,7 @@ class Intervention(CatalogModel):
     dose_unit: Literal["mg/d", "g/d", "CFU/d", "DDD/d", "course_days"]
     typical_min: float = Field(gt=0)
     typical_max: float = Field(gt=0)
-    model_input: Literal[
-        "akg_input",
-        "antibiotic_pulse",
-        "barrier_repair",
-        "fibre_substrate",
-        "h1_block",
-        "h2_block",
-        "lt_block",
-        "nad_precursor",
-        "producer_inoculum",
-        "stabiliser",
-    ]
+    model_input: ModelInput
     prescription: bool
     drug_class: DrugClass | None = None
     evidence_grade: Literal["E", "A", "P", "S"]

@@ -16,8 +16,10 @@ from hostcap.errors import HostcapError, InputError, Severity
 
 if TYPE_CHECKING:
     from hostcap.services import assessment as assessment_services
+    from hostcap.services import assessment_reports
 else:
     assessment_services = LazyModule("hostcap.services.assessment")
+    assessment_reports = LazyModule("hostcap.services.assessment_reports")
 
 __all__ = ["app"]
 
@@ -116,13 +118,13 @@ def assess_command(
             expected="a stored client CODE",
         )
     if all_clients:
-        summaries = assessment_services.assess_all_clients(
+        summaries = assessment_reports.assess_all_clients(
             database, rulebook_extra, with_trajectory=not no_trajectory
         )
         if output_format == OutputFormat.json:
-            _print(assessment_services.format_summaries_json(summaries))
+            _print(assessment_reports.format_summaries_json(summaries))
         elif summaries:
-            _print("".join(assessment_services.format_summary(s) for s in summaries))
+            _print("".join(assessment_reports.format_summary(s) for s in summaries))
         else:
             _print("no clients in the store\n")
         failed = [s.code for s in summaries if s.error is not None]
@@ -141,9 +143,9 @@ def assess_command(
         return
     assert code is not None
     if history:
-        stored = assessment_services.client_assessment_history(code, database)
+        stored = assessment_reports.client_assessment_history(code, database)
         current = assessment_services.load_rulebook_file(rulebook_extra)
-        _print(assessment_services.format_history(stored, output_format.value, current))
+        _print(assessment_reports.format_history(stored, output_format.value, current))
         return
     outcome = assessment_services.assess_client(
         code, database, rulebook_extra, with_trajectory=not no_trajectory

@@ -20,11 +20,11 @@ from hostcap.output_files import output_folder
 from hostcap.services.main_job_options import MainJobOptions
 
 if TYPE_CHECKING:
-    from hostcap.services import assessment, client_view, main_job
+    from hostcap.services import assessment_reports, client_view, main_job
     from hostcap.services import store as store_services
     from hostcap.services.main_job import MainJobResult
 else:
-    assessment = LazyModule("hostcap.services.assessment")
+    assessment_reports = LazyModule("hostcap.services.assessment_reports")
     client_view = LazyModule("hostcap.services.client_view")
     main_job = LazyModule("hostcap.services.main_job")
     store_services = LazyModule("hostcap.services.store")
@@ -97,7 +97,7 @@ def demo_command(
             _render_overview(client_view.client_view(store, line["code"]))
         console.print(Rule("assessments (saved with the rulebook version and hash)"))
         for summary in result.demo_assessments:
-            console.print(assessment.format_summary(summary), markup=False, end="")
+            console.print(assessment_reports.format_summary(summary), markup=False, end="")
         check = store.verify_audit()
         console.print(
             f"audit chain: {'intact' if check.ok else 'BROKEN'} ({check.entries} entries)"

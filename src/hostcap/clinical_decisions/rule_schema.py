@@ -14,7 +14,7 @@ renamed evaluator breaks at load time, not in a clinic.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -41,7 +41,7 @@ PhenotypeKey = Literal["A", "B", "C"]
 ParamValue = float | int | str | bool | list[float] | dict[str, float]
 
 #: The criteria the output reports, in output order.
-CRITERION_KEYS = (
+CriterionKey = Literal[
     "consensus_1",
     "consensus_2",
     "who_2022_sm",
@@ -51,7 +51,8 @@ CRITERION_KEYS = (
     "rema",
     "nicas",
     "hat",
-)
+]
+CRITERION_KEYS: tuple[str, ...] = get_args(CriterionKey)
 
 _ID = r"^[a-z0-9_]+(\.[a-z0-9_]+)+$"
 
@@ -116,17 +117,7 @@ class CriterionRule(_RuleBase):
     """A published criterion set (consensus-1, WHO 2022 SM, ...), evaluated to met/not/unknown."""
 
     kind: Literal["criterion"]
-    criterion: Literal[
-        "consensus_1",
-        "consensus_2",
-        "who_2022_sm",
-        "icc_2022_sm",
-        "b_findings",
-        "c_findings",
-        "rema",
-        "nicas",
-        "hat",
-    ]
+    criterion: CriterionKey
     evaluator: str
     params: dict[str, ParamValue] = Field(default_factory=dict)
     inputs: list[str] = Field(default_factory=list)

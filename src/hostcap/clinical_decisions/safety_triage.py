@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from hostcap.clinical_decisions import three_valued_logic as logic
 from hostcap.clinical_decisions.assessment_input import AssessmentInput, CurrentEpisode
 from hostcap.clinical_decisions.criteria_readings import (
     CriterionOutcome,
@@ -29,14 +30,7 @@ from hostcap.clinical_decisions.criteria_readings import (
     highest_baseline,
     kit_positive,
 )
-from hostcap.clinical_decisions.three_valued_logic import (
-    Tri,
-    at_least,
-    k_and,
-    k_count,
-    k_or,
-    strictly_above,
-)
+from hostcap.clinical_decisions.three_valued_logic import Tri, at_least, k_and, k_count, k_or
 
 __all__ = [
     "ALONGSIDE_EVALUATORS",
@@ -93,6 +87,27 @@ def _register(
     return wrap
 
 
+EpisodeEvaluator = Callable[[CurrentEpisode, AssessmentInput, Params], Tri]
+
+
+def _register_episode(
+    name: str, params: Sequence[str] = ()
+) -> Callable[[EpisodeEvaluator], EpisodeEvaluator]:
+    """Register a rule about the episode in progress: it has no value without one (None)."""
+
+    def wrap(fn: EpisodeEvaluator) -> EpisodeEvaluator:
+        def evaluate(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+            episode = inp.current_episode
+            return None if episode is None else fn(episode, inp, params)
+
+        evaluate.__doc__ = fn.__doc__
+        evaluate.__name__ = fn.__name__
+        SAFETY_EVALUATORS[name] = (evaluate, frozenset(params))
+        return fn
+
+    return wrap
+
+
 # -- anaphylaxis -----------------------------------------------------------------------------------
 
 _BP_PARAMS = (
@@ -131,8 +146,8 @@ def reduced_blood_pressure(inp: AssessmentInput, ce: CurrentEpisode, params: Par
     return k_or(ce.hypotension_or_collapse, low, fall)
 
 
-@_register("current_compromise", _BP_PARAMS)
-def current_compromise(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+@_register_episode("current_compromise", _BP_PARAMS)
+def current_compromise(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
     """Shock, collapse, hypotension for age, or airway/breathing compromise now — any cause.
 
     Fires on any one of: collapse or hypotension recorded, syncope now, a systolic pressure
@@ -140,9 +155,11 @@ def current_compromise(inp: AssessmentInput, ctx: TriageContext, params: Params)
     involvement (oedema, stridor), respiratory compromise. Skin signs, allergen exposure and
     every other field are irrelevant to it: their absence or "false" never silences it.
     """
-    ce = inp.current_episode
-    if ce is None:
-        return None
+    return _airway_or_circulation(ce, inp, params)
+
+
+def _airway_or_circulation(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
+    """Reduced blood pressure, syncope, laryngeal involvement or respiratory compromise."""
     return k_or(
         reduced_blood_pressure(inp, ce, params),
         ce.syncope,
@@ -151,43 +168,25 @@ def current_compromise(inp: AssessmentInput, ctx: TriageContext, params: Params)
     )
 
 
-@_register("wao2020_criterion_1", _BP_PARAMS)
-def wao2020_criterion_1(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+@_register_episode("wao2020_criterion_1", _BP_PARAMS)
+def wao2020_criterion_1(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
     """Skin/mucosa plus respiratory compromise, reduced BP/end-organ dysfunction or severe GI."""
-    ce = inp.current_episode
-    if ce is None:
-        return None
     # Laryngeal involvement (stridor) is respiratory compromise in WAO 2020 criterion 1 (a).
-    return k_and(
-        ce.skin_mucosal,
-        k_or(
-            ce.respiratory_compromise,
-            ce.laryngeal,
-            reduced_blood_pressure(inp, ce, params),
-            ce.syncope,
-            ce.severe_gi,
-        ),
-    )
+    return k_and(ce.skin_mucosal, k_or(_airway_or_circulation(ce, inp, params), ce.severe_gi))
 
 
-@_register("wao2020_criterion_2", _BP_PARAMS)
-def wao2020_criterion_2(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+@_register_episode("wao2020_criterion_2", _BP_PARAMS)
+def wao2020_criterion_2(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
     """Hypotension, bronchospasm or laryngeal involvement after a known or probable allergen."""
-    ce = inp.current_episode
-    if ce is None:
-        return None
     return k_and(
         ce.known_allergen_exposure,
         k_or(reduced_blood_pressure(inp, ce, params), ce.respiratory_compromise, ce.laryngeal),
     )
 
 
-@_register("niaid2006_criterion_1", _BP_PARAMS)
-def niaid2006_criterion_1(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+@_register_episode("niaid2006_criterion_1", _BP_PARAMS)
+def niaid2006_criterion_1(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
     """Skin/mucosal involvement plus respiratory compromise or reduced BP/end-organ dysfunction."""
-    ce = inp.current_episode
-    if ce is None:
-        return None
     # NIAID/FAAN lists stridor under respiratory compromise: laryngeal involvement counts.
     return k_and(
         ce.skin_mucosal,
@@ -200,12 +199,9 @@ def niaid2006_criterion_1(inp: AssessmentInput, ctx: TriageContext, params: Para
     )
 
 
-@_register("niaid2006_criterion_2", (*_BP_PARAMS, "min_systems"))
-def niaid2006_criterion_2(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+@_register_episode("niaid2006_criterion_2", (*_BP_PARAMS, "min_systems"))
+def niaid2006_criterion_2(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
     """≥2 of skin/mucosa, respiratory, reduced BP, persistent GI after a likely allergen."""
-    ce = inp.current_episode
-    if ce is None:
-        return None
     systems = [
         ce.skin_mucosal,
         k_or(ce.respiratory_compromise, ce.laryngeal),
@@ -215,12 +211,9 @@ def niaid2006_criterion_2(inp: AssessmentInput, ctx: TriageContext, params: Para
     return k_and(ce.known_allergen_exposure, k_count(systems, int(params["min_systems"])))
 
 
-@_register("niaid2006_criterion_3", _BP_PARAMS)
-def niaid2006_criterion_3(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
+@_register_episode("niaid2006_criterion_3", _BP_PARAMS)
+def niaid2006_criterion_3(ce: CurrentEpisode, inp: AssessmentInput, params: Params) -> Tri:
     """Reduced BP after a known allergen (SBP below age norm or a >30 % fall)."""
-    ce = inp.current_episode
-    if ce is None:
-        return None
     return k_and(ce.known_allergen_exposure, reduced_blood_pressure(inp, ce, params))
 
 
@@ -240,7 +233,7 @@ def baseline_tryptase_above(inp: AssessmentInput, ctx: TriageContext, params: Pa
     The raw value is used: an HαT correction may explain a raised value, but the decision that
     it does belongs to the specialist, so the correction never removes this flag.
     """
-    return strictly_above(highest_baseline(inp), float(params["tryptase_above_ng_ml"]))
+    return logic.strictly_above(highest_baseline(inp), float(params["tryptase_above_ng_ml"]))
 
 
 def _criterion_item(ctx: TriageContext, criterion: str, item_id: str) -> Tri:
@@ -307,7 +300,7 @@ def organomegaly(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tr
 def lymphadenopathy_above(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """Lymph nodes larger than the threshold."""
     size = inp.findings.lymphadenopathy_cm if inp.findings else None
-    return strictly_above(size, float(params["lymph_node_above_cm"]))
+    return logic.strictly_above(size, float(params["lymph_node_above_cm"]))
 
 
 @_register("bone_lesion_or_fracture")
@@ -315,7 +308,9 @@ def bone_lesion_or_fracture(inp: AssessmentInput, ctx: TriageContext, params: Pa
     """Any lytic bone lesion or a pathological (fragility) fracture."""
     if inp.findings is None:
         return None
-    return k_or(strictly_above(inp.findings.osteolysis_cm, 0.0), inp.findings.pathological_fracture)
+    return k_or(
+        logic.strictly_above(inp.findings.osteolysis_cm, 0.0), inp.findings.pathological_fracture
+    )
 
 
 @_register("score_at_least", ("criterion", "cut_off"))
@@ -379,7 +374,7 @@ def symptom_pattern_is(inp: AssessmentInput, ctx: TriageContext, params: Params)
 @_register("hs_crp_above", ("hs_crp_above_mg_l",))
 def hs_crp_above(inp: AssessmentInput, ctx: TriageContext, params: Params) -> Tri:
     """hs-CRP above the threshold."""
-    return strictly_above(inp.hs_crp_mg_l, float(params["hs_crp_above_mg_l"]))
+    return logic.strictly_above(inp.hs_crp_mg_l, float(params["hs_crp_above_mg_l"]))
 
 
 @_register("any_episode_flag", ("flag",))

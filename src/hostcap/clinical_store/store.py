@@ -673,6 +673,154 @@ class Store:
                 kind, len(raw), len(ids), len(replaced_ids), False, batch, warnings, tuple(ids)
             )
 
+    def add_record_sets(
+        self,
+        sets: Sequence[tuple[str, pd.DataFrame]],
+        *,
+        skip_stored: bool = False,
+        dry_run: bool = False,
+        actor: str | None = None,
+        source: str | None = None,
+        source_sha256: str | None = None,
+    ) -> list[ImportReport]:
+        """Validate and write several kinds in ONE transaction: all of them, or nothing.
+
+        ``sets`` are (kind, frame of strings) in the order to write them (clients first, so
+        that later kinds find them). Each frame goes through the same validation as
+        :meth:`add_records`. With ``skip_stored``, a row whose natural key is already stored
+        with the same values is skipped (importing the same file twice adds nothing); one whose
+        stored values differ is an error naming both.
+
+        Raises
+        ------
+        ValidationError
+            Listing every problem of every kind (locations prefixed with the kind); nothing is
+            written.
+        """
+        reports: list[ImportReport] = []
+        problems: list[Issue] = []
+        with self.transaction() as session:
+            for kind, raw in sets:
+                spec = self._kind(kind)
+                checked = self.validate(kind, raw, session=session)
+                rows = checked.rows
+                issues = list(checked.issues)
+                existing = self._existing(session, spec, rows)
+                if skip_stored and not rows.empty:
+                    same, differing = self._compare_stored(session, spec, rows, existing)
+                    issues.extend(differing)
+                    keep = ~same
+                    rows = rows[keep]
+                    existing = existing[keep]
+                # Rows skipped above: name the remaining ones by their line in the input.
+                positions = [int(p) for p in raw.index.get_indexer(rows.index)]
+                for issue in _duplicate_issues(spec, rows, existing, replace=False):
+                    row = int(issue.location.split()[1]) - 2
+                    issues.append(dataclasses.replace(issue, location=f"row {positions[row] + 2}"))
+                errors = [i for i in issues if i.severity == Severity.ERROR]
+                warnings = tuple(i for i in issues if i.severity == Severity.WARNING)
+                if errors:
+                    problems.extend(
+                        Issue(
+                            f"{kind} {i.location}".strip(),
+                            i.message,
+                            i.severity,
+                            i.value,
+                            i.expected,
+                            i.code,
+                        )
+                        for i in errors
+                    )
+                    continue
+                if rows.empty:
+                    reports.append(ImportReport(kind, len(raw), 0, 0, dry_run, None, warnings))
+                    continue
+                # A dry run writes too (rolled back below), so that later kinds are validated
+                # against the clients written by earlier ones.
+                batch = uuid.uuid4().hex[:16]
+                ids, hashes = self._insert(session, spec, rows, batch=batch)
+                self._audit_insert(
+                    session,
+                    spec,
+                    rows,
+                    ids,
+                    hashes,
+                    batch=batch,
+                    single=False,
+                    actor=actor,
+                    source=source,
+                    source_sha256=source_sha256,
+                    replaced=0,
+                )
+                reports.append(
+                    ImportReport(
+                        kind,
+                        len(raw),
+                        len(ids),
+                        0,
+                        dry_run,
+                        None if dry_run else batch,
+                        warnings,
+                        () if dry_run else tuple(ids),
+                    )
+                )
+            if problems:
+                raise ValidationError(problems, context="import: nothing was written")
+            if dry_run:
+                session.rollback()
+        return reports
+
+    def _compare_stored(
+        self, session: Session, spec: RecordKind, rows: pd.DataFrame, existing: pd.Series
+    ) -> tuple[np.ndarray, list[Issue]]:
+        """Which rows are stored already with the same values, and an error for each row whose
+        key is stored with other values."""
+        same = np.zeros(len(rows), dtype=bool)
+        issues: list[Issue] = []
+        stored_ids = existing.to_numpy(dtype=float)
+        wanted = sorted({int(v) for v in stored_ids if not np.isnan(v)})
+        if not wanted:
+            return same, issues
+        table = _table(spec)
+        stored: dict[int, Any] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            for row in session.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+                stored[int(row["id"])] = row
+        # As entered (``ng/ml``, ``10``) may be spelt differently for the same stored value:
+        # the canonical value and unit beside them are compared instead.
+        ignored = {"id", "import_batch", "warning", "unusual", "created_at"}
+        ignored |= {"value_as_entered", "unit_as_entered"}
+        for i, record_id in enumerate(stored_ids):
+            if np.isnan(record_id):
+                continue
+            before = stored[int(record_id)]
+            after = python_values(rows.iloc[i])
+            differing = [
+                name
+                for name, value in after.items()
+                if name in table.c
+                and name not in ignored
+                and _comparable(value) != _comparable(before[name])
+            ]
+            if not differing:
+                same[i] = True
+                continue
+            name = differing[0]
+            issues.append(
+                Issue(
+                    location=f"row {i + 2}, {name}",
+                    message=f"{spec.name} record {int(record_id)} is stored with {name} "
+                    f"{describe_value(before[name])}, the import has "
+                    f"{describe_value(after[name])}; expected the stored value (correct the "
+                    "stored record with `hostcap record correct` first if the import is right)",
+                    value=after[name],
+                    expected=str(before[name]),
+                    code="differs_from_stored",
+                )
+            )
+        return same, issues
+
     def _kind(self, kind: str) -> RecordKind:
         try:
             return KINDS[kind]
@@ -1487,6 +1635,24 @@ def _column_typed(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
             value = value.date()
         out[name] = value
     return out
+
+
+def _comparable(value: Any) -> Any:
+    """A value as compared between an import and the store (dates as timestamps, numbers to
+    12 significant digits, missing as None)."""
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, dt.date | pd.Timestamp):
+        return pd.Timestamp(value)
+    if isinstance(value, int | float | np.number):
+        return float(f"{float(value):.12g}")
+    return value
 
 
 def _stored_hashes(

@@ -42,13 +42,8 @@ def composite_response_times(
     core: Sequence[str] = CORE_MEASURES,
     min_improved: int = 2,
 ) -> pd.DataFrame:
-    """Per client: week of the first sustained composite response, or censoring.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``client, time, event``.
-    """
+    """Per client (``client, time, event``): the week of the first sustained composite
+    response, or the censoring week."""
     changes = follow_up_changes(measurements, specs)
     changes = changes.loc[(changes["week"] > 0) & changes["measure"].isin(list(core))]
     if changes.empty:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hostcap.clinical_store import Store
-from hostcap.services.assessment import client_safety_banner
+from hostcap.services.assessment_reports import client_safety_banner
 from hostcap.services.store import client_overview
 
 __all__ = ["client_view"]
