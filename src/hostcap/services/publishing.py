@@ -70,7 +70,8 @@ from hostcap.services.analytics import (
     run_cohort_analysis,
     write_cohort_analysis,
 )
-from hostcap.services.assessment import client_safety_banner, load_rulebook_file
+from hostcap.services.assessment import load_rulebook_file
+from hostcap.services.assessment_reports import client_safety_banner
 from hostcap.services.store import open_store
 
 __all__ = [
