@@ -10,7 +10,7 @@ from tests.clinical_store.test_audit_data import fill
 
 from hostcap.clinical_store import KINDS, Store
 from hostcap.clinical_store.corrections import INPUT_COLUMNS, correctable_fields, input_values
-from hostcap.clinical_store.store import _table
+from hostcap.clinical_store.store_rows import table_of as _table
 from hostcap.errors import DuplicateError, NotFoundError, ValidationError
 
 

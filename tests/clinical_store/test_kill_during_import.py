@@ -54,7 +54,7 @@ WORKER = r"""
 import os, sys, time
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-import hostcap.clinical_store.store as store_module
+import hostcap.clinical_store.record_writes as store_module
 from hostcap.services.store import import_file, open_store
 
 url, path, hold = sys.argv[1], sys.argv[2], sys.argv[3]

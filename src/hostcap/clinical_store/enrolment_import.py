@@ -17,7 +17,8 @@ from typing import Protocol, cast
 from sqlalchemy import Table, select
 
 from hostcap.clinical_store.audit import append_audit, row_hasher
-from hostcap.clinical_store.store import Store, enrolment_fields
+from hostcap.clinical_store.store import Store
+from hostcap.clinical_store.store_rows import enrolment_fields
 from hostcap.clinical_store.tables import ClientRow, EnrolmentRow, ProtocolPhaseRow
 from hostcap.errors import Issue, ValidationError
 
