@@ -128,23 +128,9 @@ def read_records(
     Every value is checked against ``dictionary``; every field must be one hostcap knows.
     """
     out = RedcapImport()
-    eav = "field_name" in header and "value" in header
-    if eav:
-        boxes = {name for name, spec in dictionary.items() if spec.type == "checkbox"}
-        # The API's EAV file names the instance but may leave the instrument out: a value's
-        # field says which form (instrument) it belongs to.
-        rows = [
-            dict(r, redcap_repeat_instrument=dictionary[str(r["field_name"])].form)
-            if r.get("redcap_repeat_instance")
-            and not r.get("redcap_repeat_instrument")
-            and str(r.get("field_name")) in dictionary
-            else dict(r)
-            for r in rows
-        ]
-        flat = _flat_from_eav(rows, boxes)
-    else:
-        flat = [(f"row {n + 2}", dict(r)) for n, r in enumerate(rows)]
+    flat = _flat_rows_in(rows, header, dictionary)
     known = _known_fields(fields)
+    forms = {f.form for f in dictionary.values()}
     for where, row in flat:
         code = str(row.get(RECORD_ID) or "").strip()
         if not code:
@@ -158,87 +144,126 @@ def read_records(
             )
             continue
         form = str(row.get("redcap_repeat_instrument") or "").strip() or "clients"
-        values: dict[str, str] = {}
-        for name, raw in row.items():
-            if name in (
-                RECORD_ID,
-                "redcap_repeat_instrument",
-                "redcap_repeat_instance",
-                "redcap_event_name",
-            ):
-                continue
-            value = str(raw if raw is not None else "").strip()
-            if name.endswith("_complete") and name.removesuffix("_complete") in {
-                f.form for f in dictionary.values()
-            }:
-                if value not in ("", "0", "1", "2"):
-                    out.issues.append(
-                        Issue(
-                            f"{where}, {name}",
-                            f"{name} value {value!r} is not a form status; expected 0, 1 or 2",
-                            value=value,
-                            expected="0, 1 or 2",
-                        )
-                    )
-                continue
-            base, _, code_part = name.partition("___")
-            spec = dictionary.get(base)
-            if spec is None:
-                out.issues.append(
-                    Issue(
-                        f"{where}, {name}",
-                        f"column {name!r} is not a field of the dictionary; expected its "
-                        "fields only",
-                        value=name,
-                        expected="a field of the data dictionary",
-                    )
-                )
-                continue
-            if value == "" or (code_part and value == "0"):
-                continue
-            if base not in known:
-                out.issues.append(
-                    Issue(
-                        f"{where}, {name}",
-                        f"field {base!r} (form {spec.form}) is not a field hostcap imports; "
-                        "expected the fields of `hostcap redcap dictionary`",
-                        value=base,
-                        expected="a hostcap field",
-                    )
-                )
-                continue
-            if spec.form != form:
-                out.issues.append(
-                    Issue(
-                        f"{where}, {name}",
-                        f"field {base!r} belongs to form {spec.form!r}, but the row is an "
-                        f"instance of {form!r}; expected values of the row's own form",
-                        value=value,
-                        expected=f"a field of form {form}",
-                    )
-                )
-                continue
-            if code_part:
-                issue = _check_value(spec, code_part, f"{where}, {name}")
-                if value != "1":
-                    issue = Issue(
-                        f"{where}, {name}",
-                        f"{name} value {value!r} is not a checkbox state; expected 1 or 0",
-                        value=value,
-                        expected="1 or 0",
-                    )
-                if issue:
-                    out.issues.append(issue)
-                    continue
-                values[base] = ";".join(p for p in (values.get(base, ""), code_part) if p)
-                continue
-            issue = _check_value(spec, value, f"{where}, {name}")
-            if issue:
-                out.issues.append(issue)
-                continue
-            values[base] = value
+        values = _row_values(out, where, row, form, dictionary, known, forms)
         _assemble(out, form, code, values, where, fields, known)
     return out
+
+
+def _flat_rows_in(
+    rows: Sequence[Mapping[str, str]],
+    header: Sequence[str],
+    dictionary: Mapping[str, DictionaryField],
+) -> list[tuple[str, dict[str, str]]]:
+    """(where, flat row) for each record and instance, the rows being flat or EAV."""
+    eav = "field_name" in header and "value" in header
+    if not eav:
+        return [(f"row {n + 2}", dict(r)) for n, r in enumerate(rows)]
+    boxes = {name for name, spec in dictionary.items() if spec.type == "checkbox"}
+    # The API's EAV file names the instance but may leave the instrument out: a value's
+    # field says which form (instrument) it belongs to.
+    rows = [
+        dict(r, redcap_repeat_instrument=dictionary[str(r["field_name"])].form)
+        if r.get("redcap_repeat_instance")
+        and not r.get("redcap_repeat_instrument")
+        and str(r.get("field_name")) in dictionary
+        else dict(r)
+        for r in rows
+    ]
+    return _flat_from_eav(rows, boxes)
+
+
+_ROW_KEYS = (RECORD_ID, "redcap_repeat_instrument", "redcap_repeat_instance", "redcap_event_name")
+
+
+def _row_values(
+    out: RedcapImport,
+    where: str,
+    row: Mapping[str, str],
+    form: str,
+    dictionary: Mapping[str, DictionaryField],
+    known: Mapping[str, tuple[str, FieldSpec | None, int]],
+    forms: set[str],
+) -> dict[str, str]:
+    """The row's values checked, per REDCap field (ticked checkbox codes joined by ``;``);
+    every problem is added to ``out``."""
+    values: dict[str, str] = {}
+    for name, raw in row.items():
+        if name in _ROW_KEYS:
+            continue
+        value = str(raw if raw is not None else "").strip()
+        if name.endswith("_complete") and name.removesuffix("_complete") in forms:
+            if value not in ("", "0", "1", "2"):
+                out.issues.append(
+                    Issue(
+                        f"{where}, {name}",
+                        f"{name} value {value!r} is not a form status; expected 0, 1 or 2",
+                        value=value,
+                        expected="0, 1 or 2",
+                    )
+                )
+            continue
+        base, _, code_part = name.partition("___")
+        spec = dictionary.get(base)
+        if spec is None:
+            out.issues.append(
+                Issue(
+                    f"{where}, {name}",
+                    f"column {name!r} is not a field of the dictionary; expected its fields only",
+                    value=name,
+                    expected="a field of the data dictionary",
+                )
+            )
+            continue
+        if value == "" or (code_part and value == "0"):
+            continue
+        issue = _value_issue(spec, f"{where}, {name}", name, value, form, known)
+        if issue:
+            out.issues.append(issue)
+        elif code_part:
+            values[base] = ";".join(p for p in (values.get(base, ""), code_part) if p)
+        else:
+            values[base] = value
+    return values
+
+
+def _value_issue(
+    spec: DictionaryField,
+    where: str,
+    name: str,
+    value: str,
+    form: str,
+    known: Mapping[str, tuple[str, FieldSpec | None, int]],
+) -> Issue | None:
+    """Why a non-empty value of a dictionary field cannot be imported, if it cannot: a field
+    hostcap does not know, one of another form, a value against the dictionary (for a checkbox
+    column ``field___code``, its code and its state)."""
+    base, _, code_part = name.partition("___")
+    if base not in known:
+        return Issue(
+            where,
+            f"field {base!r} (form {spec.form}) is not a field hostcap imports; "
+            "expected the fields of `hostcap redcap dictionary`",
+            value=base,
+            expected="a hostcap field",
+        )
+    if spec.form != form:
+        return Issue(
+            where,
+            f"field {base!r} belongs to form {spec.form!r}, but the row is an "
+            f"instance of {form!r}; expected values of the row's own form",
+            value=value,
+            expected=f"a field of form {form}",
+        )
+    if not code_part:
+        return _check_value(spec, value, where)
+    if value != "1":
+        return Issue(
+            where,
+            f"{name} value {value!r} is not a checkbox state; expected 1 or 0",
+            value=value,
+            expected="1 or 0",
+        )
+    return _check_value(spec, code_part, where)
 
 
 def _known_fields(fields: KindFields) -> dict[str, tuple[str, FieldSpec | None, int]]:
