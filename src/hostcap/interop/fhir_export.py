@@ -197,33 +197,30 @@ def _medication(record: Record, subject: dict[str, str]) -> dict[str, Any]:
                 "timing": {"repeat": _rate(float(rescue), "wk")},
             }
         )
+    return {**_statement(record, subject, codings, med.name), "dosage": dosage}
+
+
+def _statement(
+    record: Record, subject: dict[str, str], codings: list[dict[str, Any]], text: str
+) -> dict[str, Any]:
+    """A MedicationStatement of ``record`` up to its period (active until it has an end)."""
     period = {"start": _date(str(record["start"]))}
     if record.get("end"):
         period["end"] = _date(str(record["end"]))
     return {
         "resourceType": "MedicationStatement",
         "status": "completed" if record.get("end") else "active",
-        "medicationCodeableConcept": {"coding": codings, "text": med.name},
+        "medicationCodeableConcept": {"coding": codings, "text": text},
         "subject": subject,
         "effectivePeriod": period,
-        "dosage": dosage,
     }
 
 
 def _intervention(record: Record, subject: dict[str, str]) -> dict[str, Any]:
     entry = catalog.get_intervention(str(record["intervention"]))
-    period = {"start": _date(str(record["start"]))}
-    if record.get("end"):
-        period["end"] = _date(str(record["end"]))
+    coding = _coding(INTERVENTION_SYSTEM, entry.id, entry.name)
     return {
-        "resourceType": "MedicationStatement",
-        "status": "completed" if record.get("end") else "active",
-        "medicationCodeableConcept": {
-            "coding": [_coding(INTERVENTION_SYSTEM, entry.id, entry.name)],
-            "text": entry.name,
-        },
-        "subject": subject,
-        "effectivePeriod": period,
+        **_statement(record, subject, [coding], entry.name),
         **_notes(record.get("phase")),
         "dosage": [
             {
