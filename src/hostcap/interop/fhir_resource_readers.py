@@ -14,24 +14,7 @@ from typing import Any
 
 from hostcap import catalog
 from hostcap.errors import HostcapError, Issue, Severity
-from hostcap.interop.fhir_codes import (
-    ATC_SYSTEM,
-    CLIENT_CODE_SYSTEM,
-    EXT_NOTE,
-    EXT_WEEK,
-    FINDING_SYSTEM,
-    INSTRUMENT_SYSTEM,
-    INTERVENTION_SYSTEM,
-    LAB_CONTEXT_SYSTEM,
-    LOINC_SYSTEM,
-    MEDICATION_SYSTEM,
-    ORGAN_SYSTEM_SYSTEM,
-    PSEUDONYM_SYSTEM,
-    QUESTIONNAIRE_BASE,
-    RECORD_SYSTEM,
-    TAG_SYSTEM,
-    VISIT_KIND_SYSTEM,
-)
+from hostcap.interop import fhir_codes
 from hostcap.interop.fhir_elements import (
     ElementError,
     code_in,
@@ -135,8 +118,8 @@ class ResourceReaders:
         code = None
         for ident in resource.get("identifier") or []:
             if isinstance(ident, Mapping) and ident.get("system") in (
-                CLIENT_CODE_SYSTEM,
-                PSEUDONYM_SYSTEM,
+                fhir_codes.CLIENT_CODE_SYSTEM,
+                fhir_codes.PSEUDONYM_SYSTEM,
             ):
                 code = ident.get("value")
         if not code:
@@ -147,13 +130,14 @@ class ResourceReaders:
                 "identifier",
                 f"identifier has no hostcap client code (systems: {systems or 'none'})",
                 systems,
-                f"an identifier with system {CLIENT_CODE_SYSTEM} or {PSEUDONYM_SYSTEM} holding a "
+                f"an identifier with system {fhir_codes.CLIENT_CODE_SYSTEM} or "
+                f"{fhir_codes.PSEUDONYM_SYSTEM} holding a "
                 "pseudonymous code (a medical record number is not one: add a code)",
             )
         gender = need(resource, "gender", "female, male or other")
         birth = str(need(resource, "birthDate", "a birth date or year (YYYY)"))
         demo = any(
-            t.get("system") == TAG_SYSTEM and t.get("code") == "demo"
+            t.get("system") == fhir_codes.TAG_SYSTEM and t.get("code") == "demo"
             for t in (resource.get("meta") or {}).get("tag") or []
             if isinstance(t, Mapping)
         )
@@ -171,14 +155,14 @@ class ResourceReaders:
 
     def observation(self, label: str, resource: Mapping[str, Any]) -> None:
         code = resource.get("code")
-        record_code = code_in(code, RECORD_SYSTEM)
+        record_code = code_in(code, fhir_codes.RECORD_SYSTEM)
         if record_code == "episode":
             return self.episode(label, resource)
         if record_code == "food-trial":
             return self.food(label, resource)
-        if code_in(code, FINDING_SYSTEM):
+        if code_in(code, fhir_codes.FINDING_SYSTEM):
             return self.finding(label, resource)
-        if code_in(code, INSTRUMENT_SYSTEM):
+        if code_in(code, fhir_codes.INSTRUMENT_SYSTEM):
             return self.survey_total(label, resource)
         return self.lab(label, resource)
 
@@ -187,7 +171,10 @@ class ResourceReaders:
         analyte = None
         coded = codings(resource.get("code"))
         for coding in coded:
-            if coding.get("system") in (LOINC_SYSTEM, "urn:hostcap:local") and coding.get("code"):
+            if coding.get("system") in (
+                fhir_codes.LOINC_SYSTEM,
+                "urn:hostcap:local",
+            ) and coding.get("code"):
                 try:
                     analyte = catalog.get_analyte(str(coding["code"])).id
                     break
@@ -226,7 +213,9 @@ class ResourceReaders:
                     record[name] = limit
         parts = components(resource)
         for comp in parts.pop("context", []):
-            record["context"] = code_in(comp.get("valueCodeableConcept"), LAB_CONTEXT_SYSTEM)
+            record["context"] = code_in(
+                comp.get("valueCodeableConcept"), fhir_codes.LAB_CONTEXT_SYSTEM
+            )
         for comp in parts.pop("hours-after-onset", []):
             hours, hours_unit = quantity(comp, "valueQuantity")
             if hours_unit not in (None, "h"):
@@ -249,7 +238,9 @@ class ResourceReaders:
         parts = components(resource)
         systems = []
         for comp in parts.pop("organ-system", []):
-            systems.append(code_in(comp.get("valueCodeableConcept"), ORGAN_SYSTEM_SYSTEM) or "")
+            systems.append(
+                code_in(comp.get("valueCodeableConcept"), fhir_codes.ORGAN_SYSTEM_SYSTEM) or ""
+            )
         record: dict[str, str | None] = {
             "client_code": self.subject(resource),
             "onset_at": effective(resource, self.zone),
@@ -308,7 +299,7 @@ class ResourceReaders:
             "findings",
             {
                 "client_code": self.subject(resource),
-                "field": code_in(resource.get("code"), FINDING_SYSTEM),
+                "field": code_in(resource.get("code"), fhir_codes.FINDING_SYSTEM),
                 "value": value,
                 "date": day(effective(resource, self.zone)),
                 "source": notes(resource),
@@ -317,7 +308,7 @@ class ResourceReaders:
         )
 
     def survey_total(self, label: str, resource: Mapping[str, Any]) -> None:
-        instrument = code_in(resource.get("code"), INSTRUMENT_SYSTEM)
+        instrument = code_in(resource.get("code"), fhir_codes.INSTRUMENT_SYSTEM)
         derived = [
             d.get("reference") for d in resource.get("derivedFrom") or [] if isinstance(d, Mapping)
         ]
@@ -359,7 +350,8 @@ class ResourceReaders:
                 "medication[x]",
                 "medicationReference is not read (the medication must be coded in place)",
                 resource.get("medicationReference"),
-                f"medicationCodeableConcept with an ATC ({ATC_SYSTEM}) or hostcap medication code",
+                f"medicationCodeableConcept with an ATC ({fhir_codes.ATC_SYSTEM}) or hostcap "
+                "medication code",
             )
         client = self.subject(resource)
         period = resource.get("effectivePeriod") or {}
@@ -376,7 +368,7 @@ class ResourceReaders:
             raise ElementError(
                 "dosage", "dosage with a dose is missing", None, "dosage.doseAndRate.doseQuantity"
             )
-        intervention = code_in(concept, INTERVENTION_SYSTEM)
+        intervention = code_in(concept, fhir_codes.INTERVENTION_SYSTEM)
         dose, unit = quantity(
             regular[0], "doseAndRate.doseQuantity", prefer_unit=intervention is not None
         )
@@ -395,9 +387,9 @@ class ResourceReaders:
                 label,
             )
             return
-        drug = code_in(concept, MEDICATION_SYSTEM)
+        drug = code_in(concept, fhir_codes.MEDICATION_SYSTEM)
         if drug is None:
-            atc = code_in(concept, ATC_SYSTEM)
+            atc = code_in(concept, fhir_codes.ATC_SYSTEM)
             matches = [m.id for m in catalog.medications().values() if atc and m.atc == atc]
             if not matches:
                 shown = [f"{c.get('system')}|{c.get('code')}" for c in codings(concept)]
@@ -406,7 +398,7 @@ class ResourceReaders:
                     f"medicationCodeableConcept.coding {shown} names no medication in "
                     "hostcap's catalog",
                     shown,
-                    f"an ATC code ({ATC_SYSTEM}) of a catalog medication",
+                    f"an ATC code ({fhir_codes.ATC_SYSTEM}) of a catalog medication",
                 )
             drug = matches[0]
         record: dict[str, str | None] = {
@@ -441,14 +433,17 @@ class ResourceReaders:
 
     def questionnaire_response(self, label: str, resource: Mapping[str, Any]) -> None:
         canonical = str(need(resource, "questionnaire", "a hostcap questionnaire"))
-        if not canonical.startswith(QUESTIONNAIRE_BASE):
+        if not canonical.startswith(fhir_codes.QUESTIONNAIRE_BASE):
             raise ElementError(
                 "questionnaire",
                 f"questionnaire {canonical!r} is not a hostcap instrument",
                 canonical,
-                QUESTIONNAIRE_BASE + "<instrument id> (" + ", ".join(catalog.instruments()) + ")",
+                fhir_codes.QUESTIONNAIRE_BASE
+                + "<instrument id> ("
+                + ", ".join(catalog.instruments())
+                + ")",
             )
-        instrument = canonical.removeprefix(QUESTIONNAIRE_BASE)
+        instrument = canonical.removeprefix(fhir_codes.QUESTIONNAIRE_BASE)
         answers: list[str] = []
         for n, item in enumerate(resource.get("item") or []):
             answer = (item.get("answer") or [{}])[0]
@@ -469,11 +464,11 @@ class ResourceReaders:
         start = need(resource, "period.start", "the visit date")
         week = note = None
         for ext in resource.get("extension") or []:
-            if ext.get("url") == EXT_WEEK:
+            if ext.get("url") == fhir_codes.EXT_WEEK:
                 week = number(ext.get("valueDecimal"), "extension.valueDecimal")
-            elif ext.get("url") == EXT_NOTE:
+            elif ext.get("url") == fhir_codes.EXT_NOTE:
                 note = ext.get("valueString")
-        kinds = [code_in(t, VISIT_KIND_SYSTEM) for t in resource.get("type") or []]
+        kinds = [code_in(t, fhir_codes.VISIT_KIND_SYSTEM) for t in resource.get("type") or []]
         self.out.add(
             "visits",
             {
