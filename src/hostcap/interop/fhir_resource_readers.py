@@ -387,23 +387,9 @@ class ResourceReaders:
                 label,
             )
             return
-        drug = code_in(concept, fhir_codes.MEDICATION_SYSTEM)
-        if drug is None:
-            atc = code_in(concept, fhir_codes.ATC_SYSTEM)
-            matches = [m.id for m in catalog.medications().values() if atc and m.atc == atc]
-            if not matches:
-                shown = [f"{c.get('system')}|{c.get('code')}" for c in codings(concept)]
-                raise ElementError(
-                    "medicationCodeableConcept.coding",
-                    f"medicationCodeableConcept.coding {shown} names no medication in "
-                    "hostcap's catalog",
-                    shown,
-                    f"an ATC code ({fhir_codes.ATC_SYSTEM}) of a catalog medication",
-                )
-            drug = matches[0]
         record: dict[str, str | None] = {
             "client_code": client,
-            "drug": drug,
+            "drug": _catalog_drug(concept),
             "dose": dose,
             "unit": unit,
             "per_day": self.rate(regular[0], "d"),
@@ -480,3 +466,21 @@ class ResourceReaders:
             },
             label,
         )
+
+
+def _catalog_drug(concept: Any) -> str:
+    """The catalog medication a medicationCodeableConcept names (hostcap's code, else ATC)."""
+    drug = code_in(concept, fhir_codes.MEDICATION_SYSTEM)
+    if drug is not None:
+        return drug
+    atc = code_in(concept, fhir_codes.ATC_SYSTEM)
+    matches = [m.id for m in catalog.medications().values() if atc and m.atc == atc]
+    if not matches:
+        shown = [f"{c.get('system')}|{c.get('code')}" for c in codings(concept)]
+        raise ElementError(
+            "medicationCodeableConcept.coding",
+            f"medicationCodeableConcept.coding {shown} names no medication in hostcap's catalog",
+            shown,
+            f"an ATC code ({fhir_codes.ATC_SYSTEM}) of a catalog medication",
+        )
+    return matches[0]
