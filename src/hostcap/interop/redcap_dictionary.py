@@ -297,18 +297,7 @@ def read_dictionary(
                     expected="unique field names",
                 )
             )
-        out[name] = DictionaryField(
-            name=name,
-            form=values[1],
-            type=values[3],
-            label=values[4],
-            choices=parse_choices(values[5]),
-            validation=values[7],
-            minimum=values[8],
-            maximum=values[9],
-            required=values[12].lower() == "y",
-            identifier=values[10].lower() == "y",
-        )
+        out[name] = _dictionary_field(values)
     if out and next(iter(out)) != RECORD_ID:
         issues.append(
             Issue(
@@ -320,3 +309,19 @@ def read_dictionary(
             )
         )
     return out, issues
+
+
+def _dictionary_field(values: Sequence[str]) -> DictionaryField:
+    """A dictionary row's field, from its 18 cells in order."""
+    return DictionaryField(
+        name=values[0],
+        form=values[1],
+        type=values[3],
+        label=values[4],
+        choices=parse_choices(values[5]),
+        validation=values[7],
+        minimum=values[8],
+        maximum=values[9],
+        required=values[12].lower() == "y",
+        identifier=values[10].lower() == "y",
+    )
