@@ -11,20 +11,18 @@ from hostcap.interop.fhir_export import build_bundle, questionnaire_resource, re
 from hostcap.interop.fhir_import import FhirImport, read_bundle
 from hostcap.interop.fields import KIND_ORDER, FieldSpec, KindFields, Record, Records
 from hostcap.interop.interop_docs import interop_markdown
-from hostcap.interop.redcap import (
+from hostcap.interop.redcap_dictionary import (
     API_KEYS,
     DICTIONARY_COLUMNS,
     FIELD_TYPES,
     RECORD_ID,
     DictionaryField,
-    RedcapImport,
     data_dictionary,
-    eav_rows,
-    flat_rows,
     read_dictionary,
-    read_records,
     repeating_forms,
 )
+from hostcap.interop.redcap_export import eav_rows, flat_rows
+from hostcap.interop.redcap_import import RedcapImport, read_records
 
 __all__ = [
     "API_KEYS",

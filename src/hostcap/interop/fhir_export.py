@@ -197,33 +197,30 @@ def _medication(record: Record, subject: dict[str, str]) -> dict[str, Any]:
                 "timing": {"repeat": _rate(float(rescue), "wk")},
             }
         )
+    return {**_statement(record, subject, codings, med.name), "dosage": dosage}
+
+
+def _statement(
+    record: Record, subject: dict[str, str], codings: list[dict[str, Any]], text: str
+) -> dict[str, Any]:
+    """A MedicationStatement of ``record`` up to its period (active until it has an end)."""
     period = {"start": _date(str(record["start"]))}
     if record.get("end"):
         period["end"] = _date(str(record["end"]))
     return {
         "resourceType": "MedicationStatement",
         "status": "completed" if record.get("end") else "active",
-        "medicationCodeableConcept": {"coding": codings, "text": med.name},
+        "medicationCodeableConcept": {"coding": codings, "text": text},
         "subject": subject,
         "effectivePeriod": period,
-        "dosage": dosage,
     }
 
 
 def _intervention(record: Record, subject: dict[str, str]) -> dict[str, Any]:
     entry = catalog.get_intervention(str(record["intervention"]))
-    period = {"start": _date(str(record["start"]))}
-    if record.get("end"):
-        period["end"] = _date(str(record["end"]))
+    coding = _coding(INTERVENTION_SYSTEM, entry.id, entry.name)
     return {
-        "resourceType": "MedicationStatement",
-        "status": "completed" if record.get("end") else "active",
-        "medicationCodeableConcept": {
-            "coding": [_coding(INTERVENTION_SYSTEM, entry.id, entry.name)],
-            "text": entry.name,
-        },
-        "subject": subject,
-        "effectivePeriod": period,
+        **_statement(record, subject, [coding], entry.name),
         **_notes(record.get("phase")),
         "dosage": [
             {
@@ -425,6 +422,35 @@ def _sorted(records: Sequence[Record]) -> list[Record]:
     return sorted(records, key=lambda r: json.dumps(dict(r), sort_keys=True))
 
 
+def _record_entries(
+    kind: str, record: Record, subject: dict[str, str], zone: dt.tzinfo | None
+) -> list[dict[str, Any]]:
+    """The entries of one record (a questionnaire: its response, then the total derived from it)."""
+    entries = []
+    made: dict[str, Any]
+    if kind == "labs":
+        made = _lab(record, subject, zone)
+    elif kind == "meds":
+        made = _medication(record, subject)
+    elif kind == "interventions":
+        made = _intervention(record, subject)
+    elif kind == "questionnaires":
+        response, total = _questionnaire(record, subject)
+        response_id = resource_uuid(kind, response)
+        entries.append(_entry(response_id, response))
+        made = total | {"derivedFrom": [{"reference": f"urn:uuid:{response_id}"}]}
+    elif kind == "episodes":
+        made = _episode(record, subject, zone)
+    elif kind == "food":
+        made = _food(record, subject)
+    elif kind == "findings":
+        made = _finding(record, subject)
+    else:
+        made = _visit(record, subject)
+    entries.append(_entry(resource_uuid(kind, made), made))
+    return entries
+
+
 def build_bundle(
     records: Records,
     fields: KindFields,
@@ -463,27 +489,7 @@ def build_bundle(
     for kind in KIND_ORDER[1:]:
         for record in _sorted(records.get(kind, ())):
             subject = {"reference": patient_url[str(record["client_code"])]}
-            made: dict[str, Any]
-            if kind == "labs":
-                made = _lab(record, subject, zone)
-            elif kind == "meds":
-                made = _medication(record, subject)
-            elif kind == "interventions":
-                made = _intervention(record, subject)
-            elif kind == "questionnaires":
-                response, total = _questionnaire(record, subject)
-                response_id = resource_uuid(kind, response)
-                entries.append(_entry(response_id, response))
-                made = total | {"derivedFrom": [{"reference": f"urn:uuid:{response_id}"}]}
-            elif kind == "episodes":
-                made = _episode(record, subject, zone)
-            elif kind == "food":
-                made = _food(record, subject)
-            elif kind == "findings":
-                made = _finding(record, subject)
-            else:
-                made = _visit(record, subject)
-            entries.append(_entry(resource_uuid(kind, made), made))
+            entries.extend(_record_entries(kind, record, subject, zone))
     return {
         "resourceType": "Bundle",
         "meta": {

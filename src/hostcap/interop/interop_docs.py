@@ -5,7 +5,7 @@ from __future__ import annotations
 from hostcap import catalog
 from hostcap.interop.fhir_codes import FHIR_MAPPING, FHIR_NOT_EXPORTED, UCUM_SYSTEM
 from hostcap.interop.fields import KIND_ORDER, KindFields
-from hostcap.interop.redcap import DICTIONARY_COLUMNS, FIELD_TYPES, data_dictionary
+from hostcap.interop.redcap_dictionary import DICTIONARY_COLUMNS, FIELD_TYPES, data_dictionary
 
 __all__ = ["VALIDATOR_NOTES", "interop_markdown"]
 
@@ -51,7 +51,15 @@ def _cell(text: object) -> str:
 
 def interop_markdown(fields: KindFields) -> str:
     """The mapping document for the record kinds declared in ``fields``."""
-    lines = [
+    lines = _commands_and_deidentification()
+    lines += _fhir_section(fields)
+    lines += _redcap_section(fields)
+    lines += _validators_section()
+    return "\n".join(lines)
+
+
+def _commands_and_deidentification() -> list[str]:
+    return [
         "# Interoperability: FHIR R4B and REDCap",
         "",
         "Generated from the record kinds' declarations and the mapping data in "
@@ -84,6 +92,11 @@ def interop_markdown(fields: KindFields) -> str:
         "`--identified` writes the real client codes (FHIR identifier system "
         "`urn:hostcap:client-code`), real dates and free text.",
         "",
+    ]
+
+
+def _fhir_section(fields: KindFields) -> list[str]:
+    lines = [
         "## FHIR R4B",
         "",
         "A Bundle of type `collection`; resource ids are UUIDs computed from each resource's "
@@ -136,6 +149,12 @@ def interop_markdown(fields: KindFields) -> str:
         "A de-identified bundle imported into the store it came from brings its clients in as "
         "new clients (their pseudonyms cannot be linked back, by design).",
         "",
+    ]
+    return lines
+
+
+def _redcap_section(fields: KindFields) -> list[str]:
+    lines = [
         "## REDCap",
         "",
         "The data dictionary has REDCap's 18 columns in their order: "
@@ -178,6 +197,12 @@ def interop_markdown(fields: KindFields) -> str:
         "PyCap. They are tested against a small local fake of that API (a contract test, not a "
         "REDCap test): no REDCap instance was available.",
         "",
+    ]
+    return lines
+
+
+def _validators_section() -> list[str]:
+    lines = [
         "## What the validators rejected during development",
         "",
         "Exports are checked in the tests by two implementations hostcap did not write: "
@@ -190,4 +215,4 @@ def interop_markdown(fields: KindFields) -> str:
     else:
         lines.append("Nothing was rejected.")
     lines.append("")
-    return "\n".join(lines)
+    return lines

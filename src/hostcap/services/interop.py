@@ -205,8 +205,7 @@ def _located(issue: Issue, origins: Mapping[str, Sequence[str]]) -> Issue:
 
 def _write(
     store: Store,
-    records: Mapping[str, Sequence[Mapping[str, str | None]]],
-    origins: Mapping[str, Sequence[str]],
+    read: interop.FhirImport | interop.RedcapImport,
     *,
     dry_run: bool,
     actor: str | None,
@@ -215,7 +214,7 @@ def _write(
 ) -> list[ImportReport]:
     sets = []
     for kind in interop.KIND_ORDER:
-        rows = records.get(kind)
+        rows = read.records.get(kind)
         if not rows:
             continue
         names = [c.name for c in record_fields(kind)]
@@ -236,7 +235,8 @@ def _write(
         )
     except ValidationError as exc:
         raise ValidationError(
-            [_located(i, origins) for i in exc.issues], context=f"{source}: nothing was written"
+            [_located(i, read.origins) for i in exc.issues],
+            context=f"{source}: nothing was written",
         ) from None
 
 
@@ -261,8 +261,7 @@ def import_fhir(
         raise ValidationError(read.issues, context=f"{Path(path).name}: nothing was written")
     reports = _write(
         store,
-        read.records,
-        read.origins,
+        read,
         dry_run=dry_run,
         actor=actor,
         source=Path(path).name,
@@ -366,15 +365,7 @@ def _import_redcap_rows(
     read = interop.read_records(rows, header, dictionary, kind_fields())
     if read.issues:
         raise ValidationError(read.issues, context=f"{source}: nothing was written")
-    reports = _write(
-        store,
-        read.records,
-        read.origins,
-        dry_run=dry_run,
-        actor=actor,
-        source=source,
-        digest=digest,
-    )
+    reports = _write(store, read, dry_run=dry_run, actor=actor, source=source, digest=digest)
     warnings = [_located(w, read.origins) for r in reports for w in r.warnings]
     return InteropImportReport(reports, [], warnings, dry_run)
 
@@ -441,17 +432,18 @@ def _redcap_call(action: str, call: Any) -> Any:
         raise ConfigurationError(f"REDCap {action} failed: {exc}") from None
 
 
+def _connected(url: str, token_env: str) -> tuple[Any, Any]:
+    """The REDCap project at ``url`` (its token in ``token_env``) and its version: the first
+    call, which shows the URL and the token work."""
+    project = _project(url, token_env)
+    return project, _redcap_call("version", project.export_version)
+
+
 def pull_redcap(
-    store: Store,
-    url: str,
-    token_env: str,
-    *,
-    dry_run: bool = False,
-    actor: str | None = None,
+    store: Store, url: str, token_env: str, *, dry_run: bool = False, actor: str | None = None
 ) -> InteropImportReport:
     """Import a REDCap project's records (checked against its own dictionary) over its API."""
-    project = _project(url, token_env)
-    version = _redcap_call("version", project.export_version)
+    project, version = _connected(url, token_env)
     metadata = _redcap_call("metadata export", lambda: project.export_metadata(format_type="json"))
     records = _redcap_call(
         "record export", lambda: project.export_records(format_type="json", record_type="flat")
@@ -473,22 +465,16 @@ def pull_redcap(
 
 
 def push_redcap(
-    store: Store,
-    url: str,
-    token_env: str,
-    *,
-    identified: bool = False,
-    actor: str | None = None,
+    store: Store, url: str, token_env: str, *, identified: bool = False, actor: str | None = None
 ) -> RedcapExportReport:
     """Send the data dictionary, the repeating instruments and the records to a REDCap project."""
-    project = _project(url, token_env)
+    project, _ = _connected(url, token_env)
     fields = kind_fields()
     dictionary = interop.data_dictionary(fields)
     metadata = [
         dict(zip(interop.API_KEYS, (row[c] for c in interop.DICTIONARY_COLUMNS), strict=True))
         for row in dictionary
     ]
-    _redcap_call("version", project.export_version)
     _redcap_call("metadata import", lambda: project.import_metadata(metadata, import_format="json"))
     repeating = [
         {"form_name": form, "custom_form_label": ""} for form in interop.repeating_forms(dictionary)
