@@ -28,6 +28,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from hostcap import output_files, reports
 from hostcap.clinical_store import Store, cohort_records, new_pseudonyms
 from hostcap.errors import HostcapError, InputError, ValidationError
 from hostcap.mechanistic_model import (
@@ -54,23 +55,6 @@ from hostcap.outcome_analytics import (
     predicted_order,
     responder_table,
     time_to_improvement,
-)
-from hostcap.output_files import (
-    check_output_file,
-    output_folder,
-    save_figure,
-    write_csv,
-    write_text,
-)
-from hostcap.reports import (
-    CohortAnalysis,
-    cohort_summary_markdown,
-    discovery_document,
-    marker_order_table,
-    mixed_models_table,
-    responders_csv_table,
-    summary_figures,
-    variant_table,
 )
 from hostcap.services.modelling import example_protocol
 from hostcap.services.modelling_scale import dask_client
@@ -375,7 +359,7 @@ def _run_analysis(
     n_bootstrap: int,
     seed: int,
     model_orders: bool,
-) -> CohortAnalysis:
+) -> reports.CohortAnalysis:
     m, c = frames.measurements, frames.clients
     step("responders and reliable change")
     responders = responder_table(m)
@@ -426,7 +410,7 @@ def _run_analysis(
     if errors is not None:
         variants = compare_variants(errors, n_bootstrap=max(1000, n_bootstrap), seed=seed)
         variant_note = variants.note + "; " + variant_note
-    return CohortAnalysis(
+    return reports.CohortAnalysis(
         frames=frames,
         responders=responders,
         composite=composite,
@@ -538,7 +522,7 @@ def run_cohort_analysis(
     model_orders: bool = True,
     progress: bool = False,
     console: Console | None = None,
-) -> CohortAnalysis:
+) -> reports.CohortAnalysis:
     """The analysis :func:`analyze_cohort` runs, returned instead of written (the article
     pack of ``hostcap report cohort`` renders it); ``frames`` default to the whole store."""
     if max_fit_clients < 0:
@@ -560,7 +544,7 @@ def run_cohort_analysis(
 
 
 def write_cohort_analysis(
-    results: CohortAnalysis, store: Store, out_dir: Path, *, force: bool = False
+    results: reports.CohortAnalysis, store: Store, out_dir: Path, *, force: bool = False
 ) -> dict[str, Path]:
     """Write ``results`` as :func:`analyze_cohort` writes its analysis (same files)."""
     out = _check_analysis_folder(Path(out_dir), force=force)
@@ -568,7 +552,7 @@ def write_cohort_analysis(
 
 
 def _write_results(
-    results: CohortAnalysis, out: Path, source: str, *, identified: bool = False
+    results: reports.CohortAnalysis, out: Path, source: str, *, identified: bool = False
 ) -> dict[str, Path]:
     """Every table, figure and the summary under ``out``, as :mod:`hostcap.reports` renders
     them (the folder was checked, or --force given, before the analysis ran).
@@ -577,31 +561,35 @@ def _write_results(
     de-identified export) unless ``identified``.
     """
     files: dict[str, Path] = {}
-    responders = responders_csv_table(results)
+    responders = reports.responders_csv_table(results)
     if not identified and not responders.empty:
         responders["client"] = responders["client"].map(new_pseudonyms(responders["client"]))
     files["responders.csv"] = _csv(responders, out / "responders.csv")
-    files["marker_order.csv"] = _csv(marker_order_table(results), out / "marker_order.csv")
-    files["mixed_models.csv"] = _csv(mixed_models_table(results), out / "mixed_models.csv")
+    files["marker_order.csv"] = _csv(reports.marker_order_table(results), out / "marker_order.csv")
+    files["mixed_models.csv"] = _csv(reports.mixed_models_table(results), out / "mixed_models.csv")
     path = out / "phenotype_discovery.json"
-    write_text(
+    output_files.write_text(
         path,
-        json.dumps(discovery_document(results), indent=2, allow_nan=False) + "\n",
+        json.dumps(reports.discovery_document(results), indent=2, allow_nan=False) + "\n",
         force=True,
         option="--out",
     )
     files["phenotype_discovery.json"] = path
-    files["variant_comparison.csv"] = _csv(variant_table(results), out / "variant_comparison.csv")
+    files["variant_comparison.csv"] = _csv(
+        reports.variant_table(results), out / "variant_comparison.csv"
+    )
     figures = out / "figures"
-    output_folder(figures, option="--out")
-    for name, figure in summary_figures(results):
+    output_files.output_folder(figures, option="--out")
+    for name, figure in reports.summary_figures(results):
         # Figures are regenerated as a set; the folder was checked before the analysis ran.
-        files[f"figures/{name}"] = save_figure(
+        files[f"figures/{name}"] = output_files.save_figure(
             figure, figures / name, force=True, option="--out", dpi=110
         )
     summary = out / "summary.md"
     files["summary.md"] = summary
-    write_text(summary, cohort_summary_markdown(results, source, files), force=True, option="--out")
+    output_files.write_text(
+        summary, reports.cohort_summary_markdown(results, source, files), force=True, option="--out"
+    )
     return files
 
 
@@ -612,12 +600,12 @@ def check_analysis_folder(out: Path, *, force: bool) -> Path:
 
 def _check_analysis_folder(out: Path, *, force: bool) -> Path:
     """Refuse, before minutes of work, a folder holding an analysis unless ``force``."""
-    output_folder(out, option="--out")
+    output_files.output_folder(out, option="--out")
     for name in ANALYSIS_FILES:
-        check_output_file(out / name, force=force, option="--out")
+        output_files.check_output_file(out / name, force=force, option="--out")
     figures = out / "figures"
     if figures.is_symlink() or figures.exists():
-        output_folder(figures, option="--out")
+        output_files.output_folder(figures, option="--out")
         if not force and any(figures.glob("*.png")):
             raise InputError(
                 f"--out {str(figures)!r} already holds figures; expected a new folder, or "
@@ -631,7 +619,7 @@ def _check_analysis_folder(out: Path, *, force: bool) -> Path:
 
 def _csv(frame: pd.DataFrame, path: Path) -> Path:
     # The folder was checked (or --force given) before the analysis ran.
-    return write_csv(frame, path, force=True, option="--out", float_format="%.10g")
+    return output_files.write_csv(frame, path, force=True, option="--out", float_format="%.10g")
 
 
 def analyze_cohort_at(
