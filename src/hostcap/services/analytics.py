@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import matplotlib
 
@@ -63,6 +64,8 @@ from hostcap.services.store import open_store
 __all__ = [
     "ANALYSIS_FILES",
     "MODEL_OBSERVABLES",
+    "AnalysisOptions",
+    "AnalysisSettings",
     "CohortFrames",
     "analyze_cohort",
     "analyze_cohort_at",
@@ -349,17 +352,48 @@ def _progress(enabled: bool, console: Console | None) -> Iterator[Callable[[str]
             progress.update(task[-1], completed=1, total=1)
 
 
+class AnalysisOptions(TypedDict, total=False):
+    """The keyword options of a cohort analysis (:func:`analyze_cohort` says what each does);
+    one left out takes its default from :class:`AnalysisSettings`."""
+
+    max_fit_clients: int
+    n_bootstrap: int
+    seed: int
+    model_orders: bool
+    progress: bool
+    console: Console | None
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """:class:`AnalysisOptions` with the defaults of ``hostcap analyze cohort`` filled in."""
+
+    max_fit_clients: int = 30
+    n_bootstrap: int = 200
+    seed: int = 0
+    model_orders: bool = True
+    progress: bool = False
+    console: Console | None = None
+
+    def checked(self) -> AnalysisSettings:
+        """These settings, once ``max_fit_clients`` is known to be ≥ 0."""
+        if self.max_fit_clients < 0:
+            raise ValidationError.single("max_fit_clients", self.max_fit_clients, "an integer ≥ 0")
+        return self
+
+
 def _run_analysis(
     store: Store,
     frames: CohortFrames,
     step: Callable[[str], None],
-    *,
     scheduler: str | None,
-    max_fit_clients: int,
-    n_bootstrap: int,
-    seed: int,
-    model_orders: bool,
+    settings: AnalysisSettings,
 ) -> reports.CohortAnalysis:
+    max_fit_clients, n_bootstrap, seed = (
+        settings.max_fit_clients,
+        settings.n_bootstrap,
+        settings.seed,
+    )
     m, c = frames.measurements, frames.clients
     step("responders and reliable change")
     responders = responder_table(m)
@@ -381,7 +415,7 @@ def _run_analysis(
     }
     order_comparisons: dict[str, OrderComparison] = {}
     order_notes: list[str] = []
-    if model_orders:
+    if settings.model_orders:
         step("model variants' predicted marker order")
         for phenotype, observed in order_by_phenotype.items():
             if phenotype not in MODEL_PHENOTYPES:
@@ -435,14 +469,9 @@ def analyze_cohort(
     out_dir: Path,
     scheduler: str | None = None,
     *,
-    max_fit_clients: int = 30,
-    n_bootstrap: int = 200,
-    seed: int = 0,
-    model_orders: bool = True,
-    progress: bool = False,
-    console: Console | None = None,
     force: bool = False,
     identified: bool = False,
+    **options: Unpack[AnalysisOptions],
 ) -> dict[str, Path]:
     """Analyse the whole cohort in ``store`` and write the results under ``out_dir``.
 
@@ -479,22 +508,12 @@ def analyze_cohort(
     dict of str to Path
         Every file written, by its name relative to ``out_dir``.
     """
-    if max_fit_clients < 0:
-        raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 0")
+    settings = AnalysisSettings(**options).checked()
     out = _check_analysis_folder(Path(out_dir), force=force)
-    with _progress(progress, console) as step:
+    with _progress(settings.progress, settings.console) as step:
         step("reading the store")
         frames = load_cohort(store)
-        results = _run_analysis(
-            store,
-            frames,
-            step,
-            scheduler=scheduler,
-            max_fit_clients=max_fit_clients,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            model_orders=model_orders,
-        )
+        results = _run_analysis(store, frames, step, scheduler, settings)
         step("writing tables and figures")
         files = _write_results(
             results,
@@ -515,32 +534,16 @@ def run_cohort_analysis(
     store: Store,
     frames: CohortFrames | None = None,
     scheduler: str | None = None,
-    *,
-    max_fit_clients: int = 30,
-    n_bootstrap: int = 200,
-    seed: int = 0,
-    model_orders: bool = True,
-    progress: bool = False,
-    console: Console | None = None,
+    **options: Unpack[AnalysisOptions],
 ) -> reports.CohortAnalysis:
     """The analysis :func:`analyze_cohort` runs, returned instead of written (the article
     pack of ``hostcap report cohort`` renders it); ``frames`` default to the whole store."""
-    if max_fit_clients < 0:
-        raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 0")
-    with _progress(progress, console) as step:
+    settings = AnalysisSettings(**options).checked()
+    with _progress(settings.progress, settings.console) as step:
         if frames is None:
             step("reading the store")
             frames = load_cohort(store)
-        return _run_analysis(
-            store,
-            frames,
-            step,
-            scheduler=scheduler,
-            max_fit_clients=max_fit_clients,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            model_orders=model_orders,
-        )
+        return _run_analysis(store, frames, step, scheduler, settings)
 
 
 def write_cohort_analysis(

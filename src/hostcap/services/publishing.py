@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
 
@@ -62,6 +62,8 @@ from hostcap.reports import (
     variant_table,
 )
 from hostcap.services.analytics import (
+    AnalysisOptions,
+    AnalysisSettings,
     check_analysis_folder,
     client_protocols,
     fit_candidates,
@@ -397,43 +399,29 @@ def cohort_pack(
     formats: str | Iterable[str] = FORMATS,
     analysis_dir: Path | None = None,
     scheduler: str | None = None,
-    max_fit_clients: int = 30,
-    n_bootstrap: int = 200,
-    seed: int = 0,
-    model_orders: bool = True,
-    progress: bool = False,
-    console: Any = None,
     force: bool = False,
+    **options: Unpack[AnalysisOptions],
 ) -> dict[str, Path]:
     """Write the cohort article pack under ``out_dir`` (and, with ``analysis_dir``, the full
     analysis files of ``hostcap analyze cohort`` from the same run).
 
     The analysis is :func:`hostcap.services.analytics.run_cohort_analysis` with
-    ``analyze cohort``'s defaults. Real clients without a standing ``cohort_research`` consent
-    are left out (synthetic and demo clients need none; they are labelled on the first page).
+    ``analyze cohort``'s defaults; ``scheduler`` and ``options`` are passed to it (see
+    :func:`hostcap.services.analytics.analyze_cohort`). Real clients without a standing
+    ``cohort_research`` consent are left out (synthetic and demo clients need none; they are
+    labelled on the first page).
     """
+    settings = AnalysisSettings(**options)
     chosen = parse_formats(formats)
     out = Path(out_dir)
     n_in_store = len(store.list_clients())
     frames, left_out = _consented_frames(store)
     _check_pack_outputs(out, chosen, analysis_dir, force=force)
-    results = run_cohort_analysis(
-        store,
-        frames,
-        scheduler,
-        max_fit_clients=max_fit_clients,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        model_orders=model_orders,
-        progress=progress,
-        console=console,
-    )
+    results = run_cohort_analysis(store, frames, scheduler, **options)
     provenance = _pack_provenance(
         store,
         results,
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-        max_fit_clients=max_fit_clients,
+        settings,
         n_in_store=n_in_store,
         n_left_out_consent=left_out,
         analysis_dir=analysis_dir,
@@ -514,10 +502,8 @@ def _check_pack_outputs(
 def _pack_provenance(
     store: Store,
     results: CohortAnalysis,
+    settings: AnalysisSettings,
     *,
-    seed: int,
-    n_bootstrap: int,
-    max_fit_clients: int,
     n_in_store: int,
     n_left_out_consent: int,
     analysis_dir: Path | None,
@@ -529,9 +515,9 @@ def _pack_provenance(
         rulebook_version=book.version,
         rulebook_sha256=book.sha256,
         model_version=str(load_definition("essay").version),
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-        max_fit_clients=max_fit_clients,
+        seed=settings.seed,
+        n_bootstrap=settings.n_bootstrap,
+        max_fit_clients=settings.max_fit_clients,
         n_in_store=n_in_store,
         n_left_out_consent=n_left_out_consent,
         n_demo=int(results.frames.clients["demo"].astype(bool).sum()),
