@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import matplotlib
 
@@ -28,6 +29,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from hostcap import output_files, reports
 from hostcap.clinical_store import Store, cohort_records, new_pseudonyms
 from hostcap.errors import HostcapError, InputError, ValidationError
 from hostcap.mechanistic_model import (
@@ -55,23 +57,6 @@ from hostcap.outcome_analytics import (
     responder_table,
     time_to_improvement,
 )
-from hostcap.output_files import (
-    check_output_file,
-    output_folder,
-    save_figure,
-    write_csv,
-    write_text,
-)
-from hostcap.reports import (
-    CohortAnalysis,
-    cohort_summary_markdown,
-    discovery_document,
-    marker_order_table,
-    mixed_models_table,
-    responders_csv_table,
-    summary_figures,
-    variant_table,
-)
 from hostcap.services.modelling import example_protocol
 from hostcap.services.modelling_scale import dask_client
 from hostcap.services.store import open_store
@@ -79,6 +64,8 @@ from hostcap.services.store import open_store
 __all__ = [
     "ANALYSIS_FILES",
     "MODEL_OBSERVABLES",
+    "AnalysisOptions",
+    "AnalysisSettings",
     "CohortFrames",
     "analyze_cohort",
     "analyze_cohort_at",
@@ -365,17 +352,48 @@ def _progress(enabled: bool, console: Console | None) -> Iterator[Callable[[str]
             progress.update(task[-1], completed=1, total=1)
 
 
+class AnalysisOptions(TypedDict, total=False):
+    """The keyword options of a cohort analysis (:func:`analyze_cohort` says what each does);
+    one left out takes its default from :class:`AnalysisSettings`."""
+
+    max_fit_clients: int
+    n_bootstrap: int
+    seed: int
+    model_orders: bool
+    progress: bool
+    console: Console | None
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """:class:`AnalysisOptions` with the defaults of ``hostcap analyze cohort`` filled in."""
+
+    max_fit_clients: int = 30
+    n_bootstrap: int = 200
+    seed: int = 0
+    model_orders: bool = True
+    progress: bool = False
+    console: Console | None = None
+
+    def checked(self) -> AnalysisSettings:
+        """These settings, once ``max_fit_clients`` is known to be ≥ 0."""
+        if self.max_fit_clients < 0:
+            raise ValidationError.single("max_fit_clients", self.max_fit_clients, "an integer ≥ 0")
+        return self
+
+
 def _run_analysis(
     store: Store,
     frames: CohortFrames,
     step: Callable[[str], None],
-    *,
     scheduler: str | None,
-    max_fit_clients: int,
-    n_bootstrap: int,
-    seed: int,
-    model_orders: bool,
-) -> CohortAnalysis:
+    settings: AnalysisSettings,
+) -> reports.CohortAnalysis:
+    max_fit_clients, n_bootstrap, seed = (
+        settings.max_fit_clients,
+        settings.n_bootstrap,
+        settings.seed,
+    )
     m, c = frames.measurements, frames.clients
     step("responders and reliable change")
     responders = responder_table(m)
@@ -397,7 +415,7 @@ def _run_analysis(
     }
     order_comparisons: dict[str, OrderComparison] = {}
     order_notes: list[str] = []
-    if model_orders:
+    if settings.model_orders:
         step("model variants' predicted marker order")
         for phenotype, observed in order_by_phenotype.items():
             if phenotype not in MODEL_PHENOTYPES:
@@ -426,7 +444,7 @@ def _run_analysis(
     if errors is not None:
         variants = compare_variants(errors, n_bootstrap=max(1000, n_bootstrap), seed=seed)
         variant_note = variants.note + "; " + variant_note
-    return CohortAnalysis(
+    return reports.CohortAnalysis(
         frames=frames,
         responders=responders,
         composite=composite,
@@ -451,14 +469,9 @@ def analyze_cohort(
     out_dir: Path,
     scheduler: str | None = None,
     *,
-    max_fit_clients: int = 30,
-    n_bootstrap: int = 200,
-    seed: int = 0,
-    model_orders: bool = True,
-    progress: bool = False,
-    console: Console | None = None,
     force: bool = False,
     identified: bool = False,
+    **options: Unpack[AnalysisOptions],
 ) -> dict[str, Path]:
     """Analyse the whole cohort in ``store`` and write the results under ``out_dir``.
 
@@ -495,22 +508,12 @@ def analyze_cohort(
     dict of str to Path
         Every file written, by its name relative to ``out_dir``.
     """
-    if max_fit_clients < 0:
-        raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 0")
+    settings = AnalysisSettings(**options).checked()
     out = _check_analysis_folder(Path(out_dir), force=force)
-    with _progress(progress, console) as step:
+    with _progress(settings.progress, settings.console) as step:
         step("reading the store")
         frames = load_cohort(store)
-        results = _run_analysis(
-            store,
-            frames,
-            step,
-            scheduler=scheduler,
-            max_fit_clients=max_fit_clients,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            model_orders=model_orders,
-        )
+        results = _run_analysis(store, frames, step, scheduler, settings)
         step("writing tables and figures")
         files = _write_results(
             results,
@@ -531,36 +534,20 @@ def run_cohort_analysis(
     store: Store,
     frames: CohortFrames | None = None,
     scheduler: str | None = None,
-    *,
-    max_fit_clients: int = 30,
-    n_bootstrap: int = 200,
-    seed: int = 0,
-    model_orders: bool = True,
-    progress: bool = False,
-    console: Console | None = None,
-) -> CohortAnalysis:
+    **options: Unpack[AnalysisOptions],
+) -> reports.CohortAnalysis:
     """The analysis :func:`analyze_cohort` runs, returned instead of written (the article
     pack of ``hostcap report cohort`` renders it); ``frames`` default to the whole store."""
-    if max_fit_clients < 0:
-        raise ValidationError.single("max_fit_clients", max_fit_clients, "an integer ≥ 0")
-    with _progress(progress, console) as step:
+    settings = AnalysisSettings(**options).checked()
+    with _progress(settings.progress, settings.console) as step:
         if frames is None:
             step("reading the store")
             frames = load_cohort(store)
-        return _run_analysis(
-            store,
-            frames,
-            step,
-            scheduler=scheduler,
-            max_fit_clients=max_fit_clients,
-            n_bootstrap=n_bootstrap,
-            seed=seed,
-            model_orders=model_orders,
-        )
+        return _run_analysis(store, frames, step, scheduler, settings)
 
 
 def write_cohort_analysis(
-    results: CohortAnalysis, store: Store, out_dir: Path, *, force: bool = False
+    results: reports.CohortAnalysis, store: Store, out_dir: Path, *, force: bool = False
 ) -> dict[str, Path]:
     """Write ``results`` as :func:`analyze_cohort` writes its analysis (same files)."""
     out = _check_analysis_folder(Path(out_dir), force=force)
@@ -568,7 +555,7 @@ def write_cohort_analysis(
 
 
 def _write_results(
-    results: CohortAnalysis, out: Path, source: str, *, identified: bool = False
+    results: reports.CohortAnalysis, out: Path, source: str, *, identified: bool = False
 ) -> dict[str, Path]:
     """Every table, figure and the summary under ``out``, as :mod:`hostcap.reports` renders
     them (the folder was checked, or --force given, before the analysis ran).
@@ -577,31 +564,35 @@ def _write_results(
     de-identified export) unless ``identified``.
     """
     files: dict[str, Path] = {}
-    responders = responders_csv_table(results)
+    responders = reports.responders_csv_table(results)
     if not identified and not responders.empty:
         responders["client"] = responders["client"].map(new_pseudonyms(responders["client"]))
     files["responders.csv"] = _csv(responders, out / "responders.csv")
-    files["marker_order.csv"] = _csv(marker_order_table(results), out / "marker_order.csv")
-    files["mixed_models.csv"] = _csv(mixed_models_table(results), out / "mixed_models.csv")
+    files["marker_order.csv"] = _csv(reports.marker_order_table(results), out / "marker_order.csv")
+    files["mixed_models.csv"] = _csv(reports.mixed_models_table(results), out / "mixed_models.csv")
     path = out / "phenotype_discovery.json"
-    write_text(
+    output_files.write_text(
         path,
-        json.dumps(discovery_document(results), indent=2, allow_nan=False) + "\n",
+        json.dumps(reports.discovery_document(results), indent=2, allow_nan=False) + "\n",
         force=True,
         option="--out",
     )
     files["phenotype_discovery.json"] = path
-    files["variant_comparison.csv"] = _csv(variant_table(results), out / "variant_comparison.csv")
+    files["variant_comparison.csv"] = _csv(
+        reports.variant_table(results), out / "variant_comparison.csv"
+    )
     figures = out / "figures"
-    output_folder(figures, option="--out")
-    for name, figure in summary_figures(results):
+    output_files.output_folder(figures, option="--out")
+    for name, figure in reports.summary_figures(results):
         # Figures are regenerated as a set; the folder was checked before the analysis ran.
-        files[f"figures/{name}"] = save_figure(
+        files[f"figures/{name}"] = output_files.save_figure(
             figure, figures / name, force=True, option="--out", dpi=110
         )
     summary = out / "summary.md"
     files["summary.md"] = summary
-    write_text(summary, cohort_summary_markdown(results, source, files), force=True, option="--out")
+    output_files.write_text(
+        summary, reports.cohort_summary_markdown(results, source, files), force=True, option="--out"
+    )
     return files
 
 
@@ -612,12 +603,12 @@ def check_analysis_folder(out: Path, *, force: bool) -> Path:
 
 def _check_analysis_folder(out: Path, *, force: bool) -> Path:
     """Refuse, before minutes of work, a folder holding an analysis unless ``force``."""
-    output_folder(out, option="--out")
+    output_files.output_folder(out, option="--out")
     for name in ANALYSIS_FILES:
-        check_output_file(out / name, force=force, option="--out")
+        output_files.check_output_file(out / name, force=force, option="--out")
     figures = out / "figures"
     if figures.is_symlink() or figures.exists():
-        output_folder(figures, option="--out")
+        output_files.output_folder(figures, option="--out")
         if not force and any(figures.glob("*.png")):
             raise InputError(
                 f"--out {str(figures)!r} already holds figures; expected a new folder, or "
@@ -631,7 +622,7 @@ def _check_analysis_folder(out: Path, *, force: bool) -> Path:
 
 def _csv(frame: pd.DataFrame, path: Path) -> Path:
     # The folder was checked (or --force given) before the analysis ran.
-    return write_csv(frame, path, force=True, option="--out", float_format="%.10g")
+    return output_files.write_csv(frame, path, force=True, option="--out", float_format="%.10g")
 
 
 def analyze_cohort_at(

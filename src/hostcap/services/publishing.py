@@ -14,20 +14,19 @@ report is made from what the store holds and from the computations the other com
 
 Nothing is written unless the consent check passes and every output file may be written
 (existing files only with ``force``); files are written atomically through
-:mod:`hostcap.output_files`.
+:mod:`hostcap.output_files`. The consent records are kept by :mod:`hostcap.services.consent`
+(its names are re-exported here).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import platform
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import pandas as pd
 
@@ -37,10 +36,11 @@ from hostcap.clinical_store import Store
 from hostcap.errors import HostcapError, InputError, ValidationError
 from hostcap.mechanistic_model import compare_variants as fit_every_variant
 from hostcap.mechanistic_model import load_definition
-from hostcap.outcome_analytics import get_measure, responder_table
+from hostcap.outcome_analytics import CohortFrames, get_measure, responder_table
 from hostcap.output_files import check_output_file, output_folder, writing
 from hostcap.reports import (
     CaseRecords,
+    CohortAnalysis,
     PackProvenance,
     article_figure_alt,
     article_html,
@@ -62,6 +62,8 @@ from hostcap.reports import (
     variant_table,
 )
 from hostcap.services.analytics import (
+    AnalysisOptions,
+    AnalysisSettings,
     check_analysis_folder,
     client_protocols,
     fit_candidates,
@@ -72,6 +74,14 @@ from hostcap.services.analytics import (
 )
 from hostcap.services.assessment import load_rulebook_file
 from hostcap.services.assessment_reports import client_safety_banner
+from hostcap.services.consent import (
+    CONSENT_SCOPES,
+    ConsentState,
+    add_consent,
+    add_consent_at,
+    consent_state,
+    require_consent,
+)
 from hostcap.services.store import open_store
 
 __all__ = [
@@ -91,7 +101,6 @@ __all__ = [
     "write_example_case_report",
 ]
 
-CONSENT_SCOPES: tuple[str, ...] = Store.CONSENT_SCOPES
 FORMATS: tuple[str, ...] = ("html", "pdf")
 #: The files of a case report (figures go to ``figures/``).
 CASE_FILES: Mapping[str, str] = {
@@ -102,112 +111,6 @@ CASE_FILES: Mapping[str, str] = {
 CASE_FIGURE = "measures"
 #: Seed of the per-client model fit (same data, same fit).
 CASE_FIT_SEED = 0
-
-
-# ------------------------------------------------------------------------------------------------
-# consent
-
-
-@dataclass(frozen=True)
-class ConsentState:
-    """Whether a client's consent for one scope stands, and the record that says so."""
-
-    scope: str
-    granted: bool
-    record: Mapping[str, Any] | None
-
-    @property
-    def reason(self) -> str:
-        if self.record is None:
-            return f"no {self.scope} consent is recorded"
-        if self.record["withdrawn"]:
-            return f"the {self.scope} consent was withdrawn"
-        return f"{self.scope} consent recorded"
-
-
-def add_consent(
-    store: Store,
-    code: str,
-    *,
-    scope: str,
-    consented_on: dt.date | str,
-    document: Path | None = None,
-    withdrawn: bool = False,
-    actor: str | None = None,
-) -> dict[str, Any]:
-    """Record a consent (or its withdrawal) for ``code``; audited; returns the record.
-
-    ``document`` (the signed form) is not stored: its file name and sha256 are, so the form on
-    file can be matched later.
-    """
-    day = _parse_date(consented_on)
-    name = digest = None
-    if document is not None:
-        path = Path(document)
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"--document {str(path)!r} cannot be read ({exc.strerror or exc}); expected a "
-                "readable file (the signed consent form)",
-                field="--document",
-                value=str(path),
-                expected="a readable file",
-            ) from exc
-        name, digest = path.name, hashlib.sha256(content).hexdigest()
-    row_id = store.add_consent(
-        code,
-        scope=scope,
-        consented_on=day,
-        withdrawn=withdrawn,
-        document_name=name,
-        document_sha256=digest,
-        actor=actor,
-    )
-    return next(r for r in store.consents(code) if r["id"] == row_id)
-
-
-def add_consent_at(database_url: str | None, code: str, **options: Any) -> dict[str, Any]:
-    """:func:`add_consent` on the store at ``database_url`` (or the configured default)."""
-    store = open_store(database_url)
-    try:
-        return add_consent(store, code, **options)
-    finally:
-        store.dispose()
-
-
-def _parse_date(value: dt.date | str) -> dt.date:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError.single("--date", value, "a date as YYYY-MM-DD") from None
-
-
-def consent_state(store: Store, code: str, scope: str) -> ConsentState:
-    """The standing state of ``code``'s consent for ``scope``: the newest record decides."""
-    if scope not in CONSENT_SCOPES:
-        raise ValidationError.single("scope", scope, " or ".join(CONSENT_SCOPES))
-    records = [r for r in store.consents(code) if r["scope"] == scope]
-    newest = records[-1] if records else None
-    return ConsentState(scope, newest is not None and not newest["withdrawn"], newest)
-
-
-def _require_consent(store: Store, code: str, scope: str) -> ConsentState:
-    state = consent_state(store, code, scope)
-    if not state.granted:
-        other = [s for s in CONSENT_SCOPES if s != scope and consent_state(store, code, s).granted]
-        extra = f" (only {', '.join(other)} consent is recorded)" if other else ""
-        raise InputError(
-            f"client {code!r}: {state.reason}{extra}; nothing was written. Expected a "
-            f"standing {scope} consent: record it with `hostcap consent add {code} --scope "
-            f"{scope} --date YYYY-MM-DD`",
-            field="consent",
-            value=state.reason,
-            expected=f"a recorded, not withdrawn {scope} consent",
-        )
-    return state
 
 
 # ------------------------------------------------------------------------------------------------
@@ -400,7 +303,7 @@ def case_report(
     """
     chosen = parse_formats(formats)
     out = Path(out_dir)
-    _require_consent(store, code, "case_report")
+    require_consent(store, code, "case_report")
     targets = {CASE_FILES[f]: out / CASE_FILES[f] for f in chosen}
     targets[CASE_FILES["checklist"]] = out / CASE_FILES["checklist"]
     targets[f"figures/{CASE_FIGURE}.svg"] = out / "figures" / f"{CASE_FIGURE}.svg"
@@ -496,25 +399,60 @@ def cohort_pack(
     formats: str | Iterable[str] = FORMATS,
     analysis_dir: Path | None = None,
     scheduler: str | None = None,
-    max_fit_clients: int = 30,
-    n_bootstrap: int = 200,
-    seed: int = 0,
-    model_orders: bool = True,
-    progress: bool = False,
-    console: Any = None,
     force: bool = False,
+    **options: Unpack[AnalysisOptions],
 ) -> dict[str, Path]:
     """Write the cohort article pack under ``out_dir`` (and, with ``analysis_dir``, the full
     analysis files of ``hostcap analyze cohort`` from the same run).
 
     The analysis is :func:`hostcap.services.analytics.run_cohort_analysis` with
-    ``analyze cohort``'s defaults. Real clients without a standing ``cohort_research`` consent
-    are left out (synthetic and demo clients need none; they are labelled on the first page).
+    ``analyze cohort``'s defaults; ``scheduler`` and ``options`` are passed to it (see
+    :func:`hostcap.services.analytics.analyze_cohort`). Real clients without a standing
+    ``cohort_research`` consent are left out (synthetic and demo clients need none; they are
+    labelled on the first page).
     """
+    settings = AnalysisSettings(**options)
     chosen = parse_formats(formats)
     out = Path(out_dir)
-    frames = load_cohort(store)
     n_in_store = len(store.list_clients())
+    frames, left_out = _consented_frames(store)
+    _check_pack_outputs(out, chosen, analysis_dir, force=force)
+    results = run_cohort_analysis(store, frames, scheduler, **options)
+    provenance = _pack_provenance(
+        store,
+        results,
+        settings,
+        n_in_store=n_in_store,
+        n_left_out_consent=left_out,
+        analysis_dir=analysis_dir,
+    )
+    files = _write_pack_tables(results, provenance, out)
+    svgs = _write_pack_figures(results, out / "figures", files)
+    files |= _write_article(results, provenance, svgs, out, chosen)
+    if analysis_dir is not None:
+        for name, path in write_cohort_analysis(
+            results, store, Path(analysis_dir), force=force
+        ).items():
+            files[f"analysis/{name}"] = path
+    store.record_audit(
+        action="report",
+        entity="cohort_pack",
+        after={
+            "clients": len(results.frames.clients),
+            "left_out_no_consent": left_out,
+            "files": sorted(files),
+        },
+    )
+    return files
+
+
+def _consented_frames(store: Store) -> tuple[CohortFrames, int]:
+    """The cohort frames of the clients who may enter the pack, and how many were left out.
+
+    Real clients need a standing ``cohort_research`` consent; synthetic and demo clients need
+    none. Refused (nothing written) when no client is left.
+    """
+    frames = load_cohort(store)
     consented = store.consented_codes("cohort_research")
     clients = frames.clients
     keep = clients["demo"].astype(bool) | clients["client"].isin(consented)
@@ -537,6 +475,14 @@ def cohort_pack(
             value=f"{left_out} client(s) without consent",
             expected="at least one enrolled client with consent, or synthetic/demo clients",
         )
+    return frames, left_out
+
+
+def _check_pack_outputs(
+    out: Path, chosen: Sequence[str], analysis_dir: Path | None, *, force: bool
+) -> None:
+    """Refuse, before the analysis runs, any pack file (or figure, or analysis file) that
+    exists unless ``force``, and any that cannot be made."""
     names = [n for k, n in COHORT_FILES.items() if k not in FORMATS or k in chosen]
     _check_outputs([out / n for n in names], force=force)
     figures_dir = out / "figures"
@@ -552,32 +498,38 @@ def cohort_pack(
     if analysis_dir is not None:
         check_analysis_folder(Path(analysis_dir), force=force)
 
-    results = run_cohort_analysis(
-        store,
-        frames,
-        scheduler,
-        max_fit_clients=max_fit_clients,
-        n_bootstrap=n_bootstrap,
-        seed=seed,
-        model_orders=model_orders,
-        progress=progress,
-        console=console,
-    )
+
+def _pack_provenance(
+    store: Store,
+    results: CohortAnalysis,
+    settings: AnalysisSettings,
+    *,
+    n_in_store: int,
+    n_left_out_consent: int,
+    analysis_dir: Path | None,
+) -> PackProvenance:
+    """What made the pack: versions, rulebook, model, settings, and who is in it."""
     book = load_rulebook_file()
-    provenance = PackProvenance(
+    return PackProvenance(
         versions=_software_versions(),
         rulebook_version=book.version,
         rulebook_sha256=book.sha256,
         model_version=str(load_definition("essay").version),
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-        max_fit_clients=max_fit_clients,
+        seed=settings.seed,
+        n_bootstrap=settings.n_bootstrap,
+        max_fit_clients=settings.max_fit_clients,
         n_in_store=n_in_store,
-        n_left_out_consent=left_out,
+        n_left_out_consent=n_left_out_consent,
         n_demo=int(results.frames.clients["demo"].astype(bool).sum()),
         source=store.engine.url.render_as_string(hide_password=True),
         analysis_folder=str(analysis_dir) if analysis_dir is not None else None,
     )
+
+
+def _write_pack_tables(
+    results: CohortAnalysis, provenance: PackProvenance, out: Path
+) -> dict[str, Path]:
+    """The CSV tables, the reporting checklist and ``methods.md``."""
     files: dict[str, Path] = {}
     tables = {
         "table1": table1(results),
@@ -593,6 +545,13 @@ def cohort_pack(
     files[COHORT_FILES["methods"]] = _write_bytes(
         out / COHORT_FILES["methods"], methods_markdown(results, provenance).encode()
     )
+    return files
+
+
+def _write_pack_figures(
+    results: CohortAnalysis, figures_dir: Path, files: dict[str, Path]
+) -> dict[str, bytes]:
+    """Every figure of the analysis as PNG and SVG (added to ``files``); the SVGs by name."""
     svgs: dict[str, bytes] = {}
     for name, figure in summary_figures(results):
         stem = name.removesuffix(".png")
@@ -601,45 +560,33 @@ def cohort_pack(
         svgs[stem] = svg
         files[f"figures/{stem}.png"] = _write_bytes(figures_dir / f"{stem}.png", png)
         files[f"figures/{stem}.svg"] = _write_bytes(figures_dir / f"{stem}.svg", svg)
+    return svgs
+
+
+def _write_article(
+    results: CohortAnalysis,
+    provenance: PackProvenance,
+    svgs: Mapping[str, bytes],
+    out: Path,
+    chosen: Sequence[str],
+) -> dict[str, Path]:
+    """``article.html`` (figures linked) and ``article.pdf`` (figures inlined), as chosen."""
     shown = [(n, caption) for n, caption in ARTICLE_FIGURES if n in svgs]
+
+    def page(source: Callable[[str], str]) -> str:
+        figures = [
+            {"src": source(n), "caption": c, "alt": article_figure_alt(n, results)}
+            for n, c in shown
+        ]
+        return article_html(results, provenance, figures)
+
+    files: dict[str, Path] = {}
     if "html" in chosen:
-        page = article_html(
-            results,
-            provenance,
-            [
-                {"src": f"figures/{n}.svg", "caption": c, "alt": article_figure_alt(n, results)}
-                for n, c in shown
-            ],
-        )
-        files[COHORT_FILES["html"]] = _write_bytes(out / COHORT_FILES["html"], page.encode())
+        html = page(lambda n: f"figures/{n}.svg")
+        files[COHORT_FILES["html"]] = _write_bytes(out / COHORT_FILES["html"], html.encode())
     if "pdf" in chosen:
-        page = article_html(
-            results,
-            provenance,
-            [
-                {
-                    "src": data_uri(svgs[n], "image/svg+xml"),
-                    "caption": c,
-                    "alt": article_figure_alt(n, results),
-                }
-                for n, c in shown
-            ],
-        )
-        files[COHORT_FILES["pdf"]] = _write_bytes(out / COHORT_FILES["pdf"], html_to_pdf(page))
-    if analysis_dir is not None:
-        for name, path in write_cohort_analysis(
-            results, store, Path(analysis_dir), force=force
-        ).items():
-            files[f"analysis/{name}"] = path
-    store.record_audit(
-        action="report",
-        entity="cohort_pack",
-        after={
-            "clients": len(results.frames.clients),
-            "left_out_no_consent": left_out,
-            "files": sorted(files),
-        },
-    )
+        inline = page(lambda n: data_uri(svgs[n], "image/svg+xml"))
+        files[COHORT_FILES["pdf"]] = _write_bytes(out / COHORT_FILES["pdf"], html_to_pdf(inline))
     return files
 
 
