@@ -59,6 +59,7 @@ MODEL_INPUTS = (
     "lt_block",
     "nad_precursor",
     "producer_inoculum",
+    "resistant_starch_substrate",
     "stabiliser",
 )
 
@@ -100,6 +101,7 @@ class Intervention(CatalogModel):
         "lt_block",
         "nad_precursor",
         "producer_inoculum",
+        "resistant_starch_substrate",
         "stabiliser",
     ]
     prescription: bool
