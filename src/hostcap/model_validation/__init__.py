@@ -9,12 +9,25 @@ Part of the pure core: it reads only its own packaged files and imports the mech
 the citation registry.
 """
 
+from hostcap.model_validation.literature_calibration import (
+    CALIBRATION_NOISE_FRACTION,
+    DELTA_CHI2_95,
+    ZERO_CHANGE_NOISE,
+    CalibratedParameter,
+    CalibrationTarget,
+    LiteratureCalibration,
+    calibrate_literature,
+    calibrated_parameter_ids,
+    calibration_petab_tables,
+    calibration_targets,
+)
 from hostcap.model_validation.literature_evaluation import (
     VALIDATION_COLUMNS,
     model_value,
     resolve_variants,
     summarise_validation,
     validate_literature,
+    with_parameters,
 )
 from hostcap.model_validation.literature_results import (
     LiteratureResult,
@@ -37,10 +50,16 @@ from hostcap.model_validation.validation_report import (
 from hostcap.model_validation.verdicts import RATIO_LIMIT, Verdict, verdict
 
 __all__ = [
+    "CALIBRATION_NOISE_FRACTION",
+    "DELTA_CHI2_95",
     "FAMILY_TITLES",
     "RATIO_LIMIT",
     "VALIDATION_COLUMNS",
     "VARIANT_AGREEMENT_TOLERANCE",
+    "ZERO_CHANGE_NOISE",
+    "CalibratedParameter",
+    "CalibrationTarget",
+    "LiteratureCalibration",
     "LiteratureResult",
     "ResultDesign",
     "ResultMapping",
@@ -49,6 +68,10 @@ __all__ = [
     "SpreadKind",
     "StatePerturbation",
     "Verdict",
+    "calibrate_literature",
+    "calibrated_parameter_ids",
+    "calibration_petab_tables",
+    "calibration_targets",
     "check_literature_results",
     "literature_results",
     "model_value",
@@ -60,4 +83,5 @@ __all__ = [
     "validation_markdown",
     "variant_disagreements",
     "verdict",
+    "with_parameters",
 ]

@@ -68,6 +68,7 @@ __all__ = [
     "resolve_variants",
     "summarise_validation",
     "validate_literature",
+    "with_parameters",
 ]
 
 #: The columns of ``validation.csv``, exactly and in this order.
