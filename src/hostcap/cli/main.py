@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analysis_commands",
     "assess_commands",
     "demo_commands",
+    "design_commands",
     "model_commands",
     "scale_commands",
     "store_commands",
