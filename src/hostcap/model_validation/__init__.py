@@ -50,6 +50,7 @@ from hostcap.model_validation.validation_report import (
 from hostcap.model_validation.variant_discrimination import (
     DECISIVE_LOG_BF,
     DEFAULT_MEASURES,
+    DEFAULT_MEMBERS,
     DISCRIMINATION_COLUMNS,
     INDISTINGUISHABLE_KL,
     RESOLUTION_SE,
@@ -64,6 +65,7 @@ __all__ = [
     "CALIBRATION_NOISE_FRACTION",
     "DECISIVE_LOG_BF",
     "DEFAULT_MEASURES",
+    "DEFAULT_MEMBERS",
     "DELTA_CHI2_95",
     "DISCRIMINATION_COLUMNS",
     "FAMILY_TITLES",

@@ -62,6 +62,7 @@ from hostcap.mechanistic_model.observation_sampling import draw_measurement
 __all__ = [
     "DECISIVE_LOG_BF",
     "DEFAULT_MEASURES",
+    "DEFAULT_MEMBERS",
     "DISCRIMINATION_COLUMNS",
     "INDISTINGUISHABLE_KL",
     "RESOLUTION_SE",
@@ -76,6 +77,8 @@ DECISIVE_LOG_BF = math.log(100.0)
 #: Below this Kullback-Leibler divergence (nats per client) two variants count as
 #: indistinguishable: more than 4.6 million clients would be needed.
 INDISTINGUISHABLE_KL = 1e-6
+#: Virtual clients simulated per variant by default (the CLI's and docs/validation.md's).
+DEFAULT_MEMBERS = 200
 #: Two variants' simulated outcomes are resolved apart only beyond this many standard errors.
 RESOLUTION_SE = 2.0
 #: Measures ranked when none are named: what a practitioner can measure in a client.
@@ -183,7 +186,7 @@ def discriminate_variants(
     variants: Sequence[str] = VARIANTS,
     phenotype: str = "A",
     n_clients: int = 20,
-    members: int = 80,
+    members: int = DEFAULT_MEMBERS,
     seed: int = 1,
 ) -> pd.DataFrame:
     """Rank designs (protocol × measure × read week) by how well they separate the variants.

@@ -17,6 +17,7 @@ from hostcap.errors import InputError
 from hostcap.mechanistic_model import HYPOTHESIS_NOTE
 from hostcap.model_validation.variant_discrimination import (
     DEFAULT_MEASURES,
+    DEFAULT_MEMBERS,
     CandidateProtocol,
     candidate_protocols,
     discriminate_variants,
@@ -44,7 +45,7 @@ def run_discrimination(
     measures: list[str] | None = None,
     phenotype: str = "A",
     n_clients: int = 20,
-    members: int = 200,
+    members: int = DEFAULT_MEMBERS,
     seed: int = 1,
     out: Path | None = None,
     force: bool = False,
