@@ -14,7 +14,7 @@ CONTRACT = [
     ("nicotinamide_riboside", "supplement", "mg/d", 100, 1000, "nad_precursor"),
     ("nicotinamide_mononucleotide", "supplement", "mg/d", 250, 1000, "nad_precursor"),
     ("fermentable_fibre", "diet", "g/d", 5, 30, "fibre_substrate"),
-    ("resistant_starch", "diet", "g/d", 5, 30, "fibre_substrate"),
+    ("resistant_starch", "diet", "g/d", 5, 30, "resistant_starch_substrate"),
     ("prebiotic", "supplement", "g/d", 2.5, 10, "fibre_substrate"),
     ("butyrate_producer_probiotic", "probiotic", "CFU/d", 1e9, 1e11, "producer_inoculum"),
     ("zinc_carnosine", "supplement", "mg/d", 75, 150, "barrier_repair"),

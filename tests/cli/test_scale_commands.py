@@ -63,7 +63,12 @@ def test_population_writes_bands_members_and_rerunnable_params(
     protocol = protocol_from_yaml(PROTOCOL_FILE.read_text(encoding="utf-8"))
     sbml = to_sbml("essay", "A", protocol, weeks=4)
     times = np.arange(0.0, 4 * 168.0 + 1e-9, 24.0)
-    for member in (0, 4):
+    # Two members whose butyrate producers have not died out: libRoadRunner's CVODE fails at the
+    # probiotic's phase start from producers ~1e-69 (a steady state at extinction), on main too;
+    # which members those are depends on the draws, so they are chosen, not hard-coded.
+    alive = table[table["producers"] > 1e-30]["member"].tolist()
+    assert len(alive) >= 2
+    for member in alive[:2]:
         rr = roadrunner.RoadRunner(sbml)
         rr.integrator.relative_tolerance = 1e-10
         rr.integrator.absolute_tolerance = 1e-12

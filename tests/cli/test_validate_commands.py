@@ -72,3 +72,51 @@ def test_validate_literature_names_an_unknown_variant_in_one_line(
     assert rc == 2
     assert "unknown model variant 'nope'" in err and "Traceback" not in err
     assert not (tmp_path / "v").exists()
+
+
+def test_validate_calibrate_writes_fitted_values_profiles_and_a_petab_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cal"
+    args = ["validate", "calibrate", "--parameter", "tryp_event_max", "--profile-points", "3"]
+    rc = main([*args, "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.startswith("HYPOTHESIS")
+    assert "tryp_event_max = " in captured.out and "held-out results left out" in captured.out
+    report = json.loads((out / "calibration.json").read_text())
+    (param,) = report["parameters"]
+    assert param["id"] == "tryp_event_max"
+    assert param["range"][0] <= param["fitted"] <= param["range"][1]
+    assert param["results"] == ["salacunill2013_acute_tryptase_1to2h"]
+    residuals = pd.read_csv(out / "residuals.csv")
+    assert "schwartz1987_anaphylaxis_tryptase" not in set(residuals["result_id"])  # held out
+    params = pd.read_csv(out / "petab" / "parameters.tsv", sep="\t")
+    assert list(params["parameterId"]) == ["tryp_event_max"]
+    assert (out / "petab" / "model.xml").read_text().startswith("<?xml")
+    assert main([*args, "--out", str(out)]) == 2  # not empty, no --force
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_design_discriminate_ranks_a_protocol_file_and_writes_the_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    protocol = tmp_path / "nr.yaml"
+    protocol.write_text(
+        "id: nr_8w\nphases:\n  - id: nr\n    start_week: 0\n"
+        "    interventions: [{id: nicotinamide_riboside, dose: 1000}]\n"
+    )
+    out = tmp_path / "design"
+    args = ["design", "discriminate", "--variants", "essay,null", "--protocol", str(protocol)]
+    args += ["--measure", "symptom_load", "--measure", "tryptase_serum", "--weeks", "8"]
+    rc = main([*args, "--members", "20", "--n-clients", "8", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.out.startswith("HYPOTHESIS")
+    assert "4 designs ranked" in captured.out and "1. nr_8w," in captured.out
+    ranking = pd.read_csv(out / "discrimination.csv")
+    assert len(ranking) == 4 and set(ranking["protocol"]) == {"nr_8w"}
+    assert {"mean_essay", "mean_null", "clients_essay_vs_null"} <= set(ranking.columns)
+    rc = main(["design", "discriminate", "--variants", "essay", "--members", "10"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "two or more variants" in err

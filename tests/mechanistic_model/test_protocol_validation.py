@@ -129,6 +129,8 @@ def test_input_segments_restart_at_phase_starts_and_course_ends_and_map_doses() 
     assert segments[1].values["barrier_repair"] == pytest.approx(2.0)
     assert segments[2].values["antibiotic_pulse"] == 0.0
     assert segments[2].values["barrier_repair"] == pytest.approx(2.0)
-    assert segments[3].values["fibre_substrate"] == pytest.approx(15.0)
+    # Resistant starch and fructans are different inputs (fibre by type).
+    assert segments[3].values["fibre_substrate"] == pytest.approx(5.0)
+    assert segments[3].values["resistant_starch_substrate"] == pytest.approx(10.0)
     assert segments[3].values["producer_inoculum"] == pytest.approx(20.0)
     assert segments[3].values["barrier_repair"] == 0.0

@@ -11,6 +11,7 @@ import roadrunner
 from hostcap.mechanistic_model import (
     PHENOTYPES,
     VARIANTS,
+    Protocol,
     compile_model,
     protocol_from_mapping,
     sbml_errors,
@@ -133,16 +134,57 @@ def test_antimony_export_read_by_libantimony_runs_like_simulate(variant: str) ->
     _assert_roadrunner_parity(variant, "C", _sbml_from_antimony(text))
 
 
-def _assert_roadrunner_parity(variant: str, phenotype: str, sbml: str) -> None:
+#: Acute events (an anaphylactic reaction, then an infarct-sized inflammatory stimulus) beside
+#: resistant starch and an oral H1 blocker: short input windows, each an SBML event pair.
+EVENTS = protocol_from_mapping(
+    {
+        "id": "acute",
+        "phases": [
+            {
+                "id": "reaction",
+                "start_week": 0,
+                "interventions": [{"id": "h1_antihistamine", "dose": 1}],
+                "events": [{"kind": "mast_cell_event", "severity": 0.8, "at_hour": 2.0}],
+            },
+            {
+                "id": "injury",
+                "start_week": 0.25,
+                "interventions": [{"id": "resistant_starch", "dose": 20}],
+                "events": [{"kind": "inflammatory_stimulus", "severity": 1.0, "at_hour": 6.0}],
+            },
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_roadrunner_runs_acute_events_like_simulate(variant: str) -> None:
+    sbml = to_sbml(variant, "A", EVENTS, weeks=1)
+    assert sbml_errors(sbml) == []
+    # Phase start at 42 h, the reaction's start and end, the stimulus's start and end.
+    assert libsbml.readSBMLFromString(sbml).getModel().getNumEvents() == 5
+    save = np.concatenate([np.arange(0.0, 12.0, 0.25), np.arange(12.0, 168.0 + 1e-9, 6.0)])
+    _assert_roadrunner_parity(variant, "A", sbml, EVENTS, 1.0, save)
+
+
+def _assert_roadrunner_parity(
+    variant: str,
+    phenotype: str,
+    sbml: str,
+    protocol: Protocol = PROTOCOL,
+    weeks: float = WEEKS,
+    save: np.ndarray | None = None,
+) -> None:
     m = compile_model(variant)
-    save = np.arange(0.0, WEEKS * 168.0 + 1e-9, 168.0 / 2)  # twice a week
+    if save is None:
+        save = np.arange(0.0, weeks * 168.0 + 1e-9, 168.0 / 2)  # twice a week
     ours = simulate(
-        m, PROTOCOL, phenotype=phenotype, weeks=WEEKS, save_at=save, rtol=1e-8, atol=1e-10
+        m, protocol, phenotype=phenotype, weeks=weeks, save_at=save, rtol=1e-8, atol=1e-10
     )
     rr = roadrunner.RoadRunner(sbml)
     rr.integrator.relative_tolerance = 1e-10
     rr.integrator.absolute_tolerance = 1e-12
-    checked = [*m.state_ids, "symptom_load", "tryptase_serum", "food_tolerance"]
+    checked = [*m.state_ids, "symptom_load", "tryptase_serum", "food_tolerance", "hs_crp"]
     rr.selections = ["time", *checked]
     theirs = np.asarray(rr.simulate(times=save.tolist()))
     np.testing.assert_allclose(theirs[:, 0], save)

@@ -39,15 +39,32 @@ def test_tryptase_and_crp_half_lives_come_back_from_a_perturbation() -> None:
     assert model_value(crp, "essay") == pytest.approx(19.0, rel=0.01)
 
 
-def test_the_model_h1_block_acts_at_once_so_the_published_onset_is_missed() -> None:
+def test_an_oral_h1_blocker_is_absorbed_so_relief_begins_within_the_published_hours() -> None:
     frame = validate_literature("essay", _results("greisner2004_cetirizine_onset"))
-    assert frame.loc[0, "model"] == 0.0
-    assert frame.loc[0, "verdict"] == "off"
+    assert 0.5 < frame.loc[0, "model"] < 2.5
+    assert frame.loc[0, "verdict"] in {"within", "within_2x"}
+
+
+def test_a_maximal_mast_cell_event_gives_the_published_tryptase_peak_and_its_time() -> None:
+    frame = validate_literature(
+        "essay",
+        _results(
+            "salacunill2013_acute_tryptase_1to2h",
+            "usz_tryptase_peak_time",
+            "schwartz1987_anaphylaxis_tryptase",
+        ),
+    )
+    assert list(frame["verdict"]) == ["within", "within", "within"], frame.to_string()
+
+
+def test_an_acute_inflammatory_stimulus_makes_crp_double_within_hours() -> None:
+    (kushner,) = _results("kushner1978_crp_doubling")
+    assert 4.1 <= model_value(kushner, "essay") <= 16.4  # within 2x of the published 8.2 h
 
 
 def test_unexpressible_and_not_found_results_are_undecidable_for_every_variant() -> None:
     frame = validate_literature(
-        "all", _results("salacunill2013_acute_tryptase_1to2h", "mcas_faecal_butyrate")
+        "all", _results("sting_challenge_tryptase_circadian_decline", "mcas_faecal_butyrate")
     )
     assert len(frame) == 8
     assert set(frame["verdict"]) == {"undecidable"}
@@ -77,5 +94,6 @@ def test_summary_counts_and_percentages_follow_the_frame() -> None:
     assert held["results"] == 2 and held["decidable"] == 1
     assert held["within"] == 1 and held["within_pct"] == 100.0  # Walton 2012, wide range
     calib = summary["performance"]["calibration"]["null"]
-    assert calib["decidable"] == 2 and calib["within_or_2x"] == 1  # Birkeland is off
-    assert calib["within_2x_pct"] == 50.0
+    # Birkeland 2020 is met after calibration (fructans yield no butyrate); Conze within 2x.
+    assert calib["decidable"] == 2 and calib["within"] == 1 and calib["within_or_2x"] == 2
+    assert calib["within_pct"] == 50.0 and calib["within_2x_pct"] == 100.0

@@ -59,6 +59,7 @@ ModelInput = Literal[
     "lt_block",
     "nad_precursor",
     "producer_inoculum",
+    "resistant_starch_substrate",
     "stabiliser",
 ]
 MODEL_INPUTS: tuple[str, ...] = get_args(ModelInput)

@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "analysis_commands",
     "assess_commands",
     "demo_commands",
+    "design_commands",
     "interop_commands",
     "model_commands",
     "publishing_commands",

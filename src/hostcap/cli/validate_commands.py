@@ -58,3 +58,44 @@ def literature_command(
     run = literature_validation.run_literature_validation(out_dir, variant, force=force)
     for line in literature_validation.literature_validation_lines(run):
         out.print(line)
+
+
+@validate_app.command("calibrate")
+def calibrate_command(
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Directory for calibration.json, residuals.csv, profiles.csv and petab/ "
+            "(new or empty).",
+            file_okay=False,
+        ),
+    ],
+    variant: Annotated[
+        str,
+        typer.Option("--variant", help="essay (default), biochemical, butyrate_direct or null."),
+    ] = "essay",
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--parameter",
+            help="Fit only this parameter (repeatable; default: every parameter marked "
+            "calibrated in the model data).",
+        ),
+    ] = None,
+    profile_points: Annotated[
+        int,
+        typer.Option("--profile-points", min=3, help="Points per profile likelihood."),
+    ] = 9,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Overwrite the calibration files in a non-empty --out."),
+    ] = False,
+) -> None:
+    """Fit the calibrated parameters to the calibration results only, with profile intervals."""
+    run = literature_validation.run_literature_calibration(
+        out_dir, variant, parameters=parameter, profile_points=profile_points, force=force
+    )
+    for line in literature_validation.literature_calibration_lines(run):
+        out.print(line)

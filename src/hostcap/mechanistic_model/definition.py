@@ -82,6 +82,11 @@ class ParameterSpec(_Frozen):
     range: tuple[float, float]
     source: str
     rationale: str
+    estimation: Literal["calibrated", "fixed"] | None = Field(
+        default=None,
+        description="calibrated: fitted to the literature calibration results "
+        "(hostcap.model_validation); fixed: set from its source and not fitted",
+    )
 
 
 class ExpressionSpec(_Frozen):

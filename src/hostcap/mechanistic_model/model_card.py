@@ -276,10 +276,12 @@ def _parameter_table() -> list[str]:
         "## Parameters",
         "",
         "Range = plausible population range (used for virtual populations); source = citation "
-        "key (see References) or `assumed`.",
+        "key (see References) or `assumed`; fit = `calibrated` (fitted to the literature "
+        "calibration results, `hostcap validate calibrate`), `fixed` (set from its source, not "
+        "fitted) or – (not yet declared).",
         "",
-        "| id | value | unit | range | source | rationale |",
-        "|---|---|---|---|---|---|",
+        "| id | value | unit | range | source | fit | rationale |",
+        "|---|---|---|---|---|---|---|",
     ]
     seen = set()
     for v in VARIANTS:
@@ -290,7 +292,7 @@ def _parameter_table() -> list[str]:
             where = "" if v == "essay" else f" *(variant `{v}`)*"
             lines.append(
                 f"| `{p.id}`{where} | {p.value:g} | {p.unit} | {p.range[0]:g} – {p.range[1]:g} "
-                f"| {p.source} | {_cell(p.rationale)} |"
+                f"| {p.source} | {p.estimation or '–'} | {_cell(p.rationale)} |"
             )
     return lines
 

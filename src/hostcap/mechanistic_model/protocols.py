@@ -7,6 +7,13 @@ maps each dose to its input through ``input_map`` in the definition (``input = p
 and the saturating dose–response in the rate laws. An antibiotic course's dose is its length in
 days: the ``antibiotic_pulse`` input is 1 for that long from the phase start.
 
+A phase may also list acute ``events`` (what studies do to people, not interventions): a
+``mast_cell_event`` (anaphylaxis, a sting, an episode trigger) or an ``inflammatory_stimulus``
+(tissue injury, infection), each with a ``severity`` (0-1, 1 = maximal), a time ``at_hour``
+after the phase start and a duration (default :data:`EVENT_DEFAULT_DURATION_H`). A mast cell
+event drives its input at ``severity / duration`` per hour, so the tryptase it releases does not
+depend on how long the window is; an inflammatory stimulus holds its input at ``severity``.
+
 Validation returns every issue found (libpetab-style named checks), never only the first:
 
 - ``check_schema`` — fields and types;
@@ -15,14 +22,15 @@ Validation returns every issue found (libpetab-style named checks), never only t
 - ``check_interventions`` — every id is in the catalog, once per phase, with its catalog unit;
 - ``check_doses`` — a dose must be > 0 and at most 3 x the catalog's typical maximum
   (error); outside the typical range is a warning;
-- ``check_course_lengths`` — an antibiotic course longer than its phase is cut (warning).
+- ``check_course_lengths`` — an antibiotic course longer than its phase is cut (warning);
+- ``check_events`` — an event must end before the next phase starts (error).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
@@ -36,7 +44,9 @@ from hostcap.yaml_files import load_yaml
 
 __all__ = [
     "DOSE_ERROR_FACTOR",
+    "EVENT_DEFAULT_DURATION_H",
     "HOURS_PER_WEEK",
+    "AcuteEvent",
     "InputSegment",
     "InterventionDose",
     "Phase",
@@ -63,6 +73,40 @@ class InterventionDose(BaseModel):
     unit: str | None = Field(default=None, description="optional; must equal the catalog unit")
 
 
+#: Default length of an acute event's window, in hours, by kind: a mast cell event releases its
+#: mediators within minutes; an inflammatory stimulus (an infarct, surgery) drives the acute
+#: phase for about a day.
+EVENT_DEFAULT_DURATION_H: dict[str, float] = {
+    "mast_cell_event": 0.25,
+    "inflammatory_stimulus": 24.0,
+}
+
+
+class AcuteEvent(BaseModel):
+    """An acute event in a phase: its kind, severity (0-1), start and duration in hours."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["mast_cell_event", "inflammatory_stimulus"]
+    severity: float = Field(gt=0, le=1, description="1 = maximal (anaphylaxis; an infarct)")
+    at_hour: float = Field(default=0.0, ge=0, description="hours after the phase start")
+    duration_h: float | None = Field(default=None, gt=0, description="default by kind")
+
+    @property
+    def hours(self) -> float:
+        """The event's duration in hours (its kind's default when not given)."""
+        if self.duration_h is not None:
+            return self.duration_h
+        return EVENT_DEFAULT_DURATION_H[self.kind]
+
+    @property
+    def input_value(self) -> float:
+        """The model input while the event lasts (a mast cell event spreads its severity)."""
+        if self.kind == "mast_cell_event":
+            return self.severity / self.hours
+        return self.severity
+
+
 class Phase(BaseModel):
     """A protocol phase: the interventions active from ``start_week`` until the next phase."""
 
@@ -71,6 +115,7 @@ class Phase(BaseModel):
     id: str
     start_week: float
     interventions: tuple[InterventionDose, ...] = ()
+    events: tuple[AcuteEvent, ...] = ()
     note: str = ""
 
 
@@ -257,6 +302,28 @@ def check_course_lengths(protocol: Protocol) -> list[Issue]:
     return issues
 
 
+def check_events(protocol: Protocol) -> list[Issue]:
+    """An acute event ends before the next phase starts (error)."""
+    issues: list[Issue] = []
+    starts = protocol.boundaries_h
+    for i, phase in enumerate(protocol.phases):
+        if i + 1 >= len(starts):
+            continue
+        length = starts[i + 1] - starts[i]
+        for j, event in enumerate(phase.events):
+            if event.at_hour + event.hours > length:
+                issues.append(
+                    Issue(
+                        f"phases[{i}].events[{j}].at_hour",
+                        f"event ends at hour {event.at_hour + event.hours:g} of a phase "
+                        f"{length:g} h long; expected it to end within its phase",
+                        value=event.at_hour,
+                        expected=f"<= {length - event.hours:g}",
+                    )
+                )
+    return issues
+
+
 def check_phenotype(protocol: Protocol) -> list[Issue]:
     """The protocol's optional ``phenotype`` names a preset (healthy, A, B, C)."""
     value = protocol.phenotype
@@ -279,6 +346,7 @@ CHECKS: tuple[Callable[[Protocol], list[Issue]], ...] = (
     check_interventions,
     check_doses,
     check_course_lengths,
+    check_events,
 )
 
 
@@ -328,6 +396,35 @@ def protocol_from_yaml(text: str) -> Protocol:
     return protocol_from_mapping(data if isinstance(data, Mapping) else {"_": data})
 
 
+def _phase_pieces(
+    phase: Phase,
+    start: float,
+    end: float,
+    values: dict[str, float],
+    course_end: float | None,
+) -> list[tuple[float, dict[str, float], str]]:
+    """A phase's piecewise-constant inputs: its doses, the course end and its acute events."""
+    cuts = {start}
+    if course_end is not None and course_end < end:
+        cuts.add(course_end)
+    windows = [(start + e.at_hour, start + e.at_hour + e.hours, e) for e in phase.events]
+    for t0, t1, _ in windows:
+        cuts.update(t for t in (t0, t1) if t < end)
+    pieces: list[tuple[float, dict[str, float], str]] = []
+    for t in sorted(cuts):
+        here = dict(values)
+        name = phase.id
+        if course_end is not None and t >= course_end:
+            here["antibiotic_pulse"] = 0.0
+            name = f"{phase.id}:after_course"
+        for t0, t1, event in windows:
+            if t0 <= t < t1:
+                here[event.kind] += event.input_value
+                name = f"{phase.id}:{event.kind}"
+        pieces.append((t, here, name))
+    return pieces
+
+
 def input_segments(
     protocol: Protocol | None,
     definition: ModelDefinition,
@@ -335,8 +432,9 @@ def input_segments(
 ) -> list[InputSegment]:
     """Piecewise-constant model inputs from ``0`` to ``end_h`` hours.
 
-    Boundaries are phase starts and antibiotic course ends; integration restarts at each, so
-    dosing is exact. Before the first phase (or with no protocol) every input is 0.
+    Boundaries are phase starts, antibiotic course ends and acute event starts and ends;
+    integration restarts at each, so dosing is exact. Before the first phase (or with no
+    protocol) every input is 0.
     """
     zeros = dict.fromkeys(definition.input_ids, 0.0)
     if protocol is None or not protocol.phases:
@@ -357,11 +455,7 @@ def input_segments(
                 course_end = starts[i] + item.dose * 24.0
             else:
                 values[mapping.input] += mapping.potency * item.dose
-        pieces.append((starts[i], values, phase.id))
-        if course_end is not None and course_end < phase_end:
-            after = dict(values)
-            after["antibiotic_pulse"] = 0.0
-            pieces.append((course_end, after, f"{phase.id}:after_course"))
+        pieces += _phase_pieces(phase, starts[i], phase_end, values, course_end)
     segments: list[InputSegment] = []
     for k, (start, values, name) in enumerate(pieces):
         stop = pieces[k + 1][0] if k + 1 < len(pieces) else end_h

@@ -28,7 +28,14 @@ How the model value is read (``mapping``; ``y`` is the result's observable):
   half-life is the first time its excess over an unperturbed run falls to half (linear
   interpolation on a 2001-point grid);
 - ``onset_h`` — the first time the protocol's effect on ``y`` (comparator minus protocol) reaches
-  half its value at ``at_day`` (grid of 0.05 h).
+  half its value at ``at_day`` (grid of 0.05 h);
+- ``peak_time_h`` — the time of the highest ``y`` under the protocol up to ``at_day`` (grid of
+  0.05 h), e.g. serum tryptase after an acute mast cell event;
+- ``doubling_time_h`` — the mean exponential doubling time of the rise of ``y`` under the
+  protocol: ``ln 2 × (t_b − t_a) / ln(y(t_b) / y(t_a))`` from the first time ``y`` reaches twice
+  its start (``t_a``) to the first time it reaches half its peak (``t_b``), peak taken up to
+  ``at_day`` (grid of 0.25 h); the central, exponential-looking part of an acute-phase rise that
+  a serial-sampling study fits (Kushner 1978).
 
 Verdicts are :func:`hostcap.model_validation.verdicts.verdict`.
 """
@@ -36,7 +43,7 @@ Verdicts are :func:`hostcap.model_validation.verdicts.verdict`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,6 +68,7 @@ __all__ = [
     "resolve_variants",
     "summarise_validation",
     "validate_literature",
+    "with_parameters",
 ]
 
 #: The columns of ``validation.csv``, exactly and in this order.
@@ -79,6 +87,8 @@ VALIDATION_COLUMNS: tuple[str, ...] = (
 
 _HALF_LIFE_POINTS = 2001
 _ONSET_STEP_H = 0.05
+_PEAK_STEP_H = 0.05
+_DOUBLING_STEP_H = 0.25
 
 
 def resolve_variants(variants: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -141,12 +151,59 @@ def _onset(result: LiteratureResult, variant: str) -> float | None:
     effect = _run(result, variant, True, grid)[name] - _run(result, variant, False, grid)[name]
     if not math.isfinite(effect[-1]) or effect[-1] == 0:
         return None
-    reached = np.nonzero(effect / effect[-1] >= 0.5)[0]
-    return float(grid[reached[0]]) if reached.size else None
+    return _crossing(grid, effect / effect[-1], 0.5)
 
 
-def model_value(result: LiteratureResult, variant: str) -> float | None:
+def _crossing(grid: NDArray[np.float64], y: NDArray[np.float64], level: float) -> float | None:
+    """The first time ``y`` reaches ``level``, interpolated linearly between grid points (so a
+    calibration sees a smooth function of the parameters, not grid steps)."""
+    reached = np.nonzero(y >= level)[0]
+    if reached.size == 0:
+        return None
+    i = int(reached[0])
+    if i == 0 or y[i] == y[i - 1]:
+        return float(grid[i])
+    return float(grid[i - 1] + (level - y[i - 1]) * (grid[i] - grid[i - 1]) / (y[i] - y[i - 1]))
+
+
+def _peak_time(result: LiteratureResult, variant: str) -> float | None:
+    assert result.at_day is not None
+    grid = np.arange(0.0, result.at_day * 24.0 + 1e-9, _PEAK_STEP_H)
+    y = _run(result, variant, False, grid)[result.observable]
+    return float(grid[int(np.argmax(y))]) if np.all(np.isfinite(y)) else None
+
+
+def _doubling_time(result: LiteratureResult, variant: str) -> float | None:
+    assert result.at_day is not None
+    grid = np.arange(0.0, result.at_day * 24.0 + 1e-9, _DOUBLING_STEP_H)
+    y = _run(result, variant, False, grid)[result.observable]
+    if not np.all(np.isfinite(y)) or y[0] <= 0 or y.max() < 4.0 * y[0]:
+        return None
+    t_a = _crossing(grid, y, 2.0 * y[0])
+    t_b = _crossing(grid, y, float(y.max()) / 2.0)
+    if t_a is None or t_b is None or t_b <= t_a:
+        return None
+    return float(math.log(2.0) * (t_b - t_a) / math.log(float(y.max()) / (4.0 * y[0])))
+
+
+def with_parameters(result: LiteratureResult, parameters: Mapping[str, float]) -> LiteratureResult:
+    """The result with ``parameters`` set in its design (the design's own values win: they
+    describe the study population, e.g. HαT copies)."""
+    d = result.design
+    if d is None or not parameters:
+        return result
+    merged = {**dict(parameters), **d.parameters}
+    return result.model_copy(update={"design": d.model_copy(update={"parameters": merged})})
+
+
+def model_value(
+    result: LiteratureResult,
+    variant: str,
+    parameters: Mapping[str, float] | None = None,
+) -> float | None:
     """The model's value of one published measure for one variant (``None``: not comparable).
+
+    ``parameters`` overrides model parameters for this evaluation (a calibration's trial values).
 
     Raises
     ------
@@ -155,11 +212,17 @@ def model_value(result: LiteratureResult, variant: str) -> float | None:
     """
     if not result.expressible or result.design is None:
         return None
+    if parameters:
+        result = with_parameters(result, parameters)
     name = result.observable
     if result.mapping == ResultMapping.HALF_LIFE_H:
         return _half_life(result, variant)
     if result.mapping == ResultMapping.ONSET_H:
         return _onset(result, variant)
+    if result.mapping == ResultMapping.PEAK_TIME_H:
+        return _peak_time(result, variant)
+    if result.mapping == ResultMapping.DOUBLING_TIME_H:
+        return _doubling_time(result, variant)
     assert result.at_day is not None
     t = result.at_day * 24.0
     if result.mapping == ResultMapping.VALUE:
@@ -175,6 +238,7 @@ def model_value(result: LiteratureResult, variant: str) -> float | None:
 def validate_literature(
     variants: str | Iterable[str] | None = "all",
     results: Sequence[LiteratureResult] | None = None,
+    parameters: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Every published result against every variant: one row per result and variant.
 
@@ -185,6 +249,8 @@ def validate_literature(
         ``null``).
     results
         Results to evaluate (default: the packaged ones).
+    parameters
+        Parameter values overriding the packaged ones (e.g. the model before calibration).
 
     Returns
     -------
@@ -206,7 +272,7 @@ def validate_literature(
     for result in chosen:
         for variant in names:
             try:
-                value = model_value(result, variant)
+                value = model_value(result, variant, parameters)
             except HostcapError:
                 value = None
             rows.append(

@@ -83,6 +83,8 @@ class ResultMapping(StrEnum):
     VALUE = "value"
     HALF_LIFE_H = "half_life_h"
     ONSET_H = "onset_h"
+    PEAK_TIME_H = "peak_time_h"
+    DOUBLING_TIME_H = "doubling_time_h"
 
 
 class StatePerturbation(BaseModel):
@@ -338,6 +340,8 @@ def check_designs(results: Sequence[LiteratureResult]) -> list[Issue]:
             ResultMapping.PERCENT_DIFFERENCE,
             ResultMapping.VALUE,
             ResultMapping.ONSET_H,
+            ResultMapping.PEAK_TIME_H,
+            ResultMapping.DOUBLING_TIME_H,
         }
         if needs_day and r.at_day is None:
             issues.append(

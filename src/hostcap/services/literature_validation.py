@@ -13,6 +13,12 @@ Files written under ``out``:
 - ``figures/<family>.png`` — model value per variant against the published point and spread,
   one figure per measure family.
 
+``hostcap validate calibrate`` calls :func:`run_literature_calibration`: the calibrated
+parameters fitted to the calibration results only (held-out results never enter), written as
+``calibration.json`` (fitted values, 95 % profile intervals, χ² before and after),
+``residuals.csv``, ``profiles.csv`` and a PEtab-style ``petab/`` folder (``parameters.tsv``,
+``measurements.tsv``, ``model.xml`` of the variant, ``problem.yaml``).
+
 An existing non-empty ``out`` is refused unless ``force`` is set, so results are never silently
 overwritten.
 """
@@ -25,9 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from hostcap.errors import InputError
-from hostcap.mechanistic_model import HYPOTHESIS_NOTE
+from hostcap.mechanistic_model import HYPOTHESIS_NOTE, VARIANTS, to_sbml
 from hostcap.model_validation import (
     VALIDATION_COLUMNS,
+    LiteratureCalibration,
+    calibrate_literature,
+    calibration_petab_tables,
     resolve_variants,
     summarise_validation,
     validate_literature,
@@ -35,15 +44,20 @@ from hostcap.model_validation import (
 )
 
 __all__ = [
+    "CALIBRATION_NAME",
     "CSV_NAME",
     "FIGURES_DIR",
     "SUMMARY_NAME",
+    "LiteratureCalibrationRun",
     "LiteratureValidationRun",
+    "literature_calibration_lines",
     "literature_validation_lines",
+    "run_literature_calibration",
     "run_literature_validation",
 ]
 
 CSV_NAME = "validation.csv"
+CALIBRATION_NAME = "calibration.json"
 SUMMARY_NAME = "summary.json"
 FIGURES_DIR = "figures"
 
@@ -59,7 +73,7 @@ class LiteratureValidationRun:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _prepare(out: Path, force: bool) -> None:
+def _prepare(out: Path, force: bool, figures: bool = True) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(
             f"--out {out} is a file; expected a directory",
@@ -75,7 +89,9 @@ def _prepare(out: Path, force: bool) -> None:
             value=str(out),
             expected="a new or empty directory, or --force",
         )
-    (out / FIGURES_DIR).mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if figures:
+        (out / FIGURES_DIR).mkdir(exist_ok=True)
 
 
 def run_literature_validation(
@@ -132,4 +148,126 @@ def literature_validation_lines(run: LiteratureValidationRun) -> list[str]:
                 f"({p['within_2x_pct']} %)"
             )
     lines.append(f"wrote {run.csv}, {run.summary_path} and {len(run.figures)} figures")
+    return lines
+
+
+@dataclass(frozen=True)
+class LiteratureCalibrationRun:
+    """What a calibration run wrote, and the calibration."""
+
+    out: Path
+    calibration: LiteratureCalibration
+    files: list[Path]
+
+
+def _tsv(frame: Any) -> str:
+    return str(frame.to_csv(sep="\t", index=False, lineterminator="\n"))
+
+
+def run_literature_calibration(
+    out: Path,
+    variant: str = "essay",
+    *,
+    parameters: list[str] | None = None,
+    profile_points: int = 9,
+    force: bool = False,
+) -> LiteratureCalibrationRun:
+    """Fit the calibrated parameters to the calibration results and write the files.
+
+    Parameters
+    ----------
+    out
+        Output directory (created; refused when it exists and is not empty, unless ``force``).
+    variant
+        The variant simulated (the calibrated parameters are shared by every variant).
+    parameters
+        Parameter ids to fit (default: those marked ``estimation: calibrated``).
+    profile_points
+        Points of each profile likelihood across the parameter's range.
+    force
+        Overwrite the files in an existing non-empty directory.
+
+    Raises
+    ------
+    InputError
+        ``out`` is a file, or a non-empty directory without ``force``.
+    UnknownIdError
+        ``variant`` or a parameter id is unknown.
+    """
+    (name,) = resolve_variants(variant) if variant != "all" else ("essay",)
+    if variant == "all" or name not in VARIANTS:
+        raise InputError(
+            f"--variant {variant!r}: a calibration runs one variant; expected one of: "
+            + ", ".join(VARIANTS),
+            field="--variant",
+            value=variant,
+            expected="one of: " + ", ".join(VARIANTS),
+        )
+    _prepare(out, force, figures=False)
+    calibration = calibrate_literature(name, parameters=parameters, profile_points=profile_points)
+    petab_dir = out / "petab"
+    petab_dir.mkdir(exist_ok=True)
+    tables = calibration_petab_tables(calibration)
+    files = {
+        out / CALIBRATION_NAME: json.dumps(_calibration_json(calibration), indent=2) + "\n",
+        out / "residuals.csv": calibration.residuals.to_csv(index=False, float_format="%.6g"),
+        out / "profiles.csv": calibration.profiles.to_csv(index=False, float_format="%.6g"),
+        petab_dir / "parameters.tsv": _tsv(tables["parameters"]),
+        petab_dir / "measurements.tsv": _tsv(tables["measurements"]),
+        petab_dir / "model.xml": to_sbml(name, "healthy"),
+        petab_dir / "problem.yaml": (
+            "# PEtab-style problem of the literature calibration (hostcap validate calibrate).\n"
+            "# Measurements are derived measures (percent changes, half-lives, onsets) that\n"
+            "# hostcap.model_validation reads from simulations; each row names its mapping.\n"
+            "format_version: 1\n"
+            "parameter_file: parameters.tsv\n"
+            "problems:\n"
+            "  - sbml_files: [model.xml]\n"
+            "    measurement_files: [measurements.tsv]\n"
+        ),
+    }
+    for path, text in files.items():
+        path.write_text(text, encoding="utf-8")
+    return LiteratureCalibrationRun(out, calibration, sorted(files))
+
+
+def _calibration_json(calibration: LiteratureCalibration) -> dict[str, Any]:
+    return {
+        "hypothesis_note": HYPOTHESIS_NOTE,
+        "note": "Fitted to calibration results only; held-out results never enter the fit.",
+        "variant": calibration.variant,
+        "chi2_start": calibration.chi2_start,
+        "chi2_fitted": calibration.chi2_fitted,
+        "held_out_ignored": calibration.held_out_ignored,
+        "parameters": [
+            {
+                "id": p.id,
+                "unit": p.unit,
+                "range": [p.lower, p.upper],
+                "start": p.start,
+                "fitted": p.value,
+                "profile_95": [p.ci_low, p.ci_high],
+                "identifiable": [p.identifiable_low, p.identifiable_high],
+                "results": list(p.results),
+            }
+            for p in calibration.parameters
+        ],
+    }
+
+
+def literature_calibration_lines(run: LiteratureCalibrationRun) -> list[str]:
+    """One line per fitted parameter, then the fit and what was written."""
+    cal = run.calibration
+    lines = [HYPOTHESIS_NOTE]
+    for p in cal.parameters:
+        low = f"{p.ci_low:.4g}" + ("" if p.identifiable_low else " (range limit)")
+        high = f"{p.ci_high:.4g}" + ("" if p.identifiable_high else " (range limit)")
+        lines.append(
+            f"{p.id} = {p.value:.4g} {p.unit} (start {p.start:.4g}; 95 % profile {low} to {high})"
+        )
+    lines.append(
+        f"chi2 {cal.chi2_start:.3g} -> {cal.chi2_fitted:.3g} over {len(cal.residuals)} "
+        f"calibration results; {cal.held_out_ignored} held-out results left out"
+    )
+    lines.append(f"wrote {run.out / CALIBRATION_NAME} and {len(run.files) - 1} more files")
     return lines

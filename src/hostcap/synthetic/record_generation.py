@@ -36,7 +36,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from hostcap.catalog import get_instrument
-from hostcap.mechanistic_model import CompiledModel
+from hostcap.mechanistic_model import CompiledModel, protocol_from_mapping, simulate
 from hostcap.mechanistic_model.observation_sampling import draw_measurement
 from hostcap.synthetic.client_population import AssignedProtocol
 from hostcap.synthetic.cohort_design import CohortDesign
@@ -46,6 +46,7 @@ __all__ = [
     "H1_CHOICES",
     "LATENT_MEASURES",
     "VisitPlan",
+    "event_tryptase_excess",
     "latent_questionnaires",
     "plan_visits",
     "store_frames",
@@ -390,17 +391,50 @@ def _episode_rows(ctx: _Cohort) -> _Episodes:
     return _Episodes(frame, ep_c, ep_x, ep_d, onset, severity, history)
 
 
+#: Hours after an acute mast cell event over which its serum tryptase excess is tabulated.
+_EVENT_GRID_H = np.arange(0.0, 6.0 + 1e-9, 0.05)
+
+
+def event_tryptase_excess(model: CompiledModel, hours: Array) -> Array:
+    """Serum tryptase above baseline ``hours`` after a maximal acute mast cell event.
+
+    Read from the model itself: an event of severity 1 at time 0 (the ``mast_cell_event`` input,
+    released into the tissue pool and absorbed into serum) against the same run without it. The
+    event enters linear pool and serum equations only, so the excess scales with the event's
+    severity and does not depend on the baseline.
+    """
+    event = protocol_from_mapping(
+        {
+            "id": "acute_event",
+            "phases": [
+                {
+                    "id": "event",
+                    "start_week": 0,
+                    "events": [{"kind": "mast_cell_event", "severity": 1}],
+                }
+            ],
+        }
+    )
+    weeks = float(_EVENT_GRID_H[-1]) / 168.0
+    runs = [
+        simulate(model, p, phenotype="healthy", weeks=weeks, save_at=_EVENT_GRID_H)["tryptase"]
+        for p in (event, None)
+    ]
+    return np.asarray(np.interp(hours, _EVENT_GRID_H, runs[0] - runs[1]), dtype=float)
+
+
 def _acute_tryptase_rows(ctx: _Cohort, episodes: _Episodes) -> pd.DataFrame:
-    # Acute tryptase for some severe episodes, drawn 1-4 h after onset (synthetic event model:
-    # the daily trajectory cannot resolve a 2-hour half-life, so the rise is drawn per event).
+    # Acute tryptase for some severe episodes, drawn 1-4 h after onset: the day's simulated
+    # baseline plus the model's own acute-event response (tryptase pool absorbed into serum),
+    # scaled by the episode's severity (severity 10 of 10 = a maximal event).
     ep_c, ep_x, ep_d = episodes.client, episodes.column, episodes.day
     severity, onset, history = episodes.severity, episodes.onset, episodes.history
     severe = np.flatnonzero((severity >= 5) & (ctx.rng.random(ep_c.size) < 0.2))
     observed = ctx.run.observable(ctx.model, "tryptase_serum")
     tryptase = np.concatenate([np.repeat(observed[:, :1], history, axis=1), observed], axis=1)
     hours = ctx.rng.uniform(1.0, 4.0, size=severe.size)
-    rise = 0.2 + 0.15 * severity[severe] * ctx.rng.uniform(0.5, 1.5, size=severe.size)
-    acute_truth = tryptase[ep_c[severe], ep_x[severe]] * (1 + rise)
+    excess = event_tryptase_excess(ctx.model, hours) * severity[severe] / 10.0
+    acute_truth = tryptase[ep_c[severe], ep_x[severe]] + excess
     acute = draw_measurement(acute_truth, ctx.spec["tryptase_serum"].noise, ctx.rng)
     return pd.DataFrame(
         {
