@@ -559,39 +559,55 @@ class QuantileBands:
             max(1_000, EXACT_HOLD_BYTES // (8 * cells)) if exact_limit is None else exact_limit
         )
         self.bins = bins
-        self._held: list[Array] = []
+        self._held: list[tuple[Array, ...]] = []
         self._n_held = 0
-        self._sketch: StreamedQuantiles | None = None
+        self._sketches: list[StreamedQuantiles] | None = None
         self.n_members = 0
 
     @property
     def exact(self) -> bool:
-        return self._sketch is None
+        return self._sketches is None
 
-    def add(self, values: Array) -> None:
-        """Add members' values, shape ``(n, T, K)`` (NaN rows, i.e. failed members, are skipped)."""
-        values = np.asarray(values, dtype=float)
-        finite = np.isfinite(values).all(axis=(1, 2))
+    def add(self, values: Array | Sequence[Array]) -> None:
+        """Add members' values, shape ``(n, T, K)``, or parts ``(n, T, K_i)`` whose names are
+        ``names`` in order (binned part by part, never concatenated). Members with a non-finite
+        value (failed members) are skipped."""
+        parts = (values,) if isinstance(values, np.ndarray) else tuple(values)
+        parts = tuple(np.asarray(p, dtype=float) for p in parts)
+        finite = np.ones(parts[0].shape[0], dtype=bool)
+        for p in parts:
+            finite &= np.isfinite(p).all(axis=(1, 2))
         if not finite.all():
-            values = values[finite]
-        self.n_members += values.shape[0]
-        if self._sketch is None:
-            self._held.append(values)
-            self._n_held += values.shape[0]
+            parts = tuple(p[finite] for p in parts)
+        n = parts[0].shape[0]
+        self.n_members += n
+        if self._sketches is None:
+            self._held.append(parts)
+            self._n_held += n
             if self._n_held > self.exact_limit:
-                held = np.concatenate(self._held)
+                held = [np.concatenate([h[i] for h in self._held]) for i in range(len(parts))]
                 self._held = []
-                self._sketch = StreamedQuantiles(held[0].size, bins=self.bins)
-                self._sketch.add(held.reshape(held.shape[0], -1))
+                self._sketches = [StreamedQuantiles(h[0].size, bins=self.bins) for h in held]
+                for sketch, h in zip(self._sketches, held, strict=True):
+                    sketch.add(h.reshape(h.shape[0], -1))
             return
-        self._sketch.add(values.reshape(values.shape[0], -1))
+        for sketch, p in zip(self._sketches, parts, strict=True):
+            sketch.add(p.reshape(n, -1))
 
     def _values(self) -> Array:
         """``(Q, T, K)`` quantile values."""
         t, k = self.time_h.size, len(self.names)
-        if self._sketch is not None:
-            return self._sketch.quantiles(self.quantiles).reshape(len(self.quantiles), t, k)
-        held = np.concatenate(self._held) if self._held else np.full((0, t, k), np.nan)
+        if self._sketches is not None:
+            blocks = [
+                s.quantiles(self.quantiles).reshape(len(self.quantiles), t, -1)
+                for s in self._sketches
+            ]
+            return np.concatenate(blocks, axis=2)
+        if not self._held:
+            return np.full((len(self.quantiles), t, k), np.nan)
+        held = np.concatenate(
+            [np.concatenate(h, axis=2) if len(h) > 1 else h[0] for h in self._held]
+        )
         if not held.shape[0]:
             return np.full((len(self.quantiles), t, k), np.nan)
         return np.asarray(np.quantile(held, self.quantiles, axis=0))
@@ -603,17 +619,22 @@ class QuantileBands:
         times, and ``relative_error_bound`` that bound over the name's range across all members
         and times (its scale); both 0 for exact quantiles.
         """
-        if self._sketch is None:
+        if self._sketches is None:
             return {
                 "method": "exact (numpy.quantile, linear interpolation)",
                 "members": self.n_members,
                 "relative_error_bound": 0.0,
                 "guaranteed_relative_error_bound": 0.0,
             }
-        t, k = self.time_h.size, len(self.names)
-        bound = self._sketch.error_bounds().reshape(t, k)
-        low = self._sketch.low.reshape(t, k).min(axis=0)
-        high = self._sketch.high.reshape(t, k).max(axis=0)
+        t = self.time_h.size
+        sketches = self._sketches
+
+        def joined(values: Callable[[StreamedQuantiles], Array]) -> Array:
+            return np.concatenate([values(s).reshape(t, -1) for s in sketches], axis=1)
+
+        bound = joined(lambda s: s.error_bounds())
+        low = joined(lambda s: s.low).min(axis=0)
+        high = joined(lambda s: s.high).max(axis=0)
         scale = high - low
         per_name = {}
         for j, name in enumerate(self.names):
@@ -669,12 +690,16 @@ class PopulationRun:
 
 @dataclass(frozen=True)
 class PopulationChunk:
-    """One simulated chunk: values ``(n, T, K)`` of the chosen names, statuses and steps."""
+    """One simulated chunk: values of the chosen names, statuses and steps per member.
+
+    ``parts`` are ``(n, T, K_i)`` arrays whose names, in order, are ``names`` (the default
+    selection comes as the integrator's states and observables, uncopied).
+    """
 
     time_h: Array
     member: NDArray[np.int64]
     names: tuple[str, ...]
-    values: Array
+    parts: tuple[Array, ...]
     status: NDArray[np.str_]
     steps: NDArray[np.int64]
 
@@ -682,30 +707,39 @@ class PopulationChunk:
     def n(self) -> int:
         return int(self.member.size)
 
+    @property
+    def values(self) -> Array:
+        """``(n, T, K)`` values of ``names``."""
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return np.concatenate(self.parts, axis=2)
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy frame ``member, time_h, name, value`` (name-major, then member, then time)."""
-        n, t, k = self.values.shape
+        n, t = self.n, self.time_h.size
+        k = len(self.names)
+        flat = np.concatenate(
+            [np.ascontiguousarray(p.transpose(2, 0, 1)).reshape(-1) for p in self.parts]
+        )
         return pd.DataFrame(
             {
                 "member": np.tile(np.repeat(self.member, t), k),
                 "time_h": np.tile(self.time_h, n * k),
                 "name": np.repeat(np.asarray(self.names, dtype=object), n * t),
-                "value": np.ascontiguousarray(self.values.transpose(2, 0, 1)).reshape(-1),
+                "value": flat,
             }
         )
 
 
-def _chunk_values(result: BatchResult, names: Sequence[str]) -> Array:
-    """``(n, T, K)`` values of ``names`` in that order (one pass in the default order)."""
-    k_s = len(result.state_ids)
+def _chunk_parts(result: BatchResult, names: Sequence[str]) -> tuple[Array, ...]:
+    """Values of ``names`` in that order: the state and observable arrays themselves for the
+    default selection, else one ``(n, T, K)`` array."""
     if tuple(names) == result.state_ids + result.observable_ids:
-        return np.concatenate([result.states, result.observables], axis=2)
-    if tuple(names) == result.state_ids[: len(names)] and len(names) <= k_s:
-        return np.ascontiguousarray(result.states[:, :, : len(names)])
+        return (result.states, result.observables)
     out = np.empty((result.n, result.time_h.size, len(names)))
     for j, name in enumerate(names):
         out[:, :, j] = result[name]
-    return out
+    return (out,)
 
 
 def _simulate_chunk(
@@ -739,7 +773,7 @@ def _simulate_chunk(
         time_h=result.time_h,
         member=result.member,
         names=tuple(names),
-        values=_chunk_values(result, names),
+        parts=_chunk_parts(result, names),
         status=result.status,
         steps=result.steps,
     )
@@ -830,7 +864,7 @@ def simulate_stream(
         chunk = sent.pop(0)
         if bands is None:
             bands = QuantileBands(chosen, res.time_h, quantiles, exact_limit=exact_limit)
-        bands.add(res.values)
+        bands.add(res.parts)
         values, number = np.unique(res.status, return_counts=True)
         for v, c in zip(values, number, strict=True):
             counts[str(v)] = counts.get(str(v), 0) + int(c)
@@ -891,6 +925,7 @@ def simulate_population(
     summaries: list[pd.DataFrame] = []
 
     def collect(_: CohortChunk, res: PopulationChunk) -> None:
+        values = res.values if summary_weeks else None
         statuses.append(res.status)
         steps.append(res.steps)
         if keep_members:
@@ -899,7 +934,8 @@ def simulate_population(
             i = int(np.argmin(np.abs(res.time_h - w * 168.0)))
             block = pd.DataFrame({"member": res.member, "week": w})
             for j, name in enumerate(chosen):
-                block[name] = res.values[:, i, j]
+                assert values is not None
+                block[name] = values[:, i, j]
             summaries.append(block)
 
     run = simulate_stream(
