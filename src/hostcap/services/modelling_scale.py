@@ -45,7 +45,6 @@ from hostcap.output_files import (
     writing,
 )
 from hostcap.services.modelling import resolve_protocol
-from hostcap.services.store import open_store
 
 __all__ = [
     "client_observations",
@@ -425,6 +424,9 @@ def client_observations(
         ``(observations, protocol, phenotype_label, notes)``; observations are
         ``measure, time_h, value, unit``.
     """
+    # Imported here: the clinical store (SQLAlchemy, ~1 s) is not needed by `hostcap population`.
+    from hostcap.services.store import open_store
+
     store = open_store(database)
     try:
         labs = store.frame("labs", code=code)
