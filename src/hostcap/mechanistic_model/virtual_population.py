@@ -19,6 +19,7 @@ THIS IS A HYPOTHESIS-BASED MODEL: a virtual cohort is not a prediction for real 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,6 +231,26 @@ def _map_ordered(
             futures.append(client.submit(fn, *nxt, pure=False))
         yield head.result()
         head.release()
+
+
+_END = object()
+
+
+def _ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, each computed on a helper thread while the caller handles the previous one.
+
+    The compiled integrator and the band kernel release the GIL, so the two overlap. An
+    exception from ``items`` is raised here; when the caller stops early (or is interrupted),
+    the item being computed is finished and dropped.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hostcap-ahead") as pool:
+        pending = pool.submit(next, items, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, items, _END)
+            yield item
 
 
 #: Tolerances (rtol, atol) of the settling run that screens candidates. The run only has to
@@ -860,7 +881,10 @@ def simulate_stream(
     counts: dict[str, int] = {}
     steps = 0
     done = 0
-    for res in _map_ordered(_simulate_chunk, jobs(), client):
+    results = _map_ordered(_simulate_chunk, jobs(), client)
+    # In-process, the next chunk is screened and simulated while this one is binned and written
+    # (the single-threaded parts then overlap the integrator's threads).
+    for res in results if client is not None else _ahead(results):
         chunk = sent.pop(0)
         if bands is None:
             bands = QuantileBands(chosen, res.time_h, quantiles, exact_limit=exact_limit)
