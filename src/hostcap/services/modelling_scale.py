@@ -158,12 +158,14 @@ MAX_MEMBERS = 2**32 - 2
 #: Runs estimated to take longer than this need ``confirm`` (``--yes``).
 CONFIRM_ABOVE_S = 600.0
 
-# Measured rates (benchmarks/model_scale.py, 2-core machine, one process, 2 solver threads;
-# see benchmarks/results/model_scale.md): seconds per member per solver thread.
-_SCREEN_S = 1.0e-4  # per candidate screened (steady state)
-_SIM_S_PER_WEEK = 1.6e-5  # per member and simulated week (16 weeks daily: 2.6e-4)
-_BAND_S_PER_CELL = 1.2e-8  # per member and band cell
-_MEMBERS_S_PER_ROW = 8e-8  # per row of --full output
+# Measured rates (benchmarks/model_scale.py, `memory` stage: N = 10^5 in 101 s on the 2-core
+# machine under a load average of about 7; about half that on a quiet machine), seconds per
+# member per solver thread; the estimate errs on the slow side.
+_STARTUP_S = 10.0  # imports, model compile or kernel load
+_SCREEN_S = 1.2e-4  # per candidate screened (steady state)
+_SIM_S_PER_WEEK = 6e-5  # per member and simulated week (16 weeks daily: 9.6e-4)
+_BAND_S_PER_CELL = 4e-8  # per member and band cell (one thread)
+_MEMBERS_S_PER_ROW = 1e-7  # per row of --full output
 _ACCEPTANCE_GUESS = 0.5  # candidates drawn per member wanted ≈ 1 / acceptance rate
 _BASE_MB = 450.0  # interpreter, libraries, compiled kernels
 
@@ -188,14 +190,17 @@ def estimate_population(
     cells = times * names
     candidates = n / _ACCEPTANCE_GUESS
     seconds = (
-        candidates * _SCREEN_S / cores
+        _STARTUP_S
+        + candidates * _SCREEN_S / cores
         + n * max(weeks, 1.0) * _SIM_S_PER_WEEK / cores
         + n * cells * _BAND_S_PER_CELL
         + (n * cells * _MEMBERS_S_PER_ROW if full else 0.0)
     )
-    chunk_mb = 4 * chunk_size * cells * 8 / 2**20
+    # Two chunks in flight (one simulated ahead) and their copies; the exact values held
+    # before the bands stream (at most 128 MB); then 4096 32-bit counts per band cell.
+    chunk_mb = 3 * chunk_size * cells * 8 / 2**20
     hold_mb = min(128.0, n * cells * 8 / 2**20)
-    bands_mb = cells * 4096 * (4 + 16) / 2**20 if n * cells * 8 > 128 * 2**20 else 0.0
+    bands_mb = cells * 4096 * 4 / 2**20 if n * cells * 8 > 128 * 2**20 else 0.0
     return {
         "members": n,
         "candidates_estimated": int(candidates),
