@@ -21,6 +21,12 @@ workers (wall time, peak RSS of the whole process tree, sampled), Sobol with 16 
 1024 on 2 workers, one client fitted under all variants (in-process and on 2 workers) and parameter
 recovery coverage.
 
+Issue 17 (``--only pipeline`` / ``--only memory``): the whole ``hostcap population`` command from
+the command line (fresh processes, every stage, ``--params-out``), its marginal cost from N = 2,000
+to 20,000 against libRoadRunner in 2 processes simulating the same members from the written
+params.csv, with the code before issue 17 in the same run when ``HOSTCAP_BEFORE_SRC`` names its
+``src`` folder; and its peak RSS at growing N.
+
 ``main([])`` (``make bench``) runs every stage at the issue's sizes (N = 1e4 with 2 interleaved
 throughput rounds, N = 1e5, Sobol N = 1024, 50 recovery replicates) in about 15 minutes on 2 quiet
 cores; a complete run with one throughput round took 17 minutes with another engineer's jobs on the

@@ -12,7 +12,11 @@ are drawn in a fixed sequence on the caller's side and simulated in fixed chunks
 
 The cohort is then simulated under a protocol; quantile bands across members are accumulated
 chunk by chunk (exact while the values of up to ``exact_limit`` members are held, then a
-fine per-time histogram seeded from those values), so memory stays bounded for any N.
+histogram per time and name with a guaranteed error bound,
+:mod:`~hostcap.mechanistic_model.streamed_quantiles`). :func:`stream_cohort` and
+:func:`simulate_stream` do all of it lazily, chunk by chunk (draw, screen, simulate, bin, hand
+each chunk to the caller), so memory does not grow with N; :func:`generate_population` and
+:func:`simulate_population` are the same with the cohort and the members' results in memory.
 THIS IS A HYPOTHESIS-BASED MODEL: a virtual cohort is not a prediction for real people.
 """
 
