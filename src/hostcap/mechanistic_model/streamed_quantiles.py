@@ -106,13 +106,15 @@ def _bin_into(
                     high[c] = v
                 o = origin[c]
                 w = width[c]
-                if v < o or v >= o + bins * w:
+                # w is a power of two, so multiplying by 1 / w is exactly dividing by w.
+                x = (v - o) * (1.0 / w)
+                if x < 0.0 or x >= bins:
                     new_o, new_w = _fit_grid(low[c], high[c], w, bins)
                     _regrid(counts, c, o, w, new_o, new_w)
                     origin[c] = o = new_o
                     width[c] = w = new_w
-                j = int(np.floor((v - o) / w))
-                j = min(max(j, 0), bins - 1)
+                    x = (v - o) * (1.0 / w)
+                j = min(max(int(x), 0), bins - 1)
                 counts[c, j] += 1
 
 
