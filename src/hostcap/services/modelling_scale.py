@@ -212,10 +212,11 @@ def estimate_population(
 
 
 def _describe_estimate(estimate: dict[str, Any]) -> str:
-    minutes = estimate["seconds"] / 60.0
+    seconds = estimate["seconds"]
+    took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
     text = (
         f"{estimate['members']:,} members (about {estimate['candidates_estimated']:,} candidates "
-        f"screened), about {minutes:.0f} min on this machine, peak memory about "
+        f"screened), about {took} on this machine, peak memory about "
         f"{estimate['peak_memory_mb']:,} MB"
     )
     if estimate["member_rows"]:
