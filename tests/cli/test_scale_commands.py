@@ -231,3 +231,17 @@ def test_fit_all_reports_each_variants_fit_and_the_comparison_from_the_same_fits
         assert fit["estimates"]
         assert fit["log_likelihood"] == rows[variant]["log_likelihood"]
         assert fit["aic"] == rows[variant]["aic"]
+
+
+def test_population_refuses_an_hours_long_run_without_yes_and_names_the_limits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "pop.parquet"
+    rc = main(["population", "--n", "1000000000", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--yes" in err and "1,000,000,000 members" in err and "MB" in err
+    assert "Traceback" not in err
+    rc = main(["population", "--n", "10", "--weeks", "500", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--weeks" in err and "104" in err
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hostcap.errors import UnknownIdError, ValidationError
@@ -17,6 +18,8 @@ from hostcap.mechanistic_model import (
     sample_parameters,
     simulate,
     simulate_population,
+    simulate_stream,
+    stream_cohort,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +128,21 @@ def test_histogram_quantiles_beyond_the_exact_limit_stay_close() -> None:
         got = frame[frame["time_h"] == float(t)]["value"].to_numpy()
         want = np.quantile(values[:, t, 0], [0.05, 0.25, 0.5, 0.75, 0.95])
         assert np.allclose(got, want, rtol=5e-3, atol=5e-3)
+
+
+def test_a_cohort_stream_too_few_pass_raises_from_the_streamed_simulation() -> None:
+    rules = (AcceptanceRule("symptom_load", 50.0, 60.0),)  # no candidate passes
+    stream = stream_cohort("essay", "A", 5, seed=1, chunk_size=8, max_draws=16, acceptance=rules)
+    with pytest.raises(ValidationError, match="only 0 did"):
+        simulate_stream(stream, PROTOCOL, weeks=1, chunk_size=4)
+    assert stream.n_drawn == 16
+
+
+def test_streamed_simulation_equals_the_materialised_one() -> None:
+    pop = generate_population("essay", "A", 10, seed=3, chunk_size=4)
+    whole = simulate_population(pop, PROTOCOL, weeks=2, chunk_size=4, exact_limit=3)
+    stream = stream_cohort("essay", "A", 10, seed=3, chunk_size=4)
+    streamed = simulate_stream(stream, PROTOCOL, weeks=2, chunk_size=4, exact_limit=3)
+    pd.testing.assert_frame_equal(whole.bands, streamed.bands)
+    assert streamed.status == whole.status_counts() == {"success": 10}
+    assert not streamed.exact_quantiles

@@ -100,7 +100,8 @@ def population_command(
         Path | None,
         typer.Option(
             "--params-out",
-            help="CSV of every member's parameters and initial states (SBML ids).",
+            help="Every member's parameters and initial states (SBML ids): CSV, or parquet "
+            "when the name ends in .parquet.",
             dir_okay=False,
         ),
     ] = None,
@@ -115,12 +116,29 @@ def population_command(
         int, typer.Option("--chunk-size", help="Members per task (memory scales with it).", min=1)
     ] = 2_000,
     force: ForceOption = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            help="Start a run estimated to take more than 10 minutes (the estimate is printed).",
+        ),
+    ] = False,
 ) -> None:
     """Virtual cohort (HYPOTHESIS-BASED): draw, accept, simulate, write quantile bands.
 
     pop.parquet holds, per daily save time and per state and observable, the quantiles 0.05,
-    0.25, 0.5, 0.75 and 0.95 across members (columns time_h, name, quantile, value).
+    0.25, 0.5, 0.75 and 0.95 across members (columns time_h, name, quantile, value); above
+    about 5,000 members they are streamed (the JSON summary gives the method and its error
+    bound). Memory does not grow with --n. Limits: --weeks at most 104 and at most 36,000 band
+    cells (daily save times x states and observables); --chunk-size at most 20,000. A run
+    estimated to take more than 10 minutes prints the estimate and needs --yes. Files are
+    written under temporary names and renamed at the end: an interrupted run leaves none.
+    --params-out writes parquet when its name ends in .parquet, otherwise CSV.
     """
+
+    def show_estimate(text: str) -> None:
+        err.print(f"estimate: {text}")
+
     with _progress("simulating") as update:
         summary = modelling_scale.run_population(
             variant=variant,
@@ -136,6 +154,8 @@ def population_command(
             chunk_size=chunk_size,
             progress=update,
             force=force,
+            confirm=yes,
+            on_estimate=show_estimate,
         )
     _print_json(summary)
 
