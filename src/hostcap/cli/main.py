@@ -55,6 +55,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "store_commands",
     "synth_commands",
     "validate_commands",
+    "web_commands",
 )
 
 
