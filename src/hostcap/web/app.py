@@ -126,7 +126,16 @@ def create_app(database_url: str | None = None) -> FastAPI:
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a page
+            # Never a traceback or SQL in a response: the log has the type, the page a sentence.
+            log.error(
+                "unexpected error: %s %s: %s", request.method, request.url.path, type(exc).__name__
+            )
+            response = _error(
+                request, 500, "The request could not be completed. The error was logged."
+            )
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if not request.url.path.startswith("/static/"):
@@ -172,14 +181,6 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return _error(
             request, 422, "The request does not match what this endpoint expects.", issues
         )
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        # Never a traceback or SQL in a response: the log has the type, the page a sentence.
-        log.error(
-            "unexpected error: %s %s: %s", request.method, request.url.path, type(exc).__name__
-        )
-        return _error(request, 500, "The request could not be completed. The error was logged.")
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
