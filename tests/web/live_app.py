@@ -95,6 +95,8 @@ def signed_in(live: LiveApp, role: str | None) -> httpx.Client:
     client = live.client()
     if role is not None:
         response = sign_in(client, f"{role}1")
+        if response.status_code != 303:
+            client.close()
         assert response.status_code == 303, response.text
     return client
 
