@@ -155,8 +155,9 @@ def questionnaire_items(instrument: str) -> list[InstrumentItemField]:
 def _form_value(column: Column, form: Mapping[str, Any]) -> str | None:
     raw = form.get(column.name)
     if column.type == ColumnType.BOOL:
-        # An unticked checkbox sends nothing: that means "no".
-        return "true" if raw not in (None, "", "false", "off") else "false"
+        # An unticked checkbox sends nothing: that means "no"; anything else is checked by
+        # the store (``true``/``false``/``yes``/``no`` …), never guessed here.
+        return "false" if raw in (None, "") else str(raw)
     if column.type == ColumnType.LIST and isinstance(raw, list | tuple):
         return ";".join(str(v) for v in raw if str(v).strip()) or None
     if isinstance(raw, list | tuple):
@@ -182,20 +183,42 @@ def _questionnaire_answers(instrument: str, form: Mapping[str, Any]) -> str | No
 
 
 def save_record(
-    store: Store, kind: str, code: str, form: Mapping[str, Any], *, actor: str
+    store: Store,
+    kind: str,
+    code: str,
+    form: Mapping[str, Any],
+    *,
+    actor: str,
+    only_declared: bool = False,
 ) -> ImportReport:
     """Store one record from a submitted form, through the store's one validating path.
 
     The values go to ``Store.add_one`` as strings, exactly as the CLI's ``KIND add`` sends
     them; a :class:`ValidationError` names each problem by its column and nothing is stored.
+    ``only_declared`` (the JSON API): a field the kind does not declare is refused rather than
+    ignored (a form also sends its CSRF token and buttons).
     """
     store_kind = ENTRY_KINDS[kind][0]
+    columns = [c for c in record_fields(store_kind) if c.name != "client_code"]
+    if only_declared:
+        known = [c.name for c in columns]
+        unknown = sorted(k for k in form if k not in known)
+        if unknown:
+            raise ValidationError(
+                [
+                    Issue(
+                        k,
+                        f"unknown field {k!r}; expected fields: {', '.join(known)}",
+                        value=k,
+                        expected=", ".join(known),
+                    )
+                    for k in unknown
+                ]
+            )
     values: dict[str, str | None] = {"client_code": code}
-    for column in record_fields(store_kind):
-        if column.name == "client_code":
-            continue
+    for column in columns:
         values[column.name] = _form_value(column, form)
-    if store_kind == "questionnaires" and values.get("instrument"):
+    if store_kind == "questionnaires" and values.get("instrument") and not values.get("answers"):
         values["answers"] = _questionnaire_answers(str(values["instrument"]), form)
     return store.add_one(store_kind, values, actor=actor)
 

@@ -140,7 +140,7 @@ def add_record(
 ) -> Stored:
     """Validate and store one record (every problem named; nothing stored on error)."""
     report = web_pages.save_record(
-        _store(request), str(kind.value), code, body.values, actor=user.username
+        _store(request), str(kind.value), code, body.values, actor=user.username, only_declared=True
     )
     return Stored(ids=[int(i) for i in report.ids], warnings=[str(w) for w in report.warnings])
 

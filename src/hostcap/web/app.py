@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from hostcap import __version__
 from hostcap.errors import AccessError, HostcapError, NotFoundError, ValidationError
@@ -100,6 +101,23 @@ def _issues(exc: HostcapError) -> list[dict[str, Any]]:
     return []
 
 
+def _routes(routes: list[Any]) -> list[Any]:
+    """Every route, those of included routers too (FastAPI keeps them behind a wrapper)."""
+    out: list[Any] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out.extend(_routes(inner.routes) if inner is not None else [route])
+    return out
+
+
+def _allowed(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in _routes(request.app.routes):
+        if hasattr(route, "methods") and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
 def create_app(database_url: str | None = None) -> FastAPI:
     """The web app on the store at ``database_url`` (or the configured store).
 
@@ -164,7 +182,12 @@ def create_app(database_url: str | None = None) -> FastAPI:
         message = {404: "No such page.", 405: "This page does not accept that method."}.get(
             status, _TITLES.get(status, "Error")
         )
-        return _error(request, status, message)
+        response = _error(request, status, message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        if status == 405:  # RFC 9110: Allow lists every method of the path, of every route
+            response.headers["allow"] = ", ".join(_allowed(request))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def request_error(request: Request, exc: RequestValidationError) -> Response:
