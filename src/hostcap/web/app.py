@@ -179,8 +179,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else ""
         message = {404: "No such page.", 405: "This page does not accept that method."}.get(
-            status, _TITLES.get(status, "Error")
+            status, detail or _TITLES.get(status, "Error")
         )
         response = _error(request, status, message)
         for name, value in (exc.headers or {}).items():
