@@ -243,12 +243,12 @@ def test_the_enrolment_form_enrols_and_names_each_problem(
     client = sessions["practitioner"]
     token = page_csrf(client)
     bad = client.post(
-        f"/clients/DEMO-C1/enrolment",
+        "/clients/DEMO-C1/enrolment",
         data={"csrf_token": token, "protocol": "x", "start": "2026-01-01", "phases": "restore:8:2"},
     )
     assert bad.status_code == 422 and "Nothing was stored" in bad.text
     good = client.post(
-        f"/clients/DEMO-C1/enrolment",
+        "/clients/DEMO-C1/enrolment",
         data={
             "csrf_token": token,
             "protocol": "web-protocol",

@@ -19,9 +19,8 @@ from tests.web.live_app import (
     csrf_of,
     make_store,
     page_csrf,
-    sign_in,
     session_as,
-    signed_in,
+    sign_in,
     start_app,
 )
 

@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib import ticker
 
 from hostcap.catalog import get_instrument, instruments
 from hostcap.clinical_store import EXPORT_FILES, ImportReport, Store
@@ -375,7 +376,12 @@ def timeline(store: Store, code: str) -> Timeline:
     rows: list[dict[str, Any]] = []
     panels = ["Labs", "Questionnaires", "Episodes (severity 0–10)", "Food trials (grade)", "Meds"]
     fig, axes = plt.subplots(
-        len(panels), 1, sharex=True, figsize=(9, 7.5), height_ratios=[3, 2, 2, 1.4, 2]
+        len(panels),
+        1,
+        sharex=True,
+        figsize=(9, 7.5),
+        height_ratios=[3, 2, 2, 1.4, 2],
+        layout="constrained",
     )
     lab_ax, q_ax, ep_ax, food_ax, med_ax = axes
     markers = "osD^v<>"
@@ -400,6 +406,14 @@ def timeline(store: Store, code: str) -> Timeline:
                         "note": str(context or ""),
                     }
                 )
+        # Analytes differ by orders of magnitude (tryptase ~5, platelets ~250): log scale.
+        if (labs["value"] > 0).all():
+            lab_ax.set_yscale("log")
+            # Plain numbers (30, not 3×10¹); minor ticks labelled when the range is narrow.
+            lab_ax.yaxis.set_major_formatter(ticker.LogFormatter())
+            lab_ax.yaxis.set_minor_formatter(
+                ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+            )
         lab_ax.legend(fontsize=7, loc="upper left")
     if not questionnaires.empty:
         questionnaires = questionnaires.assign(when=_times(questionnaires, "answered_on"))
@@ -493,9 +507,11 @@ def timeline(store: Store, code: str) -> Timeline:
             )
     for ax, title in zip(axes, panels, strict=True):
         ax.set_ylabel(title, fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
     fig.suptitle(f"Course of {code}", fontsize=10)
-    fig.autofmt_xdate()
+    for label in med_ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
     rows.sort(key=lambda r: (pd.Timestamp(r["when"]), r["series"]))
     kinds = sorted({r["series"].split(":")[0] for r in rows})
     description = (
@@ -599,14 +615,16 @@ def what_if(store: Store, code: str, *, variant: str, protocol: str, actor: str)
         chosen = _model_protocol(label, outcome.result.plan.phases)
     band = expected_trajectory_band(label, protocol=chosen, weeks=16, variant=variant)
     names = list(dict.fromkeys(band["name"]))
-    fig, axes = plt.subplots(len(names), 1, sharex=True, figsize=(8, 1.8 * len(names)))
+    fig, axes = plt.subplots(
+        len(names), 1, sharex=True, figsize=(8, 1.8 * len(names)), layout="constrained"
+    )
     axes_list = list(axes) if len(names) > 1 else [axes]
     for ax, name in zip(axes_list, names, strict=True):
         part = band[band["name"] == name]
         ax.fill_between(part["week"], part["low"], part["high"], alpha=0.3, label="10–90 %")
         ax.plot(part["week"], part["median"], label="median")
         ax.set_ylabel(name.replace("_", " "), fontsize=8)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
     axes_list[-1].set_xlabel("week")
     axes_list[0].legend(fontsize=7)
     fig.suptitle(f"HYPOTHESIS — simulated band, phenotype {label}, variant {variant}", fontsize=10)
@@ -655,7 +673,7 @@ def research_view(store: Store, *, actor: str) -> dict[str, Any]:
         .reset_index()
     )
     composite = composite_responders(responders)["composite"].value_counts().to_dict()
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
     for measure, part in weekly.groupby("measure", sort=True):
         base = part["median"].iloc[0] or 1.0
         ax.plot(part["week"], part["median"] / base, marker=".", label=str(measure))

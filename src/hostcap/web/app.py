@@ -146,7 +146,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
     ) -> Response:
         try:
             response = await call_next(request)
-        except Exception as exc:  # noqa: BLE001 - the one place that turns any failure into a page
+        except Exception as exc:  # the one place that turns any failure into a page
             # Never a traceback or SQL in a response: the log has the type, the page a sentence.
             log.error(
                 "unexpected error: %s %s: %s", request.method, request.url.path, type(exc).__name__
