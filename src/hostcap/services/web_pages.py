@@ -9,7 +9,9 @@ validation or a query. Every view of an identified client page is audited with t
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -348,12 +350,14 @@ class Timeline:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def svg_text(figure: Any) -> str:
+def svg_text(figure: Any, *, tight: bool = True) -> str:
     """A matplotlib figure as SVG text, byte-identical for the same figure (no date, fixed
     hash salt), without the XML prologue so it can sit inside a page."""
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": "hostcap", "svg.fonttype": "none"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        figure.savefig(
+            buffer, format="svg", metadata={"Date": None}, bbox_inches="tight" if tight else None
+        )
     plt.close(figure)
     text = buffer.getvalue()
     start = text.find("<svg")
@@ -364,48 +368,140 @@ def _times(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_datetime(frame[column], errors="coerce")
 
 
-def timeline(store: Store, code: str) -> Timeline:
-    """Labs, symptom load, questionnaires, antihistamine DDD, food tolerance, episodes,
-    medications and protocol phases of ``code`` on one shared time axis (SVG + table)."""
-    labs = store.frame("labs", code=code)
-    meds = store.frame("meds", code=code)
-    questionnaires = store.frame("questionnaires", code=code)
-    food = store.frame("food", code=code)
-    episodes = store.frame("episodes", code=code)
-    enrolments = store.enrolments(code)
+def _timeline_frames(store: Store, code: str) -> dict[str, Any]:
+    frames: dict[str, Any] = {
+        kind: store.frame(kind, code=code)
+        for kind in ("labs", "meds", "questionnaires", "food", "episodes")
+    }
+    frames["labs"] = frames["labs"].assign(when=_times(frames["labs"], "collected_at"))
+    q = frames["questionnaires"]
+    frames["questionnaires"] = q.assign(when=_times(q, "answered_on"))
+    frames["food"] = frames["food"].assign(when=_times(frames["food"], "trial_date"))
+    frames["episodes"] = frames["episodes"].assign(when=_times(frames["episodes"], "onset_at"))
+    frames["enrolments"] = store.enrolments(code)
+    return frames
+
+
+def _phase_spans(
+    enrolments: list[dict[str, Any]],
+) -> list[tuple[str, str, pd.Timestamp, pd.Timestamp, Any]]:
+    spans = []
+    for enrolment in enrolments:
+        day0 = pd.Timestamp(enrolment["started_on"])
+        for phase in enrolment["phases"]:
+            start = day0 + pd.Timedelta(weeks=float(phase["start_week"]))
+            end = day0 + pd.Timedelta(weeks=float(phase["end_week"]))
+            spans.append((str(enrolment["protocol"]), str(phase["name"]), start, end, phase))
+    return spans
+
+
+def _timeline_rows(frames: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every point of the timeline, as table rows (the figure's text alternative)."""
     rows: list[dict[str, Any]] = []
-    panels = ["Labs", "Questionnaires", "Episodes (severity 0–10)", "Food trials (grade)", "Meds"]
+    labs, questionnaires = frames["labs"], frames["questionnaires"]
+    food, episodes, meds = frames["food"], frames["episodes"], frames["meds"]
+    for when, analyte, value, unit, context in zip(
+        labs["when"], labs["analyte"], labs["value"], labs["unit"], labs["context"], strict=True
+    ):
+        rows.append(
+            {
+                "when": when,
+                "series": f"lab: {analyte}",
+                "value": f"{value:.4g} {unit}",
+                "note": str(context or ""),
+            }
+        )
+    for when, instrument, total, meaning in zip(
+        questionnaires["when"],
+        questionnaires["instrument"],
+        questionnaires["total"],
+        questionnaires["interpretation"],
+        strict=True,
+    ):
+        label = "symptom load" if instrument == "symptom_diary" else str(instrument)
+        rows.append(
+            {
+                "when": when,
+                "series": f"questionnaire: {label}",
+                "value": f"total {total:.4g}",
+                "note": str(meaning or ""),
+            }
+        )
+    for when, severity, systems, ana in zip(
+        episodes["when"],
+        episodes["severity"],
+        episodes["organ_systems"],
+        episodes["anaphylaxis"],
+        strict=True,
+    ):
+        rows.append(
+            {
+                "when": when,
+                "series": "episode",
+                "value": f"severity {severity}",
+                "note": ", ".join(systems) + ("; ANAPHYLAXIS" if ana else ""),
+            }
+        )
+    for when, name, grade in zip(food["when"], food["food"], food["reaction_grade"], strict=True):
+        rows.append(
+            {
+                "when": when,
+                "series": "food trial",
+                "value": f"grade {grade}",
+                "note": f"{name}: {'tolerated' if grade == 0 else 'reaction'}",
+            }
+        )
+    today = pd.Timestamp(dt.date.today())
+    for _, med in meds.iterrows():
+        start = pd.Timestamp(med["start_date"])
+        end = pd.Timestamp(med["end_date"]) if pd.notna(med["end_date"]) else today
+        ddd = med["ddd_per_day"]
+        ddd_text = f"{ddd:.2f} DDD/day" if pd.notna(ddd) else ""
+        rows.append(
+            {
+                "when": start,
+                "series": f"medication: {med['drug']}",
+                "value": f"{med['dose']:.4g} {med['dose_unit']} × {med['per_day']:.4g}/day",
+                "note": (ddd_text + f" until {end:%Y-%m-%d}").strip(),
+            }
+        )
+    for protocol, name, start, _, phase in _phase_spans(frames["enrolments"]):
+        rows.append(
+            {
+                "when": start,
+                "series": f"protocol phase: {protocol}",
+                "value": name,
+                "note": f"weeks {phase['start_week']:g}–{phase['end_week']:g}",
+            }
+        )
+    rows.sort(key=lambda r: (pd.Timestamp(r["when"]), r["series"]))
+    return rows
+
+
+def _timeline_svg(code: str, frames: Mapping[str, Any]) -> str:
+    labs, questionnaires = frames["labs"], frames["questionnaires"]
+    food, episodes, meds = frames["food"], frames["episodes"], frames["meds"]
+    panels = ["Labs", "Question-\nnaires", "Episodes\n(severity)", "Food trials\n(grade)", "Meds"]
     fig, axes = plt.subplots(
         len(panels),
         1,
         sharex=True,
         figsize=(9, 7.5),
         height_ratios=[3, 2, 2, 1.4, 2],
-        layout="constrained",
     )
+    # Fixed margins: a layout engine or a tight bounding box triples the rendering time.
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.95, bottom=0.09, hspace=0.12)
     lab_ax, q_ax, ep_ax, food_ax, med_ax = axes
     markers = "osD^v<>"
     if not labs.empty:
-        labs = labs.assign(when=_times(labs, "collected_at")).sort_values("when")
-        for i, (analyte, group) in enumerate(labs.groupby("analyte", sort=True)):
-            unit = str(group["unit"].iloc[0]) if "unit" in group else ""
+        for i, (analyte, group) in enumerate(labs.sort_values("when").groupby("analyte")):
+            unit = str(group["unit"].iloc[0])
             lab_ax.plot(
                 group["when"],
                 group["value"],
                 marker=markers[i % len(markers)],
                 label=f"{analyte} ({unit})",
             )
-            for when, value, context in zip(
-                group["when"], group["value"], group["context"], strict=True
-            ):
-                rows.append(
-                    {
-                        "when": when,
-                        "series": f"lab: {analyte}",
-                        "value": f"{value:.4g} {unit}",
-                        "note": str(context or ""),
-                    }
-                )
         # Analytes differ by orders of magnitude (tryptase ~5, platelets ~250): log scale.
         if (labs["value"] > 0).all():
             lab_ax.set_yscale("log")
@@ -416,58 +512,16 @@ def timeline(store: Store, code: str) -> Timeline:
             )
         lab_ax.legend(fontsize=7, loc="upper left")
     if not questionnaires.empty:
-        questionnaires = questionnaires.assign(when=_times(questionnaires, "answered_on"))
         for i, (instrument, group) in enumerate(questionnaires.groupby("instrument", sort=True)):
             group = group.sort_values("when")
             q_ax.plot(group["when"], group["total"], marker=markers[i % 7], label=str(instrument))
-            for when, total, meaning in zip(
-                group["when"], group["total"], group["interpretation"], strict=True
-            ):
-                label = "symptom load" if instrument == "symptom_diary" else str(instrument)
-                rows.append(
-                    {
-                        "when": when,
-                        "series": f"questionnaire: {label}",
-                        "value": f"total {total:.4g}",
-                        "note": str(meaning or ""),
-                    }
-                )
         q_ax.legend(fontsize=7, loc="upper left")
     if not episodes.empty:
-        episodes = episodes.assign(when=_times(episodes, "onset_at"))
         colours = ["tab:red" if a else "tab:orange" for a in episodes["anaphylaxis"]]
         ep_ax.scatter(episodes["when"], episodes["severity"], c=colours, marker="x")
-        for when, severity, systems, ana in zip(
-            episodes["when"],
-            episodes["severity"],
-            episodes["organ_systems"],
-            episodes["anaphylaxis"],
-            strict=True,
-        ):
-            rows.append(
-                {
-                    "when": when,
-                    "series": "episode",
-                    "value": f"severity {severity}",
-                    "note": ", ".join(systems) + ("; ANAPHYLAXIS" if ana else ""),
-                }
-            )
         ep_ax.set_ylim(-0.5, 10.5)
     if not food.empty:
-        food = food.assign(when=_times(food, "trial_date"))
         food_ax.scatter(food["when"], food["reaction_grade"], marker="s", color="tab:green")
-        for when, name, grade in zip(
-            food["when"], food["food"], food["reaction_grade"], strict=True
-        ):
-            rows.append(
-                {
-                    "when": when,
-                    "series": "food trial",
-                    "value": f"grade {grade}",
-                    "note": "tolerated" if grade == 0 else "reaction",
-                }
-                | {"note": f"{name}: {'tolerated' if grade == 0 else 'reaction'}"}
-            )
         food_ax.set_ylim(-0.5, 3.5)
     if not meds.empty:
         today = pd.Timestamp(dt.date.today())
@@ -478,54 +532,70 @@ def timeline(store: Store, code: str) -> Timeline:
             med_ax.plot([start, end], [i, i], linewidth=4)
             ddd_text = f"{ddd:.2f} DDD/day" if pd.notna(ddd) else ""
             med_ax.annotate(f"{med['drug']} {ddd_text}", (start, i), fontsize=7, va="bottom")
-            rows.append(
-                {
-                    "when": start,
-                    "series": f"medication: {med['drug']}",
-                    "value": f"{med['dose']:.4g} {med['dose_unit']} × {med['per_day']:.4g}/day",
-                    "note": (ddd_text + f" until {end:%Y-%m-%d}").strip(),
-                }
-            )
         med_ax.set_yticks([])
-    for enrolment in enrolments:
-        day0 = pd.Timestamp(enrolment["started_on"])
-        for j, phase in enumerate(enrolment["phases"]):
-            start = day0 + pd.Timedelta(weeks=float(phase["start_week"]))
-            end = day0 + pd.Timedelta(weeks=float(phase["end_week"]))
-            for ax in axes:
-                ax.axvspan(start, end, alpha=0.08 if j % 2 == 0 else 0.16, color="tab:blue")
-            lab_ax.annotate(
-                phase["name"], (start, 1.0), xycoords=("data", "axes fraction"), fontsize=7
-            )
-            rows.append(
-                {
-                    "when": start,
-                    "series": f"protocol phase: {enrolment['protocol']}",
-                    "value": phase["name"],
-                    "note": f"weeks {phase['start_week']:g}–{phase['end_week']:g}",
-                }
-            )
-    for ax, title in zip(axes, panels, strict=True):
+    for j, (_, name, start, end, _) in enumerate(_phase_spans(frames["enrolments"])):
+        for ax in axes:
+            ax.axvspan(start, end, alpha=0.08 if j % 2 == 0 else 0.16, color="tab:blue")
+        lab_ax.annotate(name, (start, 1.0), xycoords=("data", "axes fraction"), fontsize=7)
+    shown = [labs, questionnaires, episodes, food, meds]
+    for ax, title, frame in zip(axes, panels, shown, strict=True):
+        if frame.empty:
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, "none recorded", transform=ax.transAxes, ha="center", fontsize=7)
         ax.set_ylabel(title, fontsize=8)
         ax.tick_params(which="both", labelsize=7)
-    fig.suptitle(f"Course of {code}", fontsize=10)
     for label in med_ax.get_xticklabels():
         label.set_rotation(30)
         label.set_horizontalalignment("right")
-    rows.sort(key=lambda r: (pd.Timestamp(r["when"]), r["series"]))
+    fig.suptitle(f"Course of {code}", fontsize=10)
+    return svg_text(fig, tight=False)
+
+
+#: Rendered timelines by the content they show (same data, same bytes; rendering is the cost).
+_SVG_CACHE: dict[str, str] = {}
+_SVG_CACHE_SIZE = 256
+
+
+def _content_key(code: str, frames: Mapping[str, Any]) -> str:
+    digest = hashlib.sha256(code.encode())
+    for name in ("labs", "meds", "questionnaires", "food", "episodes"):
+        digest.update(frames[name].to_json(date_format="iso", default_handler=str).encode())
+    digest.update(json.dumps(frames["enrolments"], default=str, sort_keys=True).encode())
+    digest.update(dt.date.today().isoformat().encode())  # open medication spans end today
+    return digest.hexdigest()
+
+
+def timeline(store: Store, code: str, *, figure: bool = True) -> Timeline:
+    """Labs, symptom load, questionnaires, antihistamine DDD, food tolerance, episodes,
+    medications and protocol phases of ``code`` on one shared time axis (SVG + table).
+
+    ``figure=False``: the table and description only (what the page itself shows; the SVG is
+    fetched by the browser as an image). The SVG is rendered once per content.
+    """
+    frames = _timeline_frames(store, code)
+    rows = _timeline_rows(frames)
     kinds = sorted({r["series"].split(":")[0] for r in rows})
     description = (
         f"Timeline of client {code}: {len(rows)} data points ({', '.join(kinds) or 'none'}) "
         "on one time axis; the table below lists every point."
     )
-    return Timeline(svg=svg_text(fig), description=description, rows=rows)
+    svg = ""
+    if figure:
+        key = _content_key(code, frames)
+        svg = _SVG_CACHE.get(key, "")
+        if not svg:
+            svg = _timeline_svg(code, frames)
+            if len(_SVG_CACHE) >= _SVG_CACHE_SIZE:
+                _SVG_CACHE.pop(next(iter(_SVG_CACHE)))
+            _SVG_CACHE[key] = svg
+    return Timeline(svg=svg, description=description, rows=rows)
 
 
 def client_page(store: Store, code: str, *, actor: str) -> dict[str, Any]:
     """The client page: the safety banner and overview (``client_view``), the timeline and
     every record; the view is audited."""
     view = client_view(store, code)
-    view["timeline"] = timeline(store, code)
+    view["timeline"] = timeline(store, code, figure=False)
     view["records"] = client_records(store, code)
     audit_view(store, code, "client", actor=actor)
     return view
