@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DB_DIR := out
 
-.PHONY: install run test lint format bench docs postgres-server clean
+.PHONY: install run test lint format bench docs postgres-server browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,17 @@ run: install
 	mkdir -p $(DB_DIR)
 	rm -f $(DB_DIR)/demo.sqlite $(DB_DIR)/demo.sqlite-wal $(DB_DIR)/demo.sqlite-shm
 	HOSTCAP_DATABASE_URL=sqlite:///$(DB_DIR)/demo.sqlite $(VENV)/bin/hostcap demo --out $(DB_DIR)/demo
+	printf 'demo password 1\n' | $(VENV)/bin/hostcap user add demo --role admin --password-stdin --database sqlite:///$(DB_DIR)/demo.sqlite
+	@echo "web app on the demo store: $(VENV)/bin/hostcap serve --database sqlite:///$(DB_DIR)/demo.sqlite"
+	@echo "then open http://127.0.0.1:8000/ and sign in as demo / demo password 1 (demo data only)"
 
 # The PostgreSQL server binaries the store tests start (Debian's postgresql), installed when missing.
 postgres-server:
 	bash scripts/ensure-postgres.sh
+
+# Debian's chromium for the web app's browser tests (Playwright drives it; nothing is downloaded).
+browser:
+	bash scripts/ensure-chromium.sh
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -34,7 +41,7 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-test: install postgres-server lint
+test: install postgres-server browser lint
 	$(PY) -m pytest
 
 bench: install postgres-server
