@@ -329,16 +329,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _client_frames(store: Store, code: str) -> dict[str, pd.DataFrame]:
+    return {kind: store.frame(kind, code=code) for kind in EXPORT_FILES if kind != "clients"}
+
+
+def _rows_of(frames: Mapping[str, pd.DataFrame]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        kind: [{str(k): _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
+        for kind, frame in frames.items()
+    }
+
+
 def client_records(store: Store, code: str) -> dict[str, list[dict[str, Any]]]:
-    """Every stored record of ``code``, by kind (as the export's tables), newest first."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for kind in EXPORT_FILES:
-        if kind == "clients":
-            continue
-        frame = store.frame(kind, code=code)
-        rows = [{str(k): _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
-        out[kind] = rows
-    return out
+    """Every stored record of ``code``, by kind (as the export's tables)."""
+    return _rows_of(_client_frames(store, code))
 
 
 @dataclass
@@ -368,9 +372,11 @@ def _times(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_datetime(frame[column], errors="coerce")
 
 
-def _timeline_frames(store: Store, code: str) -> dict[str, Any]:
+def _timeline_frames(
+    store: Store, code: str, loaded: Mapping[str, pd.DataFrame] | None = None
+) -> dict[str, Any]:
     frames: dict[str, Any] = {
-        kind: store.frame(kind, code=code)
+        kind: loaded[kind] if loaded is not None else store.frame(kind, code=code)
         for kind in ("labs", "meds", "questionnaires", "food", "episodes")
     }
     frames["labs"] = frames["labs"].assign(when=_times(frames["labs"], "collected_at"))
@@ -565,14 +571,21 @@ def _content_key(code: str, frames: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def timeline(store: Store, code: str, *, figure: bool = True) -> Timeline:
+def timeline(
+    store: Store,
+    code: str,
+    *,
+    figure: bool = True,
+    loaded: Mapping[str, pd.DataFrame] | None = None,
+) -> Timeline:
     """Labs, symptom load, questionnaires, antihistamine DDD, food tolerance, episodes,
     medications and protocol phases of ``code`` on one shared time axis (SVG + table).
 
     ``figure=False``: the table and description only (what the page itself shows; the SVG is
-    fetched by the browser as an image). The SVG is rendered once per content.
+    fetched by the browser as an image). The SVG is rendered once per content. ``loaded``:
+    the client's frames by kind, when the caller has read them already.
     """
-    frames = _timeline_frames(store, code)
+    frames = _timeline_frames(store, code, loaded)
     rows = _timeline_rows(frames)
     kinds = sorted({r["series"].split(":")[0] for r in rows})
     description = (
@@ -595,8 +608,9 @@ def client_page(store: Store, code: str, *, actor: str) -> dict[str, Any]:
     """The client page: the safety banner and overview (``client_view``), the timeline and
     every record; the view is audited."""
     view = client_view(store, code)
-    view["timeline"] = timeline(store, code, figure=False)
-    view["records"] = client_records(store, code)
+    frames = _client_frames(store, code)
+    view["timeline"] = timeline(store, code, figure=False, loaded=frames)
+    view["records"] = _rows_of(frames)
     audit_view(store, code, "client", actor=actor)
     return view
 
