@@ -9,6 +9,7 @@ page, the assessment and the what-if page are written to docs/screenshots/.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,6 +199,12 @@ def test_the_admin_pages_pass_axe(browser: Any, live: LiveApp) -> None:
     ):
         page.goto(f"{live.url}{path}")
         violations += _axe(page)
+    # htmx (served by the app): typing in the search box narrows the table in place.
+    page.goto(f"{live.url}/clients")
+    page.get_by_label("Search by code").press_sequentially("R1")
+    page.wait_for_url(re.compile(r"q=R1"))
+    page.get_by_role("link", name="DEMO-R1").wait_for()
+    assert page.get_by_role("link", name="DEMO-A1").count() == 0
     page.get_by_role("link", name="Admin").click()
     page.get_by_role("button", name="Verify the audit chain").click()
     assert "Audit chain intact" in page.get_by_role("status").inner_text()

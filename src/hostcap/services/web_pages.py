@@ -27,11 +27,12 @@ from matplotlib import ticker
 
 from hostcap.catalog import get_instrument, instruments
 from hostcap.clinical_store import EXPORT_FILES, ImportReport, Store
-from hostcap.errors import Issue, ValidationError, describe_value
+from hostcap.errors import HostcapError, Issue, ValidationError, describe_value
 from hostcap.services.assessment import (
     ClientAssessment,
     StoredAssessment,
     assess_stored_client,
+    client_safety_banner,
     format_result,
     stored_assessments,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "issues_by_field",
     "questionnaire_instruments",
     "questionnaire_items",
+    "require_client",
     "research_view",
     "save_assessment",
     "save_enrolment",
@@ -176,7 +178,7 @@ def _form_value(column: Column, form: Mapping[str, Any]) -> str | None:
 def _questionnaire_answers(instrument: str, form: Mapping[str, Any]) -> str | None:
     try:
         items = questionnaire_items(instrument)
-    except Exception:
+    except (HostcapError, KeyError):  # an unknown instrument: the store's check names it
         return None
     answers = []
     for item in items:
@@ -305,6 +307,13 @@ def audit_view(store: Store, code: str | None, page: str, *, actor: str) -> None
     store.record_audit(
         action="view", entity="web_page", entity_id=page[:64], client_code=code, actor=actor
     )
+
+
+def require_client(store: Store, code: str, page: str, *, actor: str) -> None:
+    """:class:`NotFoundError` unless ``code`` is stored; the view of ``page`` is audited."""
+    with store.reading() as session:
+        store.client(session, code)
+    audit_view(store, code, page, actor=actor)
 
 
 def client_list(store: Store, query: str = "") -> list[dict[str, Any]]:
@@ -641,8 +650,6 @@ def assessment_page(store: Store, code: str, *, actor: str) -> dict[str, Any]:
 
 def client_view_banner(store: Store, code: str) -> list[str]:
     """The safety banner lines alone (the same as ``client show`` prints first)."""
-    from hostcap.services.assessment import client_safety_banner
-
     return client_safety_banner(store, code)
 
 

@@ -169,7 +169,7 @@ def _entry_page(
         if instrument:
             try:
                 items = web_pages.questionnaire_items(instrument)
-            except Exception:
+            except (HostcapError, KeyError):  # an unknown instrument: named on submit
                 items = []
     return _page(
         request,
@@ -200,7 +200,7 @@ def _known_kind(kind: str) -> None:
 
 @router.get("/clients/{code}/enrolment/new")
 def enrolment_form(request: Request, code: str, user: Clinician) -> Response:
-    web_pages.client_list(_store(request), code)
+    web_pages.require_client(_store(request), code, "enrolment form", actor=user.username)
     return _page(request, "enrolment.html", {"code": code, "values": {}, "errors": {}})
 
 
@@ -356,9 +356,7 @@ def entry_form(
     request: Request, code: str, kind: str, user: Clinician, instrument: str = ""
 ) -> Response:
     _known_kind(kind)
-    with_client = web_pages.client_list(_store(request), code)
-    if not any(c["code"] == code for c in with_client):
-        raise NotFoundError(f"no client {code!r}")
+    web_pages.require_client(_store(request), code, f"{kind} form", actor=user.username)
     return _entry_page(request, kind, code, {"instrument": instrument} if instrument else {}, {})
 
 
