@@ -14,8 +14,9 @@ from hostcap.services import accounts
 
 
 def test_passwords_are_stored_as_argon2id_hashes_and_sessions_by_token_hash(
-    sqlite_store: Store,
+    store: Store,
 ) -> None:
+    sqlite_store = store  # both backends: SQLite and the test PostgreSQL server
     accounts.add_user(sqlite_store, "Dr.Who", role="practitioner", password="twelve chars")
     with sqlite_store.reading() as session:
         user = session.execute(select(WebUserRow)).scalar_one()
