@@ -94,6 +94,13 @@ SETTINGS: tuple[Setting, ...] = (
         help="Web app: a sign-in ends after this many minutes without a request.",
     ),
     Setting(
+        name="web_analysis_dir",
+        env="HOSTCAP_WEB_ANALYSIS_DIR",
+        default="",
+        help="Web app: folder for cohort analyses started from the research page; empty means "
+        "`STORE.analyses` beside a SQLite store, or `analyses/` in the user data directory.",
+    ),
+    Setting(
         name="web_secure_cookies",
         env="HOSTCAP_WEB_SECURE_COOKIES",
         default="auto",

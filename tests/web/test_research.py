@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.web.live_app import PASSWORD, ROLES, LiveApp, session_as, sign_in, start_app
+from tests.web.live_app import (
+    PASSWORD,
+    ROLES,
+    LiveApp,
+    page_csrf,
+    session_as,
+    sign_in,
+    start_app,
+)
 
 from hostcap.services import accounts
 from hostcap.services.store import open_store
@@ -94,3 +103,39 @@ def test_viewing_the_research_page_is_audited_with_the_user(
     finally:
         store.dispose()
     assert any(e["actor"] == "researcher1" and e["entity_id"] == "research" for e in entries)
+
+
+def test_an_analysis_runs_in_the_background_and_its_results_stay_de_identified(
+    cohort_app: tuple[LiveApp, set[str]],
+) -> None:
+    live, identifiers = cohort_app
+    with session_as(live, "practitioner") as practitioner:
+        token = page_csrf(practitioner)
+        refused = practitioner.post("/research/analyses", data={"csrf_token": token})
+        assert refused.status_code == 403
+    with session_as(live, "researcher") as client, session_as(live, "admin") as admin:
+        started = client.post("/research/analyses", data={"csrf_token": page_csrf(client)})
+        assert (started.status_code, started.headers["location"]) == (303, "/research")
+        again = admin.post("/research/analyses", data={"csrf_token": page_csrf(admin)})
+        assert again.status_code == 400 and "already running" in again.text
+        assert 'hx-get="/research/status"' in client.get("/research").text  # polled while running
+        deadline = time.monotonic() + 300
+        while "running" in (status := client.get("/research/status").text):
+            assert time.monotonic() < deadline, status
+            time.sleep(2)
+        assert "finished" in status, status
+        page = client.get("/research")
+        assert "Newest analysis (run_0001)" in page.text
+        figures = re.findall(r'src="(/research/figures/run_0001/[a-z0-9_]+\.png)"', page.text)
+        assert figures
+        image = client.get(figures[0])
+        assert image.headers["content-type"] == "image/png" and image.content[:4] == b"\x89PNG"
+        assert client.get("/research/figures/run_0001/..%2F..%2Fsummary.md").status_code == 404
+        leaked = sorted(i for i in identifiers if i in page.text)
+        assert not leaked and not DATE.search(page.text), (leaked[:5], DATE.search(page.text))
+    store = open_store(live.database)
+    try:
+        audited = [e for e in store.audit_entries() if e["action"] == "analyze"]
+    finally:
+        store.dispose()
+    assert [e["actor"] for e in audited] == ["researcher1", "researcher1"]

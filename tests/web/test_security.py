@@ -56,6 +56,8 @@ GET_MATRIX: dict[str, tuple[int, int, int, int]] = {
     f"/clients/{CODE}/what-if.svg": CLINICAL,
     "/research": (403, 200, 200, 303),
     "/research/cohort.svg": (403, 200, 200, 303),
+    "/research/status": (403, 200, 200, 303),
+    "/research/figures/run_0001/none.png": (403, 404, 404, 303),
     "/admin": (403, 403, 200, 303),
     "/api/v1/me": (200, 200, 200, 401),
     "/api/v1/clients": CLINICAL_API,
@@ -114,6 +116,7 @@ def _as_template(path: str) -> str:
     for kind in ENTRY_KINDS:
         path = path.replace(f"/{kind}/new", "/{kind}/new")
     path = re.sub(r"/records/labs$", "/records/{kind}", path)
+    path = path.replace("/run_0001/none.png", "/{run}/{name}")
     return path
 
 
@@ -122,6 +125,7 @@ def test_the_matrix_names_every_route_of_the_app(live: LiveApp) -> None:
         ("POST", _as_template(p)) for p in POST_MATRIX
     }
     listed.add(("POST", "/clients/{code}/{kind}"))  # the entry forms' posts: tested below
+    listed.add(("POST", "/research/analyses"))  # starts a real analysis: test_research.py
     missing = {
         r for r in _route_templates(live) if r not in listed and not r[1].startswith("/docs")
     }

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from hostcap.errors import AccessError, HostcapError, NotFoundError, ValidationError
-from hostcap.services import accounts, web_pages
+from hostcap.services import accounts, research_jobs, web_pages
 from hostcap.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -268,8 +268,38 @@ def what_if_svg(
 
 @router.get("/research")
 def research(request: Request, user: Researcher) -> Response:
-    view = web_pages.research_view(_store(request), actor=user.username)
-    return _page(request, "research.html", {"view": view})
+    store = _store(request)
+    view = web_pages.research_view(store, actor=user.username)
+    return _page(
+        request,
+        "research.html",
+        {
+            "view": view,
+            "job": research_jobs.analysis_job(store),
+            "last": research_jobs.last_analysis(store),
+        },
+    )
+
+
+@router.get("/research/status")
+def research_status(request: Request, user: Researcher) -> Response:
+    """The running analysis's state (htmx polls this fragment while it runs)."""
+    return _page(
+        request, "_analysis_status.html", {"job": research_jobs.analysis_job(_store(request))}
+    )
+
+
+@router.post("/research/analyses")
+def research_start(request: Request, user: Researcher) -> Response:
+    research_jobs.start_analysis(_store(request), actor=user.username)
+    return RedirectResponse("/research", status_code=303)
+
+
+@router.get("/research/figures/{run}/{name}")
+def research_figure(request: Request, run: str, name: str, user: Researcher) -> Response:
+    return FileResponse(
+        research_jobs.analysis_figure(_store(request), run, name), media_type="image/png"
+    )
 
 
 @router.get("/research/cohort.svg")
