@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 DB_DIR := out
 
-.PHONY: install run test lint format bench docs postgres-server browser clean
+.PHONY: install run test lint format bench docs postgres-server clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,6 @@ run: install
 postgres-server:
 	bash scripts/ensure-postgres.sh
 
-# Debian's chromium for the web app's browser tests (Playwright drives it; nothing is downloaded).
-browser:
-	bash scripts/ensure-chromium.sh
-
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
@@ -41,7 +37,7 @@ format: install
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-test: install postgres-server browser lint
+test: install postgres-server lint
 	$(PY) -m pytest
 
 bench: install postgres-server
