@@ -20,6 +20,9 @@ run: install
 	mkdir -p $(DB_DIR)
 	rm -f $(DB_DIR)/demo.sqlite $(DB_DIR)/demo.sqlite-wal $(DB_DIR)/demo.sqlite-shm
 	HOSTCAP_DATABASE_URL=sqlite:///$(DB_DIR)/demo.sqlite $(VENV)/bin/hostcap demo --out $(DB_DIR)/demo
+	printf 'demo password 1\n' | $(VENV)/bin/hostcap user add demo --role admin --password-stdin --database sqlite:///$(DB_DIR)/demo.sqlite
+	@echo "web app on the demo store: $(VENV)/bin/hostcap serve --database sqlite:///$(DB_DIR)/demo.sqlite"
+	@echo "then open http://127.0.0.1:8000/ and sign in as demo / demo password 1 (demo data only)"
 
 # The PostgreSQL server binaries the store tests start (Debian's postgresql), installed when missing.
 postgres-server:

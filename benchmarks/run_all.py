@@ -10,6 +10,7 @@ BENCHMARKS = [
     "benchmarks.analysis_scale",
     "benchmarks.analysis_calibration",
     "benchmarks.variant_ranking",
+    "benchmarks.web_load",
 ]
 
 

@@ -10,7 +10,8 @@
      ├── NotFoundError              a stored record that does not exist
      ├── IntegrityError             stored data fails a consistency check (audit chain, backup)
      ├── ConfigurationError         settings, database URL, missing optional dependency
-     └── ComputationError           a numerical method failed (status says what to do)
+     ├── ComputationError           a numerical method failed (status says what to do)
+     └── AccessError                a sign-in refused, or a role not allowed to do something
 
 Faces translate these into exit codes (``cli``) or one JSON error shape (``web``); the core and
 the services only raise them.
@@ -24,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "AccessError",
     "ComputationError",
     "ConfigurationError",
     "DuplicateError",
@@ -183,3 +185,16 @@ class ComputationError(HostcapError):
     """A numerical method failed; the message says what to try."""
 
     exit_code = 6
+
+
+class AccessError(HostcapError):
+    """A sign-in was refused (unknown user, wrong password, too many attempts, expired or
+    revoked session) or the user's role may not do what was asked. The message never says
+    which of username or password was wrong."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        #: 401 when who is asking is not known, 403 when they may not, 429 when rate limited.
+        self.status = status

@@ -81,6 +81,32 @@ SETTINGS: tuple[Setting, ...] = (
         help="Folder for the generated solver modules and numba's compiled code; empty means "
         "`kernels` in the user cache directory.",
     ),
+    Setting(
+        name="web_session_hours",
+        env="HOSTCAP_WEB_SESSION_HOURS",
+        default="8",
+        help="Web app: a sign-in ends this many hours after it began, however active.",
+    ),
+    Setting(
+        name="web_idle_minutes",
+        env="HOSTCAP_WEB_IDLE_MINUTES",
+        default="30",
+        help="Web app: a sign-in ends after this many minutes without a request.",
+    ),
+    Setting(
+        name="web_analysis_dir",
+        env="HOSTCAP_WEB_ANALYSIS_DIR",
+        default="",
+        help="Web app: folder for cohort analyses started from the research page; empty means "
+        "`STORE.analyses` beside a SQLite store, or `analyses/` in the user data directory.",
+    ),
+    Setting(
+        name="web_secure_cookies",
+        env="HOSTCAP_WEB_SECURE_COOKIES",
+        default="auto",
+        help="Web app: mark cookies Secure — `auto` when the request came over https (or a "
+        "proxy said so in X-Forwarded-Proto), `always`, or `never`.",
+    ),
 )
 
 

@@ -529,7 +529,7 @@ def test_a_store_from_before_keyed_hashing_upgrades_verifies_and_says_what_is_le
     _legacy_store(store_url)
     store = Store(store_url)
     try:
-        assert store.init() == head_revision()
+        assert store.init() == head_revision()  # upgraded through 0002 to the newest
         result = store.verify_audit()
         assert result.ok, result.problems
         assert result.legacy_entries == 2

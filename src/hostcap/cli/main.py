@@ -59,6 +59,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "store_commands",
     "synth_commands",
     "validate_commands",
+    "web_commands",
 )
 
 

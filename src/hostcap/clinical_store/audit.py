@@ -70,6 +70,9 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 AUDIT_TABLES = frozenset({"audit_log", "audit_head"})
+#: Web sign-in state (sessions, login attempts) changes on every request: not row-hashed. Users
+#: and API tokens are (their writes are audited with the row hashes).
+OPERATIONAL_TABLES = frozenset({"web_sessions", "web_login_attempts"})
 _INFO_KEY = "hostcap_audit"
 _PENDING_KEY = "hostcap_audit_pending_head"
 
@@ -99,8 +102,12 @@ def canonical_json(value: Any) -> str:
 
 
 def clinical_tables() -> list[Table]:
-    """Every table whose rows the audit covers (all but the audit log itself), by name."""
-    return [t for name, t in sorted(Base.metadata.tables.items()) if name not in AUDIT_TABLES]
+    """Every table whose rows the audit covers (all but the audit log and sign-in state)."""
+    return [
+        t
+        for name, t in sorted(Base.metadata.tables.items())
+        if name not in AUDIT_TABLES | OPERATIONAL_TABLES
+    ]
 
 
 # -- the context a store gives its sessions ---------------------------------------------------

@@ -43,6 +43,10 @@ __all__ = [
     "ProtocolPhaseRow",
     "QuestionnaireResponseRow",
     "VisitRow",
+    "WebApiTokenRow",
+    "WebLoginAttemptRow",
+    "WebSessionRow",
+    "WebUserRow",
 ]
 
 NAMING = {
@@ -329,3 +333,63 @@ class ConsentRow(Base):
     document_name: Mapped[str | None] = mapped_column(String(255))
     document_sha256: Mapped[str | None] = mapped_column(String(64))
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+# -- web accounts (issue 14): who may use the web app, and how they are signed in ---------------
+
+
+class WebUserRow(Base):
+    """A person who signs in to the web app: a role and an argon2id password hash.
+
+    Written only through audited calls (add, disable, role change), so the audit covers its rows.
+    """
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: the sha256 of its cookie token (never the token), its CSRF token,
+    when it expires and whether it was revoked. Operational state, not clinical data."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    address: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebLoginAttemptRow(Base):
+    """One sign-in attempt (for the rate limit per username and per address)."""
+
+    __tablename__ = "web_login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class WebApiTokenRow(Base):
+    """An API token of a user: its sha256 only (the token is shown once, at creation)."""
+
+    __tablename__ = "web_api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_users.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
