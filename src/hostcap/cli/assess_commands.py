@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from hostcap.cli.consoles import out
+from hostcap.cli.consoles import plain_err as err
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
@@ -23,8 +24,6 @@ else:
 
 __all__ = ["app"]
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 rules_app = typer.Typer(help="The clinical decision rulebook.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")

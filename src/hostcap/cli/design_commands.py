@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from hostcap.cli.consoles import out
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 
@@ -22,7 +22,6 @@ else:
 
 __all__ = ["app"]
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 design_app = typer.Typer(
     help="Design studies that would test the mechanistic model's hypotheses.",

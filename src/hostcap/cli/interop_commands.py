@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -94,6 +94,15 @@ def _print_import(report: interop_services.InteropImportReport, source: str) -> 
         console.print(f"imported {source}: added {counts} (records already stored are skipped)")
 
 
+def _export_store(
+    out: Path, *, identified: bool, yes: bool, database: str | None
+) -> tuple[Any, str]:
+    """The store to export from, once an identified export is confirmed; and how to label it."""
+    if identified:
+        _confirm_identified(str(out), yes)
+    return store_services.open_store(database), "IDENTIFIED" if identified else "de-identified"
+
+
 @fhir_app.command("export")
 def fhir_export(
     out: Annotated[Path, typer.Option("--out", help="the Bundle (JSON) to write")],
@@ -106,13 +115,10 @@ def fhir_export(
     database: DatabaseOption = None,
 ) -> None:
     """Export a FHIR R4B Bundle (collection), de-identified unless --identified."""
-    if identified:
-        _confirm_identified(str(out), yes)
-    store = store_services.open_store(database)
+    store, label = _export_store(out, identified=identified, yes=yes, database=database)
     report = interop_services.export_fhir(
         store, out, code=client, identified=identified, force=force
     )
-    label = "IDENTIFIED" if identified else "de-identified"
     counts = ", ".join(f"{n} {name}" for name, n in report.resources.items())
     console.print(f"wrote {label} FHIR bundle {out}: {counts}", markup=False)
 
@@ -151,13 +157,10 @@ def redcap_export(
     database: DatabaseOption = None,
 ) -> None:
     """Export the store's records for REDCap, de-identified unless --identified."""
-    if identified:
-        _confirm_identified(str(out), yes)
-    store = store_services.open_store(database)
+    store, label = _export_store(out, identified=identified, yes=yes, database=database)
     report = interop_services.export_redcap(
         store, out, record_type=record_type.value, identified=identified, force=force
     )
-    label = "IDENTIFIED" if identified else "de-identified"
     console.print(
         f"wrote {label} REDCap records {out} ({report.record_type}): {report.rows} rows, "
         f"{report.clients} clients",

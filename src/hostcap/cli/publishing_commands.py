@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from hostcap.cli.consoles import err, out
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption, ForceOption
@@ -20,8 +20,6 @@ else:
 
 __all__ = ["app"]
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 consent_app = typer.Typer(
     help="Consent records (case reports, cohort research); audited, append-only.",

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from hostcap.cli.consoles import out
+from hostcap.cli.consoles import plain_err as err
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption, ForceOption
@@ -30,8 +31,6 @@ else:
 
 __all__ = ["app"]
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 ProtocolOption = Annotated[
     str | None,

@@ -9,16 +9,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from hostcap.cli.consoles import out
+from hostcap.cli.consoles import plain_err as err
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption, ForceOption
 
 __all__ = ["synth_app"]
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 synth_app = typer.Typer(
     help="Synthetic cohorts with known ground truth (SYNTHETIC data, never real people).",

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from hostcap.cli.consoles import out
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 
@@ -22,7 +22,6 @@ else:
 
 __all__ = ["app"]
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 validate_app = typer.Typer(
     help="Test the mechanistic model (a hypothesis) against published human data.",

@@ -159,18 +159,14 @@ class RecordWrites(StoreBase):
             if replaced_ids:
                 self._replace(session, spec, replaced_ids, actor=actor)
             batch = None if single else uuid.uuid4().hex[:16]
-            ids, hashes = self._insert(session, spec, rows, batch=batch)
-            self._audit_insert(
+            ids = self._write_audited(
                 session,
                 spec,
                 rows,
-                ids,
-                hashes,
                 batch=batch,
                 single=single,
                 actor=actor,
-                source=source,
-                source_sha256=source_sha256,
+                source=(source, source_sha256),
                 replaced=len(replaced_ids),
             )
             return ImportReport(
@@ -242,18 +238,14 @@ class RecordWrites(StoreBase):
                 # A dry run writes too (rolled back below), so that later kinds are validated
                 # against the clients written by earlier ones.
                 batch = uuid.uuid4().hex[:16]
-                ids, hashes = self._insert(session, spec, rows, batch=batch)
-                self._audit_insert(
+                ids = self._write_audited(
                     session,
                     spec,
                     rows,
-                    ids,
-                    hashes,
                     batch=batch,
                     single=False,
                     actor=actor,
-                    source=source,
-                    source_sha256=source_sha256,
+                    source=(source, source_sha256),
                     replaced=0,
                 )
                 reports.append(
@@ -363,6 +355,35 @@ class RecordWrites(StoreBase):
                     rows={table.name: [(int(before["id"]), None)]},
                 )
             session.execute(delete(table).where(table.c.id.in_(chunk)))
+
+    def _write_audited(
+        self,
+        session: Session,
+        spec: RecordKind,
+        rows: pd.DataFrame,
+        *,
+        batch: str | None,
+        single: bool,
+        actor: str | None,
+        source: tuple[str | None, str | None],
+        replaced: int,
+    ) -> list[int]:
+        """Insert ``rows`` and record them (ids and content hashes) in the audit log."""
+        ids, hashes = self._insert(session, spec, rows, batch=batch)
+        self._audit_insert(
+            session,
+            spec,
+            rows,
+            ids,
+            hashes,
+            batch=batch,
+            single=single,
+            actor=actor,
+            source=source[0],
+            source_sha256=source[1],
+            replaced=replaced,
+        )
+        return ids
 
     def _insert(
         self, session: Session, spec: RecordKind, rows: pd.DataFrame, *, batch: str | None

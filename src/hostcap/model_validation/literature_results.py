@@ -36,18 +36,10 @@ from hostcap.errors import Issue, Severity, ValidationError
 from hostcap.mechanistic_model.definition import PHENOTYPES
 from hostcap.mechanistic_model.protocols import Protocol, protocol_from_mapping, validate_protocol
 
-__all__ = [
-    "LiteratureResult",
-    "ResultDesign",
-    "ResultMapping",
-    "ResultStatus",
-    "Split",
-    "SpreadKind",
-    "StatePerturbation",
-    "check_literature_results",
-    "literature_results",
-    "result_protocols",
-]
+#: The result types first, then the functions that load and check them.
+__all__ = ["LiteratureResult", "ResultDesign", "ResultMapping", "ResultStatus", "Split"]
+__all__ += ["SpreadKind", "StatePerturbation"]
+__all__ += ["check_literature_results", "literature_results", "result_protocols"]
 
 
 class Split(StrEnum):
