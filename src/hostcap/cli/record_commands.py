@@ -54,6 +54,13 @@ def _help(col: Column) -> str:
 
 def _option(col: Column) -> inspect.Parameter:
     """One declared field as a Typer option (every value a string, checked by the store)."""
+    if col.type == ColumnType.BOOL and col.default is None:
+        # Yes, no, or not recorded: an unrecorded sign is unknown, never "no".
+        flags = f"{col.cli_option}/--no-{col.cli_option.removeprefix('--')}"
+        tri = typer.Option(flags, help=_help(col) + " (leave out when not recorded)")
+        return inspect.Parameter(
+            col.name, _KEYWORD, annotation=Annotated[bool | None, tri], default=None
+        )
     if col.type == ColumnType.BOOL:
         flag = typer.Option(col.cli_option, help=_help(col))
         return inspect.Parameter(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hostcap.clinical_decisions.assessment_input import Episode
 from hostcap.clinical_decisions.finding_contract import finding_issue
 from hostcap.errors import Issue, Severity, ValidationError, describe_value
 
@@ -32,6 +33,8 @@ QUESTIONNAIRE_SCORES: dict[str, tuple[str, str]] = {
     "compass31": ("compass31_total", "total"),
     "mct": ("mct_total", "total"),
 }
+#: The fields of a past episode in the input contract (yes/no signs, anaphylaxis, trigger).
+_EPISODE_FIELDS = tuple(Episode.model_fields)
 #: Analyte → blood-count field of the assessment input (newest value).
 _BLOOD_COUNTS = {
     "haemoglobin": "haemoglobin_g_dl",
@@ -198,6 +201,20 @@ def _tryptase(labs: pd.DataFrame, episodes: pd.DataFrame) -> dict[str, Any] | No
     return data if data["baseline_ng_ml"] or events else None
 
 
+def _episode(row: pd.Series) -> dict[str, Any]:
+    """One recorded episode as the input contract takes it: every recorded field the contract
+    has (a sign not recorded stays out: unknown, not "no")."""
+    episode: dict[str, Any] = {"organ_systems": list(row["organ_systems"])}
+    for name in _EPISODE_FIELDS:
+        if name in row.index and name != "organ_systems" and _recorded(row[name]):
+            episode[name] = bool(row[name])
+    return episode
+
+
+def _recorded(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
+
+
 def _latest(labs: pd.DataFrame, analyte: str) -> float | None:
     rows = labs[labs["analyte"] == analyte] if not labs.empty else labs
     if rows.empty:
@@ -213,10 +230,7 @@ def _measured(data: dict[str, Any], records: ClientRecords, as_of: dt.date) -> N
     if tryptase is not None:
         data["tryptase"] = tryptase
     if not episodes.empty:
-        data["episodes"] = [
-            {"organ_systems": list(systems), "anaphylaxis": bool(ana)}
-            for systems, ana in zip(episodes["organ_systems"], episodes["anaphylaxis"], strict=True)
-        ]
+        data["episodes"] = [_episode(row) for _, row in episodes.iterrows()]
     for analyte, key in _BLOOD_COUNTS.items():
         value = _latest(labs, analyte)
         if value is not None and key not in data.get("blood_counts", {}):

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hostcap.record_fields import DECLARATIONS, ColumnType
+
+#: The yes/no fields of an episode (declared in ``hostcap.record_fields``), each a component
+#: coded by its name (``emergency-care``); a field not recorded is left out.
+EPISODE_FLAGS: dict[str, str] = {
+    col.name: col.name.replace("_", "-")
+    for col in DECLARATIONS["episodes"].fields
+    if col.type == ColumnType.BOOL
+}
+
 __all__ = [
     "ATC_SYSTEM",
     "CLIENT_CODE_SYSTEM",
@@ -163,10 +173,10 @@ FHIR_MAPPING: dict[str, FhirKindMapping] = {
             ".valueQuantity (UCUM min)",
             "treatment": f"Observation.component[code {LAB_COMPONENT_SYSTEM}#treatment]"
             ".valueString (free text)",
-            "emergency_care": f"Observation.component[code {LAB_COMPONENT_SYSTEM}"
-            "#emergency-care].valueBoolean",
-            "anaphylaxis": f"Observation.component[code {LAB_COMPONENT_SYSTEM}#anaphylaxis]"
-            ".valueBoolean",
+            **{
+                name: f"Observation.component[code {LAB_COMPONENT_SYSTEM}#{code}].valueBoolean"
+                for name, code in EPISODE_FLAGS.items()
+            },
             "notes": "Observation.note.text (free text)",
         },
         "An episode (reaction) is an observation of the client, not a diagnosis and not an "

@@ -19,6 +19,7 @@ from hostcap.errors import ValidationError
 from hostcap.interop.fhir_codes import (
     ATC_SYSTEM,
     CLIENT_CODE_SYSTEM,
+    EPISODE_FLAGS,
     EXT_NOTE,
     EXT_WEEK,
     FINDING_SYSTEM,
@@ -322,10 +323,11 @@ def _episode(record: Record, subject: dict[str, str], zone: dt.tzinfo | None) ->
         components.append(
             _component("duration", valueQuantity=_quantity(str(record["duration_minutes"]), "min"))
         )
-    components.append(
-        _component("emergency-care", valueBoolean=_bool(record.get("emergency_care")))
-    )
-    components.append(_component("anaphylaxis", valueBoolean=_bool(record.get("anaphylaxis"))))
+    components += [
+        _component(code, valueBoolean=_bool(record[name]))
+        for name, code in EPISODE_FLAGS.items()
+        if record.get(name) not in (None, "")
+    ]
     if record.get("treatment"):
         components.append(_component("treatment", valueString=record["treatment"]))
     return {

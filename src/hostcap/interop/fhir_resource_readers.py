@@ -250,7 +250,7 @@ class ResourceReaders:
         }
         for comp in parts.pop("duration", []):
             record["duration_minutes"] = quantity(comp, "valueQuantity")[0]
-        for name, column in (("emergency-care", "emergency_care"), ("anaphylaxis", "anaphylaxis")):
+        for column, name in fhir_codes.EPISODE_FLAGS.items():
             for comp in parts.pop(name, []):
                 record[column] = "true" if comp.get("valueBoolean") else "false"
         for comp in parts.pop("treatment", []):
