@@ -254,3 +254,50 @@ def test_client_show_leads_with_the_referral_even_before_any_assessment_is_store
     assert first.startswith("REFER FOR SPECIALIST WORK-UP")
     assert main(["client", "show", "DEMO-A1", "--database", url]) == 0
     assert "REFER FOR SPECIALIST" not in capsys.readouterr().out
+
+
+def test_episode_signs_are_yes_no_or_not_recorded_and_reach_the_assessment(db: str) -> None:
+    from hostcap.services.store import open_store, stored_input_data
+
+    d = ["--database", db]
+    assert main(["client", "add", "E1", "--sex", "female", "--birth-year", "1980", *d]) == 0
+    onset = ["--organ-systems", "skin;gastrointestinal", "--severity", "6"]
+    assert (
+        main(
+            [
+                "episode",
+                "add",
+                "E1",
+                "--onset",
+                "2026-01-05T18:00",
+                *onset,
+                "--urticaria",
+                "--no-syncope",
+                "--trigger-identified",
+                *d,
+            ]
+        )
+        == 0
+    )
+    assert main(["episode", "add", "E1", "--onset", "2026-01-09T18:00", *onset, *d]) == 0
+    store = open_store(db)
+    episodes = store.frame("episodes", code="E1").sort_values("onset_at")
+    first, second = episodes.iloc[0], episodes.iloc[1]
+    assert (first["urticaria"], first["syncope"], first["trigger_identified"]) == (
+        True,
+        False,
+        True,
+    )
+    assert first["angioedema"] is None and second["urticaria"] is None
+    data, _ = stored_input_data(store, "E1")
+    assert data["episodes"][0] | {"organ_systems": []} == {
+        "organ_systems": [],
+        "anaphylaxis": False,
+        "urticaria": True,
+        "syncope": False,
+        "trigger_identified": True,
+    }
+    assert data["episodes"][1] == {
+        "organ_systems": ["skin", "gastrointestinal"],
+        "anaphylaxis": False,
+    }
