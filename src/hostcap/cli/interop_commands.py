@@ -3,7 +3,6 @@ import|pull|push``."""
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,8 +12,13 @@ from rich.console import Console
 
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption, ForceOption
-from hostcap.errors import InputError
+from hostcap.cli.options import (
+    DatabaseOption,
+    DryRunOption,
+    ForceOption,
+    YesOption,
+    confirm_identified,
+)
 
 if TYPE_CHECKING:
     from hostcap.services import interop as interop_services
@@ -50,10 +54,6 @@ IdentifiedOption = Annotated[
         "audited; file 0600). Default: pseudonyms, shifted dates, no free text.",
     ),
 ]
-YesOption = Annotated[
-    bool, typer.Option("--yes", help="confirm --identified without asking (scripts)")
-]
-DryRunOption = Annotated[bool, typer.Option("--dry-run", help="check only; write nothing")]
 UrlOption = Annotated[str, typer.Option("--url", help="the REDCap API address (…/api/)")]
 TokenEnvOption = Annotated[
     str,
@@ -62,24 +62,6 @@ TokenEnvOption = Annotated[
         help="name of the environment variable that holds the API token (never the token)",
     ),
 ]
-
-
-def _confirm_identified(target: str, yes: bool) -> None:
-    """An identified export leaves the practice's control: a person confirms it."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise InputError(
-            "--identified writes real client codes, real dates and free text, and needs "
-            "confirmation; stdin is not a terminal: expected --yes to confirm in a script",
-            field="--identified",
-            value=target,
-            expected="--yes",
-        )
-    typer.confirm(
-        f"Write an IDENTIFIED export (client codes, real dates, free text) to {target}?",
-        abort=True,
-    )
 
 
 def _print_import(report: interop_services.InteropImportReport, source: str) -> None:
@@ -95,11 +77,11 @@ def _print_import(report: interop_services.InteropImportReport, source: str) -> 
 
 
 def _export_store(
-    out: Path, *, identified: bool, yes: bool, database: str | None
+    target: Path | str, *, identified: bool, yes: bool, database: str | None
 ) -> tuple[Any, str]:
     """The store to export from, once an identified export is confirmed; and how to label it."""
     if identified:
-        _confirm_identified(str(out), yes)
+        confirm_identified(str(target), "real client codes, real dates and free text", yes)
     return store_services.open_store(database), "IDENTIFIED" if identified else "de-identified"
 
 
@@ -205,11 +187,8 @@ def redcap_push(
     database: DatabaseOption = None,
 ) -> None:
     """Send the data dictionary and the records to a REDCap project over its API."""
-    if identified:
-        _confirm_identified(url, yes)
-    store = store_services.open_store(database)
+    store, label = _export_store(url, identified=identified, yes=yes, database=database)
     report = interop_services.push_redcap(store, url, token_env, identified=identified)
-    label = "IDENTIFIED" if identified else "de-identified"
     console.print(
         f"pushed {label} records to {url}: {report.rows} rows, {report.clients} clients",
         markup=False,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,10 +16,16 @@ from rich.table import Table
 
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption, ForceOption
+from hostcap.cli.options import (
+    DatabaseOption,
+    DryRunOption,
+    ForceOption,
+    YesOption,
+    confirm_identified,
+)
 from hostcap.cli.record_commands import ConfirmUnusualOption, ReplaceOption, choice_enum
 from hostcap.cli.record_reports import print_report
-from hostcap.errors import InputError, IntegrityError, ValidationError
+from hostcap.errors import IntegrityError, ValidationError
 from hostcap.record_fields import DECLARATIONS
 
 if TYPE_CHECKING:
@@ -234,7 +239,7 @@ def enrol_command(
 def import_command(
     kind: Annotated[ImportKind, typer.Argument(help="what the file holds")],
     file: Annotated[Path, typer.Argument(help="tidy CSV with a header (docs/import-formats.md)")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="check only; write nothing")] = False,
+    dry_run: DryRunOption = False,
     replace: ReplaceOption = False,
     confirm_unusual: ConfirmUnusualOption = False,
     database: DatabaseOption = None,
@@ -250,24 +255,6 @@ def import_command(
         confirm_unusual=confirm_unusual,
     )
     print_report(report, kind.value)
-
-
-def _confirm_identified(out: Path, yes: bool) -> None:
-    """An identified export leaves the practice's control: a person confirms it."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise InputError(
-            "--identified writes names, contact details and real dates, and needs "
-            "confirmation; stdin is not a terminal: expected --yes to confirm in a script",
-            field="--identified",
-            value=str(out),
-            expected="--yes",
-        )
-    typer.confirm(
-        f"Write an IDENTIFIED export (names, contacts, real dates, code mapping) to {out}?",
-        abort=True,
-    )
 
 
 @app.command("export")
@@ -289,15 +276,13 @@ def export_command(
             "marked for review before sharing",
         ),
     ] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", help="confirm --identified without asking (scripts)")
-    ] = False,
+    yes: YesOption = False,
     force: ForceOption = False,
     database: DatabaseOption = None,
 ) -> None:
     """Export tidy CSV, de-identified unless --identified (pseudonyms, days, no free text)."""
     if identified:
-        _confirm_identified(out, yes)
+        confirm_identified(str(out), "names, contact details and real dates", yes)
     store = store_services.open_store(database)
     paths = store_services.export_store(
         store, out, identified=identified, include_free_text=include_free_text, force=force
