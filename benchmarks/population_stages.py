@@ -28,6 +28,11 @@ def main(n: int, label: str) -> dict[str, Any]:
     import hostcap.services.modelling_scale as ms
     from hostcap.mechanistic_model import compile_model, generate_population, protocol_from_yaml
 
+    try:  # where the chunk task lives since the pipeline was split into modules
+        from hostcap.mechanistic_model.population_simulation import _simulate_chunk
+    except ImportError:  # the code before that split
+        _simulate_chunk = vp._simulate_chunk
+
     t_import = cpu() - t0
     text = Path(os.environ["PROTO"]).read_text(encoding="utf-8")
     protocol = protocol_from_yaml(text).model_dump(mode="json")
@@ -42,7 +47,7 @@ def main(n: int, label: str) -> dict[str, Any]:
     for lo in range(0, n, 2000):
         p, y0 = pop.parameters[:, lo : lo + 2000], pop.initial_states[:, lo : lo + 2000]
         t0 = cpu()
-        res = vp._simulate_chunk("essay", protocol, "A", 16.0, p, y0, 1e-6, 1e-9, lo, names)
+        res = _simulate_chunk("essay", protocol, "A", 16.0, p, y0, 1e-6, 1e-9, lo, names)
         t_sim += cpu() - t0
         t0 = cpu()
         if bands is None:
