@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -339,6 +339,20 @@ def _map_ordered_with_jobs(
         yield sent.pop(0), result
 
 
+class CohortOptions(TypedDict, total=False):
+    """Keyword arguments of :func:`stream_cohort`, taken as they are by
+    :func:`generate_population`."""
+
+    seed: int
+    spread: float
+    vary: Sequence[str] | None
+    correlations: Mapping[tuple[str, str], float] | None
+    acceptance: Iterable[AcceptanceRule] | None
+    chunk_size: int
+    max_draws: int | None
+    client: Any | None
+
+
 def stream_cohort(
     variant: str,
     phenotype: str,
@@ -359,6 +373,25 @@ def stream_cohort(
     only one round of screening and one chunk of accepted members are held at a time.
     Validation errors about the arguments are raised here; too few accepted candidates when the
     stream is iterated.
+
+    Parameters
+    ----------
+    variant, phenotype
+        Model variant and the phenotype preset the distributions are centred on.
+    n
+        Members wanted.
+    seed
+        Seed of the draws (same seed, same cohort, with or without Dask).
+    spread, vary, correlations
+        The parameter distributions, as in :func:`sample_parameters`.
+    acceptance
+        Rules; default :func:`default_acceptance` for the phenotype.
+    chunk_size
+        Candidates screened per task.
+    max_draws
+        Stop after this many candidates (default ``50 * n``).
+    client
+        A ``dask.distributed.Client``; ``None`` screens in-process.
     """
     m = _resolve(variant)
     if n < 1:
@@ -397,63 +430,24 @@ def stream_cohort(
 
 
 def generate_population(
-    variant: str,
-    phenotype: str,
-    n: int,
-    *,
-    seed: int = 1,
-    spread: float = 0.5,
-    vary: Sequence[str] | None = None,
-    correlations: Mapping[tuple[str, str], float] | None = None,
-    acceptance: Iterable[AcceptanceRule] | None = None,
-    chunk_size: int = 2_000,
-    max_draws: int | None = None,
-    client: Any | None = None,
+    variant: str, phenotype: str, n: int, **options: Unpack[CohortOptions]
 ) -> VirtualPopulation:
     """Draw candidates and keep those whose pre-treatment state passes the acceptance rules.
 
-    The whole cohort in memory; :func:`stream_cohort` gives the same members chunk by chunk.
-
-    Parameters
-    ----------
-    variant, phenotype
-        Model variant and the phenotype preset the distributions are centred on.
-    n
-        Members wanted.
-    seed
-        Seed of the draws (same seed, same cohort, with or without Dask).
-    acceptance
-        Rules; default :func:`default_acceptance` for the phenotype.
-    chunk_size
-        Candidates screened per task.
-    max_draws
-        Stop after this many candidates (default ``50 * n``).
-    client
-        A ``dask.distributed.Client``; ``None`` screens in-process.
+    The whole cohort in memory; :func:`stream_cohort` gives the same members chunk by chunk and
+    documents the arguments (the same here, with the same defaults).
 
     Raises
     ------
     ValidationError
         When fewer than ``n`` candidates pass within ``max_draws`` (the message gives the rate).
     """
-    stream = stream_cohort(
-        variant,
-        phenotype,
-        n,
-        seed=seed,
-        spread=spread,
-        vary=vary,
-        correlations=correlations,
-        acceptance=acceptance,
-        chunk_size=chunk_size,
-        max_draws=max_draws,
-        client=client,
-    )
+    stream = stream_cohort(variant, phenotype, n, **options)
     chunks = list(stream.chunks())
     return VirtualPopulation(
         variant=stream.variant,
         phenotype=phenotype,
-        seed=seed,
+        seed=stream.seed,
         parameter_ids=stream.parameter_ids,
         parameters=np.concatenate([c.parameters for c in chunks], axis=1),
         state_ids=stream.state_ids,
