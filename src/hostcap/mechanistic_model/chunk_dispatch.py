@@ -39,6 +39,22 @@ def _map_ordered(
         head.release()
 
 
+def _map_paired(
+    fn: Callable[..., Any], pairs: Iterable[tuple[Any, tuple[Any, ...]]], client: Any | None
+) -> Iterator[tuple[Any, Any]]:
+    """:func:`_map_ordered` over ``(tag, job)`` pairs (lazy), yielding ``(tag, fn(*job))``: each
+    result with what the caller keeps about its job (the chunk it came from), in job order."""
+    sent: list[Any] = []
+
+    def jobs() -> Iterator[tuple[Any, ...]]:
+        for tag, job in pairs:
+            sent.append(tag)
+            yield job
+
+    for result in _map_ordered(fn, jobs(), client):
+        yield sent.pop(0), result
+
+
 _END = object()
 
 

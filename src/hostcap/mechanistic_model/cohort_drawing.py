@@ -8,7 +8,7 @@ THIS IS A HYPOTHESIS-BASED MODEL: a virtual cohort is not a prediction for real 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
@@ -23,7 +23,7 @@ from hostcap.mechanistic_model.batch_simulation import (
     _resolve,
     batch_steady_state,
 )
-from hostcap.mechanistic_model.chunk_dispatch import _map_ordered
+from hostcap.mechanistic_model.chunk_dispatch import _map_paired
 from hostcap.mechanistic_model.compilation import CompiledModel
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
 from hostcap.mechanistic_model.simulation import initial_state
@@ -292,7 +292,7 @@ def _accepted_pieces(
             [want % chunk_size] if want % chunk_size else []
         )
 
-        def jobs(sizes: list[int] = sizes) -> Iterator[tuple[Any, ...]]:
+        def jobs(sizes: list[int] = sizes) -> Iterator[tuple[Array, tuple[Any, ...]]]:
             for size in sizes:
                 params = sample_parameters(
                     m,
@@ -303,10 +303,9 @@ def _accepted_pieces(
                     vary=names,
                     correlations=correlations,
                 )
-                yield (m.variant, stream.phenotype, params, rules)
+                yield params, (m.variant, stream.phenotype, params, rules)
 
-        job_list = jobs()
-        for params, (y, keep) in _map_ordered_with_jobs(_screen_chunk, job_list, client):
+        for params, (y, keep) in _map_paired(_screen_chunk, jobs(), client):
             stream.n_drawn += params.shape[1]
             take = np.flatnonzero(keep)[: n - have]
             have += take.size
@@ -321,22 +320,6 @@ def _accepted_pieces(
             f"rules that at least {n} of {stream.n_drawn} candidates pass (only {have} did); "
             "widen the rules, lower spread or raise max_draws",
         )
-
-
-def _map_ordered_with_jobs(
-    fn: Callable[..., Any], jobs: Iterator[tuple[Any, ...]], client: Any | None
-) -> Iterator[tuple[Array, Any]]:
-    """:func:`_map_ordered` over a lazy job sequence, pairing each result with its parameters
-    (the third item of the job)."""
-    sent: list[Array] = []
-
-    def tracked() -> Iterator[tuple[Any, ...]]:
-        for job in jobs:
-            sent.append(job[2])
-            yield job
-
-    for result in _map_ordered(fn, tracked(), client):
-        yield sent.pop(0), result
 
 
 class CohortOptions(TypedDict, total=False):
