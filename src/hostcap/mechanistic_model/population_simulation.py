@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from hostcap.errors import UnknownIdError
 from hostcap.mechanistic_model.batch_simulation import BatchResult, _resolve, iter_batches
-from hostcap.mechanistic_model.chunk_dispatch import _ahead, _map_ordered
+from hostcap.mechanistic_model.chunk_dispatch import _ahead, _map_paired
 from hostcap.mechanistic_model.cohort_drawing import CohortChunk, CohortStream, VirtualPopulation
 from hostcap.mechanistic_model.compilation import CompiledModel
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
@@ -158,6 +158,51 @@ def _chosen_names(m: CompiledModel, names: Sequence[str] | None) -> list[str]:
     return chosen
 
 
+class StreamOptions(TypedDict, total=False):
+    """Keyword arguments of :func:`simulate_stream` that :func:`simulate_population` takes too."""
+
+    weeks: float
+    names: Sequence[str] | None
+    quantiles: Sequence[float]
+    rtol: float
+    atol: float
+    chunk_size: int
+    exact_limit: int | None
+    client: Any | None
+    progress: Callable[[int, int], None] | None
+
+
+def _member_chunks(
+    cohort: CohortStream | VirtualPopulation, chunk_size: int
+) -> Iterator[CohortChunk]:
+    if isinstance(cohort, CohortStream):
+        return cohort.chunks()
+    return (
+        CohortChunk(
+            lo,
+            cohort.parameters[:, lo : lo + chunk_size],
+            cohort.initial_states[:, lo : lo + chunk_size],
+        )
+        for lo in range(0, cohort.n, chunk_size)
+    )
+
+
+@dataclass
+class _Tally:
+    """Statuses, integrator steps and members of the chunks simulated so far."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    steps: int = 0
+    done: int = 0
+
+    def add(self, res: PopulationChunk) -> None:
+        values, number = np.unique(res.status, return_counts=True)
+        for v, c in zip(values, number, strict=True):
+            self.counts[str(v)] = self.counts.get(str(v), 0) + int(c)
+        self.steps += int(res.steps.sum())
+        self.done += res.n
+
+
 def simulate_stream(
     cohort: CohortStream | VirtualPopulation,
     protocol: Protocol | None = None,
@@ -177,72 +222,64 @@ def simulate_stream(
 
     ``cohort`` is a :class:`CohortStream` (members drawn and screened as they are needed: the
     whole pipeline holds a few chunks at a time) or a :class:`VirtualPopulation`.
-    ``on_chunk(members, simulated)`` sees every chunk in member order (e.g. to write files chunk
-    by chunk). With a client, chunks run on Dask; the numbers are the same either way.
+
+    Parameters
+    ----------
+    names
+        States and observables for the bands (default: every state and observable).
+    exact_limit
+        Members whose values are held for exact quantiles (:class:`QuantileBands`).
+    client
+        A ``dask.distributed.Client``; ``None`` runs in-process. Chunks are the same either way,
+        so the numbers are too.
+    progress
+        Called as ``progress(done, total)`` after each chunk.
+    on_chunk
+        Called as ``on_chunk(members, simulated)`` for every chunk in member order (e.g. to
+        write files chunk by chunk).
     """
     m = _resolve(cohort.variant)
     chosen = _chosen_names(m, names)
     proto = protocol.model_dump(mode="json") if protocol is not None else None
-    total = cohort.n
-    if isinstance(cohort, VirtualPopulation):
-        population = cohort
-        members: Iterator[CohortChunk] = (
-            CohortChunk(
-                lo,
-                population.parameters[:, lo : lo + chunk_size],
-                population.initial_states[:, lo : lo + chunk_size],
-            )
-            for lo in range(0, total, chunk_size)
+
+    def job(chunk: CohortChunk) -> tuple[Any, ...]:
+        """The arguments of :func:`_simulate_chunk` for ``chunk``."""
+        return (
+            m.variant,
+            proto,
+            cohort.phenotype,
+            weeks,
+            chunk.parameters,
+            chunk.initial_states,
+            rtol,
+            atol,
+            chunk.first_member,
+            tuple(chosen),
         )
-    else:
-        members = cohort.chunks()
-    sent: list[CohortChunk] = []
 
-    def jobs() -> Iterator[tuple[Any, ...]]:
-        for chunk in members:
-            sent.append(chunk)
-            yield (
-                m.variant,
-                proto,
-                cohort.phenotype,
-                weeks,
-                chunk.parameters,
-                chunk.initial_states,
-                rtol,
-                atol,
-                chunk.first_member,
-                tuple(chosen),
-            )
-
+    pairs = ((chunk, job(chunk)) for chunk in _member_chunks(cohort, chunk_size))
+    results = _map_paired(_simulate_chunk, pairs, client)
     bands: QuantileBands | None = None
-    counts: dict[str, int] = {}
-    steps = 0
-    done = 0
-    results = _map_ordered(_simulate_chunk, jobs(), client)
+    tally = _Tally()
     # In-process, the next chunk is screened and simulated while this one is binned and written
     # (the single-threaded parts then overlap the integrator's threads).
-    for res in results if client is not None else _ahead(results):
-        chunk = sent.pop(0)
+    for chunk, res in results if client is not None else _ahead(results):
         if bands is None:
             bands = QuantileBands(chosen, res.time_h, quantiles, exact_limit=exact_limit)
         bands.add(res.parts)
-        values, number = np.unique(res.status, return_counts=True)
-        for v, c in zip(values, number, strict=True):
-            counts[str(v)] = counts.get(str(v), 0) + int(c)
-        steps += int(res.steps.sum())
+        tally.add(res)
         if on_chunk is not None:
             on_chunk(chunk, res)
-        done += res.n
         if progress is not None:
-            progress(done, total)
+            progress(tally.done, cohort.n)
     assert bands is not None
     return StreamedPopulation(
         bands=bands.result(),
         band_method=bands.describe(),
-        status=dict(sorted(counts.items())),
-        n=done,
+        status=dict(sorted(tally.counts.items())),
+        n=tally.done,
         exact_quantiles=bands.exact,
-        steps_mean=steps / done if done else 0.0,
+        steps_mean=tally.steps / tally.done if tally.done else 0.0,
     )
 
 
@@ -250,36 +287,25 @@ def simulate_population(
     population: VirtualPopulation,
     protocol: Protocol | None = None,
     *,
-    weeks: float = 16.0,
-    names: Sequence[str] | None = None,
-    quantiles: Sequence[float] = DEFAULT_QUANTILES,
     keep_members: bool = False,
     summary_weeks: Sequence[float] = (),
-    rtol: float = 1e-6,
-    atol: float = 1e-9,
-    chunk_size: int = 2_000,
-    exact_limit: int | None = None,
-    client: Any | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    **options: Unpack[StreamOptions],
 ) -> PopulationRun:
     """Simulate a cohort under one protocol, streaming quantile bands over members.
 
     Parameters
     ----------
-    names
-        States and observables for the bands (default: every state and observable).
     keep_members
         Also return every member's trajectory as a long frame ``member, time_h, name, value``.
     summary_weeks
         Also return per-member values of every name at these weeks (``summaries``).
-    client
-        A ``dask.distributed.Client``; ``None`` runs in-process. Chunks are the same either way,
-        so the numbers are too.
-    progress
-        Called as ``progress(done, total)`` after each chunk.
+    **options
+        As for :func:`simulate_stream` (the same defaults): ``weeks``, ``names``,
+        ``quantiles``, ``rtol``, ``atol``, ``chunk_size``, ``exact_limit``, ``client``,
+        ``progress``.
     """
     m = _resolve(population.variant)
-    chosen = _chosen_names(m, names)
+    chosen = _chosen_names(m, options.get("names"))
     statuses: list[NDArray[np.str_]] = []
     steps: list[NDArray[np.int64]] = []
     members: list[pd.DataFrame] = []
@@ -299,20 +325,8 @@ def simulate_population(
                 block[name] = values[:, i, j]
             summaries.append(block)
 
-    run = simulate_stream(
-        population,
-        protocol,
-        weeks=weeks,
-        names=chosen,
-        quantiles=quantiles,
-        rtol=rtol,
-        atol=atol,
-        chunk_size=chunk_size,
-        exact_limit=exact_limit,
-        client=client,
-        progress=progress,
-        on_chunk=collect,
-    )
+    options["names"] = chosen
+    run = simulate_stream(population, protocol, on_chunk=collect, **options)
     return PopulationRun(
         bands=run.bands,
         status=np.concatenate(statuses),
