@@ -25,13 +25,16 @@ def main(n: int, label: str) -> dict[str, Any]:
     import numpy as np
 
     import hostcap.mechanistic_model.virtual_population as vp
-    import hostcap.services.modelling_scale as ms
     from hostcap.mechanistic_model import compile_model, generate_population, protocol_from_yaml
 
     try:  # where the chunk task lives since the pipeline was split into modules
         from hostcap.mechanistic_model.population_simulation import _simulate_chunk
     except ImportError:  # the code before that split
         _simulate_chunk = vp._simulate_chunk
+    try:  # where the --params-out writers live since the services were split into modules
+        import hostcap.services.population_runs as ms
+    except ImportError:  # the code before that split
+        import hostcap.services.modelling_scale as ms  # type: ignore[no-redef]
 
     t_import = cpu() - t0
     text = Path(os.environ["PROTO"]).read_text(encoding="utf-8")
