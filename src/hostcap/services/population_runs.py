@@ -20,8 +20,10 @@ from hostcap.errors import InputError, ValidationError
 from hostcap.mechanistic_model import (
     HYPOTHESIS_NOTE,
     CohortChunk,
+    CohortStream,
     PopulationChunk,
     Protocol,
+    StreamedPopulation,
     compile_model,
     simulate_stream,
     stream_cohort,
@@ -175,6 +177,129 @@ def _members_table(schema: Any, res: PopulationChunk) -> Any:
     )
 
 
+def _confirmed_estimate(
+    *,
+    variant: str,
+    n: int,
+    weeks: float,
+    chunk_size: int,
+    full: bool,
+    confirm: bool,
+    on_estimate: Callable[[str], None] | None,
+) -> dict[str, Any]:
+    """The run's estimate, once its limits are checked and a long run is confirmed."""
+    estimate = estimate_population(
+        variant=variant, n=n, weeks=weeks, chunk_size=chunk_size, full=full
+    )
+    _check_limits(n, weeks, chunk_size, estimate["band_cells"])
+    text = _describe_estimate(estimate)
+    if estimate["seconds"] > CONFIRM_ABOVE_S and not confirm:
+        raise InputError(
+            f"--n {n}: estimated {text}; this is over {CONFIRM_ABOVE_S / 60:.0f} min, so it needs "
+            "--yes to start (or ask for fewer members)"
+        )
+    if on_estimate is not None:
+        on_estimate(text)
+    return estimate
+
+
+def _members_path(out: Path) -> Path:
+    return out.with_name(f"{out.stem}-members.parquet")
+
+
+def _check_outputs(out: Path, params_out: Path | None, *, full: bool, force: bool) -> None:
+    """Refuses files that exist (without ``force``) before minutes of simulation, not after."""
+    check_output_file(out, force=force, option="--out", make_parents=True)
+    if full:
+        check_output_file(_members_path(out), force=force, option="--out")
+    if params_out is not None:
+        check_output_file(params_out, force=force, option="--params-out", make_parents=True)
+
+
+class _ChunkWriters:
+    """The ``--params-out`` and ``--full`` files, opened (under temporary names) on ``files``
+    and written chunk by chunk when called as ``on_chunk(members, simulated)``."""
+
+    def __init__(
+        self,
+        files: contextlib.ExitStack,
+        cohort: CohortStream,
+        *,
+        out: Path,
+        params_out: Path | None,
+        full: bool,
+        force: bool,
+    ) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pq
+
+        self.params_writer: Any = None
+        self.members_writer: Any = None
+        self.written: list[str] = []
+        self.params_schema = _params_schema(cohort.parameter_ids, cohort.state_ids)
+        self.members_schema = pa.schema(
+            [
+                ("member", pa.int64()),
+                ("time_h", pa.float64()),
+                ("name", pa.string()),
+                ("value", pa.float64()),
+            ]
+        )
+        if params_out is not None:
+            handle = files.enter_context(
+                writing(params_out, force=force, option="--params-out", binary=True)
+            )
+            if params_out.suffix.lower() == ".parquet":
+                writer: Any = pq.ParquetWriter(handle, self.params_schema)
+            else:
+                writer = pa_csv.CSVWriter(handle, self.params_schema)
+            self.params_writer = files.enter_context(writer)
+            self.written.append(str(params_out))
+        if full:
+            path = _members_path(out)
+            handle = files.enter_context(writing(path, force=force, option="--out", binary=True))
+            self.members_writer = files.enter_context(pq.ParquetWriter(handle, self.members_schema))
+            self.written.append(str(path))
+
+    def __call__(self, chunk: CohortChunk, res: PopulationChunk) -> None:
+        if self.params_writer is not None:
+            self.params_writer.write_table(_params_table(self.params_schema, chunk))
+        if self.members_writer is not None:
+            self.members_writer.write_table(_members_table(self.members_schema, res))
+
+
+def _summary(
+    variant: str,
+    phenotype: str,
+    cohort: CohortStream,
+    run: StreamedPopulation,
+    protocol: Protocol | None,
+    estimate: dict[str, Any],
+    files: list[str],
+) -> dict[str, Any]:
+    """What :func:`run_population` returns (and the CLI prints as JSON)."""
+    return {
+        "variant": variant,
+        "phenotype": phenotype,
+        "protocol": _protocol_label(protocol),
+        "members": run.n,
+        "candidates_drawn": cohort.n_drawn,
+        "acceptance_rate": round(cohort.acceptance_rate, 4),
+        "acceptance": [f"{r.name} in [{r.low:g}, {r.high:g}]" for r in cohort.acceptance],
+        "status": run.status,
+        "exact_quantiles": run.exact_quantiles,
+        "bands": {k: v for k, v in run.band_method.items() if k != "per_name"},
+        "band_error_bounds": {
+            name: v["relative_error_bound"]
+            for name, v in run.band_method.get("per_name", {}).items()
+        },
+        "estimate": estimate,
+        "files": files,
+        "note": HYPOTHESIS_NOTE,
+    }
+
+
 def run_population(
     *,
     variant: str,
@@ -214,68 +339,27 @@ def run_population(
     dict
         A summary: counts, acceptance rate, statuses, the band method and the files written.
     """
-    estimate = estimate_population(
-        variant=variant, n=n, weeks=weeks, chunk_size=chunk_size, full=full
+    estimate = _confirmed_estimate(
+        variant=variant,
+        n=n,
+        weeks=weeks,
+        chunk_size=chunk_size,
+        full=full,
+        confirm=confirm,
+        on_estimate=on_estimate,
     )
-    _check_limits(n, weeks, chunk_size, estimate["band_cells"])
-    text = _describe_estimate(estimate)
-    if estimate["seconds"] > CONFIRM_ABOVE_S and not confirm:
-        raise InputError(
-            f"--n {n}: estimated {text}; this is over {CONFIRM_ABOVE_S / 60:.0f} min, so it needs "
-            "--yes to start (or ask for fewer members)"
-        )
-    if on_estimate is not None:
-        on_estimate(text)
-    members_path = out.with_name(f"{out.stem}-members.parquet")
-    # Refused before minutes of simulation, not after.
-    check_output_file(out, force=force, option="--out", make_parents=True)
-    if full:
-        check_output_file(members_path, force=force, option="--out")
-    if params_out is not None:
-        check_output_file(params_out, force=force, option="--params-out", make_parents=True)
+    _check_outputs(out, params_out, full=full, force=force)
     protocol_used = resolve_protocol(protocol, phenotype)
     import pyarrow as pa
-    import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
-    written = [str(out)]
     with contextlib.ExitStack() as files, dask_client(scheduler) as client:
         cohort = stream_cohort(
             variant, phenotype, n, seed=seed, chunk_size=chunk_size, client=client
         )
-        params_writer: Any = None
-        members_writer: Any = None
-        params_schema = _params_schema(cohort.parameter_ids, cohort.state_ids)
-        members_schema = pa.schema(
-            [
-                ("member", pa.int64()),
-                ("time_h", pa.float64()),
-                ("name", pa.string()),
-                ("value", pa.float64()),
-            ]
+        writers = _ChunkWriters(
+            files, cohort, out=out, params_out=params_out, full=full, force=force
         )
-        if params_out is not None:
-            handle = files.enter_context(
-                writing(params_out, force=force, option="--params-out", binary=True)
-            )
-            if params_out.suffix.lower() == ".parquet":
-                params_writer = files.enter_context(pq.ParquetWriter(handle, params_schema))
-            else:
-                params_writer = files.enter_context(pa_csv.CSVWriter(handle, params_schema))
-            written.append(str(params_out))
-        if full:
-            handle = files.enter_context(
-                writing(members_path, force=force, option="--out", binary=True)
-            )
-            members_writer = files.enter_context(pq.ParquetWriter(handle, members_schema))
-            written.append(str(members_path))
-
-        def on_chunk(chunk: CohortChunk, res: PopulationChunk) -> None:
-            if params_writer is not None:
-                params_writer.write_table(_params_table(params_schema, chunk))
-            if members_writer is not None:
-                members_writer.write_table(_members_table(members_schema, res))
-
         run = simulate_stream(
             cohort,
             protocol_used,
@@ -283,26 +367,9 @@ def run_population(
             chunk_size=chunk_size,
             client=client,
             progress=progress,
-            on_chunk=on_chunk,
+            on_chunk=writers,
         )
         handle = files.enter_context(writing(out, force=force, option="--out", binary=True))
         pq.write_table(pa.Table.from_pandas(run.bands, preserve_index=False), handle)
-    return {
-        "variant": variant,
-        "phenotype": phenotype,
-        "protocol": _protocol_label(protocol_used),
-        "members": run.n,
-        "candidates_drawn": cohort.n_drawn,
-        "acceptance_rate": round(cohort.acceptance_rate, 4),
-        "acceptance": [f"{r.name} in [{r.low:g}, {r.high:g}]" for r in cohort.acceptance],
-        "status": run.status,
-        "exact_quantiles": run.exact_quantiles,
-        "bands": {k: v for k, v in run.band_method.items() if k != "per_name"},
-        "band_error_bounds": {
-            name: v["relative_error_bound"]
-            for name, v in run.band_method.get("per_name", {}).items()
-        },
-        "estimate": estimate,
-        "files": written,
-        "note": HYPOTHESIS_NOTE,
-    }
+    files_written = [str(out), *writers.written]
+    return _summary(variant, phenotype, cohort, run, protocol_used, estimate, files_written)
