@@ -17,6 +17,10 @@ histogram per time and name with a guaranteed error bound,
 :func:`simulate_stream` do all of it lazily, chunk by chunk (draw, screen, simulate, bin, hand
 each chunk to the caller), so memory does not grow with N; :func:`generate_population` and
 :func:`simulate_population` are the same with the cohort and the members' results in memory.
+This module gathers the pipeline's public names; the parts live in
+:mod:`~hostcap.mechanistic_model.cohort_drawing` (draws, acceptance, cohort streams),
+:mod:`~hostcap.mechanistic_model.population_simulation` (simulating a cohort, run and chunk
+results) and :mod:`~hostcap.mechanistic_model.population_bands` (:class:`QuantileBands`).
 THIS IS A HYPOTHESIS-BASED MODEL: a virtual cohort is not a prediction for real people.
 """
 
