@@ -25,8 +25,16 @@ def main(n: int, label: str) -> dict[str, Any]:
     import numpy as np
 
     import hostcap.mechanistic_model.virtual_population as vp
-    import hostcap.services.modelling_scale as ms
     from hostcap.mechanistic_model import compile_model, generate_population, protocol_from_yaml
+
+    try:  # where the chunk task lives since the pipeline was split into modules
+        from hostcap.mechanistic_model.population_simulation import _simulate_chunk
+    except ImportError:  # the code before that split
+        _simulate_chunk = vp._simulate_chunk
+    try:  # where the --params-out writers live since the services were split into modules
+        import hostcap.services.population_runs as ms
+    except ImportError:  # the code before that split
+        import hostcap.services.modelling_scale as ms  # type: ignore[no-redef]
 
     t_import = cpu() - t0
     text = Path(os.environ["PROTO"]).read_text(encoding="utf-8")
@@ -42,7 +50,7 @@ def main(n: int, label: str) -> dict[str, Any]:
     for lo in range(0, n, 2000):
         p, y0 = pop.parameters[:, lo : lo + 2000], pop.initial_states[:, lo : lo + 2000]
         t0 = cpu()
-        res = vp._simulate_chunk("essay", protocol, "A", 16.0, p, y0, 1e-6, 1e-9, lo, names)
+        res = _simulate_chunk("essay", protocol, "A", 16.0, p, y0, 1e-6, 1e-9, lo, names)
         t_sim += cpu() - t0
         t0 = cpu()
         if bands is None:

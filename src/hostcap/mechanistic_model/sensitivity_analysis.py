@@ -29,10 +29,10 @@ from numpy.typing import NDArray
 
 from hostcap.errors import UnknownIdError, ValidationError
 from hostcap.mechanistic_model.batch_simulation import _resolve, iter_batches
+from hostcap.mechanistic_model.chunk_dispatch import _map_ordered
 from hostcap.mechanistic_model.compilation import CompiledModel
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
 from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol, protocol_from_mapping
-from hostcap.mechanistic_model.virtual_population import _map_ordered
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
