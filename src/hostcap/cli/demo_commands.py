@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.rule import Rule
 
+from hostcap.cli.consoles import console, err
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
@@ -30,9 +30,6 @@ else:
     store_services = LazyModule("hostcap.services.store")
 
 __all__ = ["app"]
-
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _say(text: str) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
+from hostcap.cli.consoles import console, err
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import (
@@ -29,8 +29,6 @@ else:
 
 __all__ = ["app"]
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 fhir_app = typer.Typer(help="FHIR R4B: export and import Bundles.", no_args_is_help=True)
 redcap_app = typer.Typer(

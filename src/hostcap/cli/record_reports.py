@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from hostcap.cli.consoles import console, err
 
 if TYPE_CHECKING:
     from hostcap.services.store import ImportReport
 
 __all__ = ["console", "err", "print_report"]
-
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_report(report: ImportReport, what: str) -> None:

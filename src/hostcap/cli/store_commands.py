@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hostcap.cli.consoles import console, err
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import (
@@ -37,8 +37,6 @@ else:
 
 __all__ = ["app"]
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 client_app = typer.Typer(help="Clients (pseudonymous codes).", no_args_is_help=True)
 record_app = typer.Typer(

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hostcap.cli.consoles import console
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
 from hostcap.cli.options import DatabaseOption
@@ -26,7 +27,6 @@ else:
 
 __all__ = ["app"]
 
-console = Console(highlight=False, soft_wrap=True)
 user_app = typer.Typer(help="Web app users: roles, passwords, API tokens.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
