@@ -10,7 +10,7 @@ import typer
 from hostcap.cli.consoles import err, out
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption, ForceOption
+from hostcap.cli.options import DatabaseOption, ForceOption, MaxFitClientsOption, ProgressOption
 
 if TYPE_CHECKING:
     from hostcap.services import analytics as analytics_services
@@ -46,16 +46,7 @@ def cohort_command(
             help="Dask scheduler address for the per-client model fits (default: in process).",
         ),
     ] = None,
-    max_fit_clients: Annotated[
-        int,
-        typer.Option(
-            "--max-fit-clients",
-            min=0,
-            help="Most clients (drawn at random) fitted under every model variant for the "
-            "model-vs-data comparison; 0 skips the fits (about 1-2 s per client in one process "
-            "with the compiled integrator, less on a Dask cluster).",
-        ),
-    ] = 30,
+    max_fit_clients: MaxFitClientsOption = 30,
     n_bootstrap: Annotated[
         int,
         typer.Option("--bootstrap", min=20, help="Bootstrap resamples for marker-order intervals."),
@@ -71,9 +62,7 @@ def cohort_command(
             "observed one.",
         ),
     ] = True,
-    progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
-    ] = True,
+    progress: ProgressOption = True,
     identified: Annotated[
         bool,
         typer.Option(

@@ -9,16 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hostcap.cli import options
 from hostcap.cli.consoles import console, err
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import (
-    DatabaseOption,
-    DryRunOption,
-    ForceOption,
-    YesOption,
-    confirm_identified,
-)
 
 if TYPE_CHECKING:
     from hostcap.services import interop as interop_services
@@ -26,8 +20,6 @@ if TYPE_CHECKING:
 else:
     interop_services = LazyModule("hostcap.services.interop")
     store_services = LazyModule("hostcap.services.store")
-
-__all__ = ["app"]
 
 
 fhir_app = typer.Typer(help="FHIR R4B: export and import Bundles.", no_args_is_help=True)
@@ -79,7 +71,7 @@ def _export_store(
 ) -> tuple[Any, str]:
     """The store to export from, once an identified export is confirmed; and how to label it."""
     if identified:
-        confirm_identified(str(target), "real client codes, real dates and free text", yes)
+        options.confirm_identified(str(target), "real client codes, real dates and free text", yes)
     return store_services.open_store(database), "IDENTIFIED" if identified else "de-identified"
 
 
@@ -90,9 +82,9 @@ def fhir_export(
         str | None, typer.Option("--client", help="only this client (its code)")
     ] = None,
     identified: IdentifiedOption = False,
-    yes: YesOption = False,
-    force: ForceOption = False,
-    database: DatabaseOption = None,
+    yes: options.YesOption = False,
+    force: options.ForceOption = False,
+    database: options.DatabaseOption = None,
 ) -> None:
     """Export a FHIR R4B Bundle (collection), de-identified unless --identified."""
     store, label = _export_store(out, identified=identified, yes=yes, database=database)
@@ -106,8 +98,8 @@ def fhir_export(
 @fhir_app.command("import")
 def fhir_import(
     bundle: Annotated[Path, typer.Argument(help="a FHIR R4/R4B Bundle in JSON")],
-    dry_run: DryRunOption = False,
-    database: DatabaseOption = None,
+    dry_run: options.DryRunOption = False,
+    database: options.DatabaseOption = None,
 ) -> None:
     """Import a FHIR Bundle: every record or none; the same bundle twice adds nothing."""
     store = store_services.open_store(database)
@@ -118,7 +110,7 @@ def fhir_import(
 @redcap_app.command("dictionary")
 def redcap_dictionary(
     out: Annotated[Path, typer.Option("--out", help="the data dictionary CSV to write")],
-    force: ForceOption = False,
+    force: options.ForceOption = False,
 ) -> None:
     """Write the REDCap data dictionary (18 columns) of hostcap's record kinds."""
     path = interop_services.write_redcap_dictionary(out, force=force)
@@ -131,10 +123,10 @@ def redcap_export(
     record_type: Annotated[
         RecordType, typer.Option("--type", help="flat (one row per instance) or eav")
     ] = RecordType.flat,
+    force: options.ForceOption = False,
     identified: IdentifiedOption = False,
-    yes: YesOption = False,
-    force: ForceOption = False,
-    database: DatabaseOption = None,
+    yes: options.YesOption = False,
+    database: options.DatabaseOption = None,
 ) -> None:
     """Export the store's records for REDCap, de-identified unless --identified."""
     store, label = _export_store(out, identified=identified, yes=yes, database=database)
@@ -154,8 +146,8 @@ def redcap_import(
     dictionary: Annotated[
         Path, typer.Option("--dictionary", help="the data dictionary CSV the records follow")
     ],
-    dry_run: DryRunOption = False,
-    database: DatabaseOption = None,
+    dry_run: options.DryRunOption = False,
+    database: options.DatabaseOption = None,
 ) -> None:
     """Import REDCap records checked against the dictionary and the store's rules."""
     store = store_services.open_store(database)
@@ -167,8 +159,8 @@ def redcap_import(
 def redcap_pull(
     url: UrlOption,
     token_env: TokenEnvOption,
-    dry_run: DryRunOption = False,
-    database: DatabaseOption = None,
+    dry_run: options.DryRunOption = False,
+    database: options.DatabaseOption = None,
 ) -> None:
     """Import a REDCap project's records over its API (checked against its dictionary)."""
     store = store_services.open_store(database)
@@ -181,8 +173,8 @@ def redcap_push(
     url: UrlOption,
     token_env: TokenEnvOption,
     identified: IdentifiedOption = False,
-    yes: YesOption = False,
-    database: DatabaseOption = None,
+    yes: options.YesOption = False,
+    database: options.DatabaseOption = None,
 ) -> None:
     """Send the data dictionary and the records to a REDCap project over its API."""
     store, label = _export_store(url, identified=identified, yes=yes, database=database)

@@ -9,7 +9,15 @@ import typer
 
 from hostcap.errors import InputError
 
-__all__ = ["DatabaseOption", "DryRunOption", "ForceOption", "YesOption", "confirm_identified"]
+__all__ = [
+    "DatabaseOption",
+    "DryRunOption",
+    "ForceOption",
+    "MaxFitClientsOption",
+    "ProgressOption",
+    "YesOption",
+    "confirm_identified",
+]
 
 DatabaseOption = Annotated[
     str | None,
@@ -34,6 +42,19 @@ YesOption = Annotated[
     bool, typer.Option("--yes", help="confirm --identified without asking (scripts)")
 ]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", help="check only; write nothing")]
+ProgressOption = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
+]
+MaxFitClientsOption = Annotated[
+    int,
+    typer.Option(
+        "--max-fit-clients",
+        min=0,
+        help="Most clients (drawn at random) fitted under every model variant for the "
+        "model-vs-data comparison; 0 skips the fits (about 1-2 s per client in one process "
+        "with the compiled integrator, less on a Dask cluster).",
+    ),
+]
 
 
 def confirm_identified(target: str, holds: str, yes: bool) -> None:

@@ -11,14 +11,12 @@ import typer
 from hostcap.cli.consoles import err, out
 from hostcap.cli.lazy import LazyModule
 from hostcap.cli.main import app
-from hostcap.cli.options import DatabaseOption, ForceOption
+from hostcap.cli.options import DatabaseOption, ForceOption, MaxFitClientsOption, ProgressOption
 
 if TYPE_CHECKING:
     from hostcap.services import publishing as publishing_services
 else:
     publishing_services = LazyModule("hostcap.services.publishing")
-
-__all__ = ["app"]
 
 
 consent_app = typer.Typer(
@@ -126,19 +124,9 @@ def cohort_command(
             file_okay=False,
         ),
     ] = None,
-    max_fit_clients: Annotated[
-        int,
-        typer.Option(
-            "--max-fit-clients",
-            min=0,
-            help="Most clients fitted under every model variant (as `analyze cohort`); 0 "
-            "skips the fits.",
-        ),
-    ] = 30,
+    max_fit_clients: MaxFitClientsOption = 30,
     database: DatabaseOption = None,
-    progress: Annotated[
-        bool, typer.Option("--progress/--no-progress", help="Show progress on stderr.")
-    ] = True,
+    progress: ProgressOption = True,
     force: ForceOption = False,
 ) -> None:
     """The cohort article pack (real clients need cohort_research consent)."""
