@@ -6,6 +6,8 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +30,7 @@ from hostcap.clinical_store.audit import (
 from hostcap.clinical_store.audit_files import AuditFiles
 from hostcap.clinical_store.audit_verification import verify_chain
 from hostcap.clinical_store.engine import (
+    READ_ONLY,
     create_store_engine,
     current_revision,
     head_revision,
@@ -60,6 +63,14 @@ from hostcap.settings import audit_key_file as audit_key_path
 __all__ = ["StoreBase"]
 
 
+@dataclass
+class _Snapshot:
+    """One read transaction shared by every reading inside ``StoreBase.snapshot``."""
+
+    session: Session
+    frames: dict[tuple[str, str | None], pd.DataFrame] = field(default_factory=dict)
+
+
 class StoreBase:
     """A clinical store at ``url`` (SQLite file or PostgreSQL)."""
 
@@ -79,6 +90,9 @@ class StoreBase:
         )
         event.listen(self._sessions, "after_commit", after_commit)
         event.listen(self._sessions, "after_rollback", after_rollback)
+        self._snapshot: ContextVar[_Snapshot | None] = ContextVar(
+            f"hostcap_store_snapshot_{id(self)}", default=None
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -190,8 +204,38 @@ class StoreBase:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        """A read-only session: on SQLite a deferred transaction (a WAL snapshot, readers do
+        not queue behind each other or a writer); writes go through :meth:`transaction`.
+
+        Inside :meth:`snapshot`, every reading shares the snapshot's one session."""
+        shared = self._snapshot.get()
+        if shared is not None:
+            yield shared.session
+            return
         with self._sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
             yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction for everything read inside (in this thread or task): a page
+        sees one consistent state of the store, read over one connection, and a record kind's
+        frame is read once (:meth:`frames_read`). Writes still go through :meth:`transaction`
+        and are not seen until the snapshot ends: read what you write after it."""
+        if self._snapshot.get() is not None:
+            yield
+            return
+        with self.reading() as session:
+            token = self._snapshot.set(_Snapshot(session))
+            try:
+                yield
+            finally:
+                self._snapshot.reset(token)
+
+    def frames_read(self) -> dict[tuple[str, str | None], pd.DataFrame] | None:
+        """The frames read in the current :meth:`snapshot` by (kind, code); None outside one."""
+        shared = self._snapshot.get()
+        return None if shared is None else shared.frames
 
     # -- look-ups -------------------------------------------------------------------------------
 

@@ -34,15 +34,17 @@ def assessment_page(store: Store, code: str, *, actor: str) -> dict[str, Any]:
     """A fresh (unsaved) assessment of the stored data, the banner and the stored history."""
     outcome: ClientAssessment | None = None
     problems: list[Issue] = []
-    try:
-        outcome = assess_stored_client(store, code, save=False)
-    except ValidationError as exc:
-        problems = exc.issues
-    history: list[StoredAssessment] = stored_assessments(store, code)
+    with store.snapshot():  # one read transaction: the assessment and banner see one state
+        try:
+            outcome = assess_stored_client(store, code, save=False)
+        except ValidationError as exc:
+            problems = exc.issues
+        history: list[StoredAssessment] = stored_assessments(store, code)
+        safety = client_view_banner(store, code)
     audit_view(store, code, "assessment", actor=actor)
     return {
         "code": code,
-        "safety": client_view_banner(store, code),
+        "safety": safety,
         "result": outcome.result.model_dump(mode="json") if outcome else None,
         "text": format_result(outcome.result, "text") if outcome else "",
         "skipped": [i.message for i in outcome.skipped] if outcome else [],

@@ -93,10 +93,12 @@ def client_records(store: Store, code: str) -> dict[str, list[dict[str, Any]]]:
 
 def client_page(store: Store, code: str, *, actor: str) -> dict[str, Any]:
     """The client page: the safety banner and overview (``client_view``), the timeline and
-    every record; the view is audited."""
-    view = client_view(store, code)
-    frames = _client_frames(store, code)
-    view["timeline"] = timeline(store, code, figure=False, loaded=frames)
+    every record; the view is audited. One read transaction: the banner, the overview and the
+    tables show the same state of the store, and each record kind is read once."""
+    with store.snapshot():
+        view = client_view(store, code)
+        frames = _client_frames(store, code)
+        view["timeline"] = timeline(store, code, figure=False, loaded=frames)
     view["records"] = _rows_of(frames)
     audit_view(store, code, "client", actor=actor)
     return view
