@@ -79,11 +79,18 @@ def _client_frames(store: Store, code: str) -> dict[str, pd.DataFrame]:
     return {kind: store.frame(kind, code=code) for kind in EXPORT_FILES if kind != "clients"}
 
 
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    # One object array (numbers, booleans and timestamps boxed to Python values as
+    # ``to_dict`` boxes them), then plain dicts: several times faster than ``to_dict``.
+    names = [str(c) for c in frame.columns]
+    return [
+        {name: _clean(v) for name, v in zip(names, row, strict=True)}
+        for row in frame.to_numpy(dtype=object).tolist()
+    ]
+
+
 def _rows_of(frames: Mapping[str, pd.DataFrame]) -> dict[str, list[dict[str, Any]]]:
-    return {
-        kind: [{str(k): _clean(v) for k, v in r.items()} for r in frame.to_dict("records")]
-        for kind, frame in frames.items()
-    }
+    return {kind: _rows(frame) for kind, frame in frames.items()}
 
 
 def client_records(store: Store, code: str) -> dict[str, list[dict[str, Any]]]:
