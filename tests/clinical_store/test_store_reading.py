@@ -4,6 +4,7 @@ that do not take the write lock, and one snapshot per page (one state, each fram
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -117,3 +118,27 @@ def test_a_snapshot_sees_one_state_and_a_later_read_sees_the_new_record(
         assert len(sqlite_store.frame("labs", code="C001")) == 2
     finally:
         other.dispose()
+
+
+def test_writers_in_threads_of_one_process_queue_and_lose_nothing(sqlite_store: Store) -> None:
+    sqlite_store.add_client("C001", sex="female", birth_year=1985)
+    errors: list[BaseException] = []
+
+    def write(worker: int) -> None:
+        try:
+            for i in range(10):
+                when = f"2024-{1 + worker:02d}-{1 + i:02d}T08:00"
+                sqlite_store.add_records("labs", _lab("C001", "5.0", when), actor=f"w{worker}")
+                with sqlite_store.snapshot():  # a reader in the same thread between writes
+                    sqlite_store.frame("labs", code="C001")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(sqlite_store.frame("labs", code="C001")) == 80
+    assert sqlite_store.verify_audit().ok

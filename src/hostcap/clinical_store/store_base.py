@@ -3,12 +3,15 @@ client and a record kind are looked up. The write, correction and reading method
 
 from __future__ import annotations
 
+import contextlib
 import stat
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
@@ -92,6 +95,11 @@ class StoreBase:
         event.listen(self._sessions, "after_rollback", after_rollback)
         self._snapshot: ContextVar[_Snapshot | None] = ContextVar(
             f"hostcap_store_snapshot_{id(self)}", default=None
+        )
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.RLock()
+            if self.engine.url.get_backend_name() == "sqlite"
+            else contextlib.nullcontext()
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -198,8 +206,12 @@ class StoreBase:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One transaction: commits on success, rolls back everything on any error."""
-        with self._sessions() as session, session.begin():
+        """One transaction: commits on success, rolls back everything on any error.
+
+        On SQLite the writers of this process queue on a lock first: SQLite's busy handler
+        polls with sleeps of up to 100 ms, a lock hands over at once (other processes still
+        wait in the busy handler, as before)."""
+        with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
