@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import (
     Engine,
+    bindparam,
     event,
     func,
     select,
@@ -72,6 +73,11 @@ class _Snapshot:
 
     session: Session
     frames: dict[tuple[str, str | None], pd.DataFrame] = field(default_factory=dict)
+    clients: dict[str, ClientRow] = field(default_factory=dict)
+
+
+#: ``StoreBase.client``'s query, built once (building a select costs more than running it).
+_CLIENT_BY_CODE = select(ClientRow).where(ClientRow.code == bindparam("code"))
 
 
 class StoreBase:
@@ -292,7 +298,12 @@ class StoreBase:
     def client(self, session: Session, code: str) -> ClientRow:
         check_code_text(code)
         code = normal_text(code)
-        row = session.execute(select(ClientRow).where(ClientRow.code == code)).scalar_one_or_none()
+        shared = self._snapshot.get()
+        if shared is not None and session is shared.session and code in shared.clients:
+            return shared.clients[code]  # the same row the session's identity map holds
+        row = session.execute(_CLIENT_BY_CODE, {"code": code}).scalar_one_or_none()
+        if shared is not None and session is shared.session and row is not None:
+            shared.clients[code] = row
         if row is None:
             raise NotFoundError(
                 f"client_code {code!r} is not in the store; expected an existing client code "
