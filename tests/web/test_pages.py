@@ -15,7 +15,7 @@ from hostcap.cli.main import main
 from hostcap.services.client_view import client_view
 from hostcap.services.records import record_fields
 from hostcap.services.store import open_store
-from hostcap.services.web_pages import ENTRY_KINDS, questionnaire_items
+from hostcap.services.web_forms import ENTRY_KINDS, questionnaire_items
 
 CODE = "DEMO-A1"
 

@@ -75,6 +75,8 @@ def test_the_research_view_never_shows_a_code_name_contact_or_date(
     with session_as(live, "researcher") as client:
         page = client.get("/research").text
     assert "enrolled clients with measurements" in page and "Responders by measure" in page
+    assert "<title>Research · hostcap</title>" in page
+    assert page.count('id="analysis-h"') == 1  # one analysis section, not a copy in the title
 
 
 def test_a_researcher_lands_on_research_and_is_refused_every_identified_page(

@@ -4,7 +4,6 @@ export, audit, backup, restore."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -100,15 +99,7 @@ def client_list(database: DatabaseOption = None) -> None:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.4g}"
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
+    return client_views.format_value(value)  # one formatter for the CLI and the web app
 
 
 def _render_overview(overview: dict[str, Any]) -> None:

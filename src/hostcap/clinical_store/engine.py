@@ -15,11 +15,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from hostcap.errors import ConfigurationError
 
-__all__ = ["create_store_engine", "current_revision", "head_revision", "upgrade_to_head"]
+__all__ = [
+    "READ_ONLY",
+    "create_store_engine",
+    "current_revision",
+    "head_revision",
+    "upgrade_to_head",
+]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -36,8 +42,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Execution option of a read-only transaction (``Store.reading``): a plain (deferred) BEGIN,
+#: so readers run side by side on WAL snapshots instead of queueing for the write lock.
+READ_ONLY = "hostcap_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _prepare_sqlite_file(path: Path) -> None:
@@ -104,7 +116,13 @@ def create_store_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 _prepare_sqlite_file(Path(parsed.database).expanduser())
-            engine = create_engine(parsed, poolclass=NullPool)
+                # A pool: opening a connection and setting its pragmas cost ~1 ms, and a web
+                # page makes dozens of store calls. Pragmas are per connection (the connect
+                # event), BEGIN IMMEDIATE per write transaction (the begin event), as before;
+                # ``Store.dispose`` (and a restore) closes the pooled connections.
+                engine = create_engine(parsed, poolclass=QueuePool, pool_size=8, max_overflow=32)
+            else:
+                engine = create_engine(parsed, poolclass=NullPool)
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         elif parsed.get_backend_name() == "postgresql":

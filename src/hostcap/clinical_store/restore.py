@@ -164,7 +164,8 @@ def restore_sqlite_backup(store: Store, backup: Path, *, force: bool = False) ->
     Parameters
     ----------
     store
-        The target store (its engine holds no connection between calls: SQLite uses NullPool).
+        The target store (disposed first: its pooled connections are closed before the file is
+        replaced).
     backup
         A file written by ``hostcap backup``.
     force

@@ -9,6 +9,7 @@ store exactly as it was.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
+    Select,
+    bindparam,
     func,
     select,
 )
@@ -28,6 +31,7 @@ from hostcap.clinical_store.audit import (
 from hostcap.clinical_store.audit_files import AuditFiles, key_id
 from hostcap.clinical_store.audit_verification import AuditVerification, verify_chain
 from hostcap.clinical_store.record_corrections import RecordCorrections
+from hostcap.clinical_store.record_kinds import KINDS
 from hostcap.clinical_store.store_rows import (
     ImportReport,
     enrolment_fields,
@@ -58,6 +62,28 @@ from hostcap.errors import (
 from hostcap.output_files import staged_file
 
 __all__ = ["ImportReport", "Store", "row_to_dict"]
+
+
+@functools.lru_cache(maxsize=64)
+def _frame_query(kind: str, *, by_code: bool) -> Select[Any]:
+    """The query of ``Store.frame`` for ``kind`` (the code a bound parameter), built once:
+    building a select costs more than running it on one client's rows."""
+    spec = KINDS[kind]
+    table = table_of(spec)
+    if spec.needs_client:
+        query = select(ClientRow.code.label("client_code"), table).join(
+            ClientRow, ClientRow.id == table.c.client_id
+        )
+        if by_code:
+            query = query.where(ClientRow.code == bindparam("code"))
+        return query.order_by(ClientRow.code, table.c.id)
+    query = select(table).order_by(table.c.id)
+    return query.where(table.c.code == bindparam("code")) if by_code else query
+
+
+@functools.lru_cache(maxsize=64)
+def _empty_frame(columns: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame([], columns=list(columns))
 
 
 class Store(RecordCorrections):
@@ -125,22 +151,25 @@ class Store(RecordCorrections):
 
     def frame(self, kind: str, *, code: str | None = None) -> pd.DataFrame:
         """Stored records of ``kind`` as a frame with a ``client_code`` column."""
-        spec = self._kind(kind)
-        table = table_of(spec)
+        self._kind(kind)  # an unknown kind: ValidationError naming the kinds
+        read = self.frames_read()  # inside a snapshot: each frame read once
+        if read is not None and (kind, code) in read:
+            return read[(kind, code)].copy()
         with self.reading() as session:
-            if spec.needs_client:
-                query = select(ClientRow.code.label("client_code"), table).join(
-                    ClientRow, ClientRow.id == table.c.client_id
-                )
-                if code is not None:
-                    query = query.where(ClientRow.code == code)
-                query = query.order_by(ClientRow.code, table.c.id)
-            else:
-                query = select(table).order_by(table.c.id)
-                if code is not None:
-                    query = query.where(table.c.code == code)
-            result = session.execute(query)
-            return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
+            query = _frame_query(kind, by_code=code is not None)
+            result = session.execute(query, {"code": code} if code is not None else {})
+            columns = list(result.keys())
+            # Rows as tuples: pandas builds a frame from them several times faster than from
+            # one mapping per row (same columns, same inferred dtypes).
+            rows = [tuple(r) for r in result]
+            # No rows (most kinds of most clients): a copy of the kind's empty frame, ~40x
+            # cheaper than building one.
+            frame = (
+                pd.DataFrame(rows, columns=columns) if rows else _empty_frame(tuple(columns)).copy()
+            )
+        if read is not None:
+            read[(kind, code)] = frame.copy()
+        return frame
 
     def enrolment_start(self, session: Session, client_id: int) -> dt.date | None:
         return session.execute(

@@ -3,14 +3,20 @@ client and a record kind are looked up. The write, correction and reading method
 
 from __future__ import annotations
 
+import contextlib
 import stat
+import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
     Engine,
+    bindparam,
     event,
     func,
     select,
@@ -28,6 +34,7 @@ from hostcap.clinical_store.audit import (
 from hostcap.clinical_store.audit_files import AuditFiles
 from hostcap.clinical_store.audit_verification import verify_chain
 from hostcap.clinical_store.engine import (
+    READ_ONLY,
     create_store_engine,
     current_revision,
     head_revision,
@@ -60,6 +67,19 @@ from hostcap.settings import audit_key_file as audit_key_path
 __all__ = ["StoreBase"]
 
 
+@dataclass
+class _Snapshot:
+    """One read transaction shared by every reading inside ``StoreBase.snapshot``."""
+
+    session: Session
+    frames: dict[tuple[str, str | None], pd.DataFrame] = field(default_factory=dict)
+    clients: dict[str, ClientRow] = field(default_factory=dict)
+
+
+#: ``StoreBase.client``'s query, built once (building a select costs more than running it).
+_CLIENT_BY_CODE = select(ClientRow).where(ClientRow.code == bindparam("code"))
+
+
 class StoreBase:
     """A clinical store at ``url`` (SQLite file or PostgreSQL)."""
 
@@ -79,6 +99,14 @@ class StoreBase:
         )
         event.listen(self._sessions, "after_commit", after_commit)
         event.listen(self._sessions, "after_rollback", after_rollback)
+        self._snapshot: ContextVar[_Snapshot | None] = ContextVar(
+            f"hostcap_store_snapshot_{id(self)}", default=None
+        )
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.RLock()
+            if self.engine.url.get_backend_name() == "sqlite"
+            else contextlib.nullcontext()
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -184,14 +212,48 @@ class StoreBase:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One transaction: commits on success, rolls back everything on any error."""
-        with self._sessions() as session, session.begin():
+        """One transaction: commits on success, rolls back everything on any error.
+
+        On SQLite the writers of this process queue on a lock first: SQLite's busy handler
+        polls with sleeps of up to 100 ms, a lock hands over at once (other processes still
+        wait in the busy handler, as before)."""
+        with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
+        """A read-only session: on SQLite a deferred transaction (a WAL snapshot, readers do
+        not queue behind each other or a writer); writes go through :meth:`transaction`.
+
+        Inside :meth:`snapshot`, every reading shares the snapshot's one session."""
+        shared = self._snapshot.get()
+        if shared is not None:
+            yield shared.session
+            return
         with self._sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})
             yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction for everything read inside (in this thread or task): a page
+        sees one consistent state of the store, read over one connection, and a record kind's
+        frame is read once (:meth:`frames_read`). Writes still go through :meth:`transaction`
+        and are not seen until the snapshot ends: read what you write after it."""
+        if self._snapshot.get() is not None:
+            yield
+            return
+        with self.reading() as session:
+            token = self._snapshot.set(_Snapshot(session))
+            try:
+                yield
+            finally:
+                self._snapshot.reset(token)
+
+    def frames_read(self) -> dict[tuple[str, str | None], pd.DataFrame] | None:
+        """The frames read in the current :meth:`snapshot` by (kind, code); None outside one."""
+        shared = self._snapshot.get()
+        return None if shared is None else shared.frames
 
     # -- look-ups -------------------------------------------------------------------------------
 
@@ -236,7 +298,12 @@ class StoreBase:
     def client(self, session: Session, code: str) -> ClientRow:
         check_code_text(code)
         code = normal_text(code)
-        row = session.execute(select(ClientRow).where(ClientRow.code == code)).scalar_one_or_none()
+        shared = self._snapshot.get()
+        if shared is not None and session is shared.session and code in shared.clients:
+            return shared.clients[code]  # the same row the session's identity map holds
+        row = session.execute(_CLIENT_BY_CODE, {"code": code}).scalar_one_or_none()
+        if shared is not None and session is shared.session and row is not None:
+            shared.clients[code] = row
         if row is None:
             raise NotFoundError(
                 f"client_code {code!r} is not in the store; expected an existing client code "

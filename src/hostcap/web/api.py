@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
-from hostcap.services import accounts, web_pages
+from hostcap.services import accounts, web_assessment, web_forms, web_pages
 from hostcap.services.assessment_reports import stored_assessments
 from hostcap.services.client_view import client_view
 from hostcap.web.security import csrf_guard, current_user, require_clients, require_research
@@ -29,7 +29,7 @@ Clinician = Annotated[accounts.SignedIn, Depends(require_clients)]
 Researcher = Annotated[accounts.SignedIn, Depends(require_research)]
 User = Annotated[accounts.SignedIn, Depends(current_user)]
 
-RecordKindName = StrEnum("RecordKindName", {k: k for k in web_pages.ENTRY_KINDS})  # type: ignore[misc]
+RecordKindName = StrEnum("RecordKindName", {k: k for k in web_forms.ENTRY_KINDS})  # type: ignore[misc]
 
 
 class ErrorIssue(BaseModel):
@@ -139,7 +139,7 @@ def add_record(
     request: Request, code: str, kind: RecordKindName, body: RecordIn, user: Clinician
 ) -> Stored:
     """Validate and store one record (every problem named; nothing stored on error)."""
-    report = web_pages.save_record(
+    report = web_forms.save_record(
         _store(request), str(kind.value), code, body.values, actor=user.username, only_declared=True
     )
     return Stored(ids=[int(i) for i in report.ids], warnings=[str(w) for w in report.warnings])
@@ -157,7 +157,9 @@ def assessments(request: Request, code: str, user: Clinician) -> list[dict[str, 
 @router.post("/clients/{code}/assessments", status_code=201, responses=ERRORS)
 def save_assessment(request: Request, code: str, user: Clinician) -> AssessmentSaved:
     """Assess the stored data and save it (rulebook version and sha256)."""
-    return AssessmentSaved(id=web_pages.save_assessment(_store(request), code, actor=user.username))
+    return AssessmentSaved(
+        id=web_assessment.save_assessment(_store(request), code, actor=user.username)
+    )
 
 
 @router.get("/research/cohort", responses=ERRORS)

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from hostcap.errors import AccessError, HostcapError, NotFoundError, ValidationError
-from hostcap.services import accounts, research_jobs, web_pages
+from hostcap.services import (
+    accounts,
+    research_jobs,
+    web_assessment,
+    web_forms,
+    web_pages,
+    web_timeline,
+)
 from hostcap.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -140,7 +147,7 @@ def client(request: Request, code: str, user: Clinician) -> Response:
         {
             "view": view,
             "code": code,
-            "kinds": web_pages.ENTRY_KINDS,
+            "kinds": web_forms.ENTRY_KINDS,
             "saved": request.query_params.get("saved", ""),
         },
     )
@@ -150,7 +157,7 @@ def client(request: Request, code: str, user: Clinician) -> Response:
 def client_timeline(request: Request, code: str, user: Clinician) -> Response:
     store = _store(request)
     web_pages.audit_view(store, code, "timeline", actor=user.username)
-    return _svg(web_pages.timeline(store, code).svg)
+    return _svg(web_timeline.timeline(store, code).svg)
 
 
 def _entry_page(
@@ -161,14 +168,14 @@ def _entry_page(
     errors: dict[str, list[str]],
     status: int = 200,
 ) -> Response:
-    fields = web_pages.entry_fields(kind)
-    items: list[web_pages.InstrumentItemField] = []
+    fields = web_forms.entry_fields(kind)
+    items: list[web_forms.InstrumentItemField] = []
     instrument = str(values.get("instrument") or "")
     if kind == "questionnaires":
         fields = [f for f in fields if f.name != "answers"]
         if instrument:
             try:
-                items = web_pages.questionnaire_items(instrument)
+                items = web_forms.questionnaire_items(instrument)
             except (HostcapError, KeyError):  # an unknown instrument: named on submit
                 items = []
     return _page(
@@ -177,13 +184,13 @@ def _entry_page(
         {
             "code": code,
             "kind": kind,
-            "title": web_pages.ENTRY_KINDS[kind][1],
+            "title": web_forms.ENTRY_KINDS[kind][1],
             "fields": fields,
             "values": values,
             "errors": errors,
             "items": items,
             "instrument": instrument,
-            "instruments": web_pages.questionnaire_instruments()
+            "instruments": web_forms.questionnaire_instruments()
             if kind == "questionnaires"
             else [],
         },
@@ -192,9 +199,9 @@ def _entry_page(
 
 
 def _known_kind(kind: str) -> None:
-    if kind not in web_pages.ENTRY_KINDS:
+    if kind not in web_forms.ENTRY_KINDS:
         raise NotFoundError(
-            f"no entry form for {kind!r}; expected one of {', '.join(web_pages.ENTRY_KINDS)}"
+            f"no entry form for {kind!r}; expected one of {', '.join(web_forms.ENTRY_KINDS)}"
         )
 
 
@@ -207,7 +214,7 @@ def enrolment_form(request: Request, code: str, user: Clinician) -> Response:
 @router.post("/clients/{code}/enrolment")
 def enrolment_save(request: Request, code: str, user: Clinician, form: Form) -> Response:
     try:
-        web_pages.save_enrolment(
+        web_forms.save_enrolment(
             _store(request),
             code,
             protocol=str(form.get("protocol") or ""),
@@ -217,7 +224,7 @@ def enrolment_save(request: Request, code: str, user: Clinician, form: Form) -> 
             actor=user.username,
         )
     except ValidationError as exc:
-        errors = web_pages.issues_by_field(exc, ["protocol", "start", "phenotype_label", "phases"])
+        errors = web_forms.issues_by_field(exc, ["protocol", "start", "phenotype_label", "phases"])
         return _page(
             request, "enrolment.html", {"code": code, "values": form, "errors": errors}, 422
         )
@@ -229,7 +236,7 @@ def enrolment_save(request: Request, code: str, user: Clinician, form: Form) -> 
 
 @router.get("/clients/{code}/assessment")
 def assessment(request: Request, code: str, user: Clinician) -> Response:
-    page = web_pages.assessment_page(_store(request), code, actor=user.username)
+    page = web_assessment.assessment_page(_store(request), code, actor=user.username)
     return _page(
         request,
         "assessment.html",
@@ -239,7 +246,7 @@ def assessment(request: Request, code: str, user: Clinician) -> Response:
 
 @router.post("/clients/{code}/assessment")
 def assessment_save(request: Request, code: str, user: Clinician) -> Response:
-    number = web_pages.save_assessment(_store(request), code, actor=user.username)
+    number = web_assessment.save_assessment(_store(request), code, actor=user.username)
     return RedirectResponse(f"/clients/{code}/assessment?saved={number}", status_code=303)
 
 
@@ -247,7 +254,7 @@ def assessment_save(request: Request, code: str, user: Clinician) -> Response:
 def what_if(
     request: Request, code: str, user: Clinician, variant: str = "essay", protocol: str = "example"
 ) -> Response:
-    page = web_pages.what_if(
+    page = web_assessment.what_if(
         _store(request), code, variant=variant, protocol=protocol, actor=user.username
     )
     return _page(request, "what_if.html", {"page": page, "code": code})
@@ -257,7 +264,7 @@ def what_if(
 def what_if_svg(
     request: Request, code: str, user: Clinician, variant: str = "essay", protocol: str = "example"
 ) -> Response:
-    page = web_pages.what_if(
+    page = web_assessment.what_if(
         _store(request), code, variant=variant, protocol=protocol, actor=user.username
     )
     return _svg(page["svg"] or "<svg xmlns='http://www.w3.org/2000/svg'/>")
@@ -311,20 +318,22 @@ def research_svg(request: Request, user: Researcher) -> Response:
 # -- admin ----------------------------------------------------------------------------------
 
 
+def _admin_page(
+    request: Request,
+    store: Any,
+    *,
+    verification: dict[str, Any] | None = None,
+    message: str = "",
+    status: int = 200,
+) -> Response:
+    users = accounts.list_users(store)
+    context = {"users": users, "roles": accounts.ROLES, "verification": verification}
+    return _page(request, "admin.html", context | {"message": message}, status)
+
+
 @router.get("/admin")
 def admin(request: Request, user: Admin) -> Response:
-    store = _store(request)
-    return _page(
-        request,
-        "admin.html",
-        {
-            "users": accounts.list_users(store),
-            "roles": accounts.ROLES,
-            "verification": None,
-            "errors": {},
-            "message": "",
-        },
-    )
+    return _admin_page(request, _store(request))
 
 
 @router.post("/admin/users")
@@ -342,17 +351,7 @@ def admin_add_user(request: Request, user: Admin, form: Form) -> Response:
     except HostcapError as exc:
         message = str(exc)
     if message:
-        return _page(
-            request,
-            "admin.html",
-            {
-                "users": accounts.list_users(store),
-                "roles": accounts.ROLES,
-                "verification": None,
-                "message": message,
-            },
-            422,
-        )
+        return _admin_page(request, store, message=message, status=422)
     return RedirectResponse("/admin", status_code=303)
 
 
@@ -366,16 +365,7 @@ def admin_disable_user(request: Request, username: str, user: Admin) -> Response
 def admin_verify(request: Request, user: Admin) -> Response:
     store = _store(request)
     result = web_pages.verify_audit(store, actor=user.username)
-    return _page(
-        request,
-        "admin.html",
-        {
-            "users": accounts.list_users(store),
-            "roles": accounts.ROLES,
-            "verification": result,
-            "message": "",
-        },
-    )
+    return _admin_page(request, store, verification=result)
 
 
 # -- entry forms (last: ``/clients/{code}/{kind}`` would match the pages above) -------------
@@ -396,8 +386,8 @@ def entry_save(request: Request, code: str, kind: str, user: Clinician, form: Fo
     if kind == "questionnaires" and form.get("choose"):
         return _entry_page(request, kind, code, form, {})
     try:
-        web_pages.save_record(_store(request), kind, code, form, actor=user.username)
+        web_forms.save_record(_store(request), kind, code, form, actor=user.username)
     except ValidationError as exc:
-        names = [f.name for f in web_pages.entry_fields(kind)]
-        return _entry_page(request, kind, code, form, web_pages.issues_by_field(exc, names), 422)
+        names = [f.name for f in web_forms.entry_fields(kind)]
+        return _entry_page(request, kind, code, form, web_forms.issues_by_field(exc, names), 422)
     return RedirectResponse(f"/clients/{code}?saved={kind}", status_code=303)
