@@ -224,6 +224,9 @@ def test_an_episode_form_stores_the_ticked_organ_systems_and_flags(
             "severity": "4",
             "organ_systems": ["skin", "gastrointestinal"],
             "emergency_care": "true",
+            "urticaria": "yes",
+            "syncope": "no",
+            "angioedema": "",
         },
     )
     assert response.status_code == 303, response.text
@@ -235,6 +238,12 @@ def test_an_episode_form_stores_the_ticked_organ_systems_and_flags(
     row = rows[rows["onset_at"].astype(str).str.startswith("2026-01-10 13:15")].iloc[0]
     assert list(row["organ_systems"]) == ["skin", "gastrointestinal"]
     assert bool(row["emergency_care"]) and not bool(row["anaphylaxis"])
+    # A sign is yes, no or not recorded: the form never turns "not recorded" into "no".
+    assert (row["urticaria"], row["syncope"]) == (True, False)
+    assert row["angioedema"] is None and row["flushing"] is None
+    form = client.get(f"/clients/{CODE}/episodes/new").text
+    assert '<select id="f-urticaria" name="urticaria"' in form
+    assert '<option value="">—</option>' in form.split('id="f-urticaria"')[1].split("</select>")[0]
 
 
 def test_the_enrolment_form_enrols_and_names_each_problem(

@@ -79,14 +79,20 @@ class InstrumentItemField:
     maximum: float
 
 
+def _unknown_allowed(column: Column) -> bool:
+    """A yes/no field with no default: yes, no, or not recorded (unknown, never "no")."""
+    return column.type == ColumnType.BOOL and column.default is None and not column.required
+
+
 def _field(column: Column) -> FormField:
     numeric = column.type in (ColumnType.FLOAT, ColumnType.INT)
+    tri_state = _unknown_allowed(column)
     return FormField(
         name=column.name,
         label=column.display_label,
-        input_type=_INPUT_TYPES[column.type],
+        input_type="select" if tri_state else _INPUT_TYPES[column.type],
         required=column.required,
-        choices=column.choices,
+        choices=("yes", "no") if tri_state else column.choices,
         unit=column.unit,
         help=column.help,
         expected=column.expected,
@@ -123,6 +129,8 @@ def questionnaire_items(instrument: str) -> list[InstrumentItemField]:
 
 def _form_value(column: Column, form: Mapping[str, Any]) -> str | None:
     raw = form.get(column.name)
+    if _unknown_allowed(column):
+        return None if raw in (None, "") else str(raw)
     if column.type == ColumnType.BOOL:
         # An unticked checkbox sends nothing: that means "no"; anything else is checked by
         # the store (``true``/``false``/``yes``/``no`` …), never guessed here.
