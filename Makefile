@@ -18,7 +18,8 @@ install: $(STAMP)
 # The main job on the embedded SQLite default.
 run: install
 	mkdir -p $(DB_DIR)
-	rm -f $(DB_DIR)/demo.sqlite $(DB_DIR)/demo.sqlite-wal $(DB_DIR)/demo.sqlite-shm
+	# A fresh demo store each run: the database with its WAL files, audit key and head file.
+	rm -f $(DB_DIR)/demo.sqlite $(DB_DIR)/demo.sqlite-wal $(DB_DIR)/demo.sqlite-shm $(DB_DIR)/demo.sqlite.audit-key*
 	HOSTCAP_DATABASE_URL=sqlite:///$(DB_DIR)/demo.sqlite $(VENV)/bin/hostcap demo --out $(DB_DIR)/demo
 	printf 'demo password 1\n' | $(VENV)/bin/hostcap user add demo --role admin --password-stdin --database sqlite:///$(DB_DIR)/demo.sqlite
 	@echo "web app on the demo store: $(VENV)/bin/hostcap serve --database sqlite:///$(DB_DIR)/demo.sqlite"
