@@ -141,10 +141,6 @@ def text_issue(where: str, value: str | None, limit: int, *, required: bool) -> 
     return None
 
 
-def known_phenotype_labels() -> tuple[str, ...]:
-    return PHENOTYPE_LABELS
-
-
 def strip_row(issues: Sequence[Issue]) -> list[Issue]:
     """Single-record commands speak of fields, not of file rows."""
     out = []
@@ -240,7 +236,7 @@ def enrolment_fields(
     ]
     issues.extend(i for i in checks if i is not None)
     if label is not None:
-        known = known_phenotype_labels()
+        known = PHENOTYPE_LABELS
         canonical = {k.lower(): k for k in known}
         if label.lower() in canonical:
             label = canonical[label.lower()]

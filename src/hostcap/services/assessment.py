@@ -55,6 +55,7 @@ __all__ = [
     "format_result",
     "input_schema_json",
     "load_rulebook_file",
+    "model_protocol",
     "read_input_file",
     "rulebook_schema_json",
     "skipped_note",
@@ -123,7 +124,7 @@ def _slug(text: str, index: int) -> str:
     return f"phase_{index + 1}_{slug}"[:60]
 
 
-def _model_protocol(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
+def model_protocol(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
     """The plan's phases as a mechanistic-model protocol, each dose at the middle of its range."""
     from hostcap.mechanistic_model import protocol_from_mapping
 
@@ -159,7 +160,7 @@ def trajectory_provider() -> TrajectoryProvider | None:
     def provide(phenotype: str, phases: Sequence[PhasePlan]) -> Any:
         weeks = max((p.end_week for p in phases), default=16)
         try:
-            protocol = _model_protocol(phenotype, phases)
+            protocol = model_protocol(phenotype, phases)
             told = (
                 "Simulated under this plan's phases, each dose at the middle of its range, "
                 f"{weeks} weeks."

@@ -76,7 +76,7 @@ def what_if(store: Store, code: str, *, variant: str, protocol: str, actor: str)
     fresh assessment; without one (``insufficient_data``, ``mixed``) the page says so.
     """
     from hostcap.mechanistic_model import VARIANTS, expected_trajectory_band
-    from hostcap.services.assessment import _model_protocol
+    from hostcap.services.assessment import model_protocol
     from hostcap.services.modelling import example_protocol
 
     if variant not in VARIANTS:
@@ -108,7 +108,7 @@ def what_if(store: Store, code: str, *, variant: str, protocol: str, actor: str)
     if protocol == "example":
         chosen = example_protocol(label)
     elif protocol == "plan" and outcome.result.plan is not None:
-        chosen = _model_protocol(label, outcome.result.plan.phases)
+        chosen = model_protocol(label, outcome.result.plan.phases)
     band = expected_trajectory_band(label, protocol=chosen, weeks=16, variant=variant)
     names = list(dict.fromkeys(band["name"]))
     fig, axes = plt.subplots(
