@@ -142,3 +142,35 @@ def test_a_last_save_time_that_weeks_times_168_rounds_below_is_still_saved() -> 
     )
     assert list(batch.status) == ["success", "success"]
     assert np.all(np.isfinite(batch.states)) and np.all(np.isfinite(batch.observables))
+
+
+def test_observables_are_computed_on_first_read_from_the_saved_states() -> None:
+    import pickle
+
+    sets = {"d_prod": [0.006, 0.0075, 0.009]}
+    batch = simulate_batch("essay", PROTOCOL, sets, phenotype="A", weeks=4, chunk_size=2)
+    assert "observables" not in vars(batch)  # nothing computed yet
+    m = compile_model("essay")
+    first = batch.observables
+    assert first.shape == (3, batch.time_h.size, len(m.observable_ids))
+    assert batch.observables is first  # computed once
+    # The same numbers as the observables of each saved state, member by member.
+    whole = simulate_batch("essay", PROTOCOL, sets, phenotype="A", weeks=4)
+    assert np.array_equal(whole.observables, first)
+    assert np.all(np.isfinite(first))
+    # A batch still travels between processes (no closure inside).
+    copy = pickle.loads(pickle.dumps(whole))
+    assert np.array_equal(copy["symptom_load"], whole["symptom_load"])
+
+
+def test_save_times_before_the_start_stay_nan_in_the_uninitialised_output() -> None:
+    from hostcap.mechanistic_model.batch_simulation import _schedule
+
+    m = compile_model("essay")
+    schedule = _schedule(m, PROTOCOL, 48.0, np.array([0.0, 24.0, 48.0]))
+    late = type(schedule)(
+        schedule.seg_start + 12.0, schedule.seg_end + 12.0, schedule.seg_inputs, schedule.times
+    )
+    y0 = np.array(initial_state(m, "A")).reshape(-1, 1)
+    out, first = late.start_output(y0)
+    assert first == 1 and np.all(np.isnan(out[:, 0, :]))

@@ -23,9 +23,9 @@ ordinary differential equations. Numer Math 1979;33:55–68.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -264,7 +264,9 @@ class BatchResult:
     """Trajectories of many members: arrays ``(N, T, ·)`` and a status per member.
 
     Names are the SBML ids of the exported model, as in
-    :class:`~hostcap.mechanistic_model.simulation.Trajectory`.
+    :class:`~hostcap.mechanistic_model.simulation.Trajectory`. The observables are computed
+    from the states when first read (``observe``): a caller that needs states only, or only a
+    few names, does not pay for every observable at every save time.
     """
 
     time_h: Array
@@ -272,7 +274,7 @@ class BatchResult:
     state_ids: tuple[str, ...]
     states: Array
     observable_ids: tuple[str, ...]
-    observables: Array
+    observe: Callable[[], Array] = field(repr=False, compare=False)
     parameter_ids: tuple[str, ...]
     parameters: Array  # (N, P)
     initial_states: Array  # (N, S)
@@ -282,6 +284,11 @@ class BatchResult:
     phenotype: str
     protocol_id: str | None
     hypothesis_note: str = HYPOTHESIS_NOTE
+
+    @cached_property
+    def observables(self) -> Array:
+        """Observables ``(N, T, O)``, computed from the states on first use."""
+        return self.observe()
 
     @property
     def n(self) -> int:
@@ -398,14 +405,13 @@ def iter_batches(
             steps[found] = run.steps
         else:
             states = np.full((n, times.size, len(m.state_ids)), np.nan)
-        observables = observe_members(m, lu, p, states, u_at)
         yield BatchResult(
             time_h=times,
             member=np.arange(first_member + lo, first_member + hi, dtype=np.int64),
             state_ids=m.state_ids,
             states=states,
             observable_ids=m.observable_ids,
-            observables=observables,
+            observe=_Observation(m, lu, p, states, u_at),
             parameter_ids=m.parameter_ids,
             parameters=p.T.copy(),
             initial_states=start.T.copy(),
@@ -415,6 +421,45 @@ def iter_batches(
             phenotype=phenotype,
             protocol_id=protocol.id if protocol is not None else None,
         )
+
+
+@dataclass(frozen=True)
+class _Observation:
+    """The observables of one chunk, computed when called (picklable, unlike a closure)."""
+
+    m: CompiledModel
+    lu: SparseLU
+    p: Array
+    states: Array
+    u_at: Array
+
+    def __call__(self) -> Array:
+        return observe_members(self.m, self.lu, self.p, self.states, self.u_at)
+
+    def __reduce__(self) -> tuple[type[_Computed], tuple[Array]]:
+        # The compiled model does not pickle: a batch sent to another process carries the
+        # observables themselves.
+        return (_Computed, (self(),))
+
+
+@dataclass(frozen=True)
+class _Computed:
+    """Observables already computed."""
+
+    values: Array
+
+    def __call__(self) -> Array:
+        return self.values
+
+
+@dataclass(frozen=True)
+class _Concatenation:
+    """The observables of several chunks, stacked when called."""
+
+    parts: tuple[BatchResult, ...]
+
+    def __call__(self) -> Array:
+        return np.concatenate([r.observables for r in self.parts])
 
 
 def _concat(parts: list[BatchResult]) -> BatchResult:
@@ -427,7 +472,7 @@ def _concat(parts: list[BatchResult]) -> BatchResult:
         state_ids=first.state_ids,
         states=np.concatenate([r.states for r in parts]),
         observable_ids=first.observable_ids,
-        observables=np.concatenate([r.observables for r in parts]),
+        observe=_Concatenation(tuple(parts)),
         parameter_ids=first.parameter_ids,
         parameters=np.concatenate([r.parameters for r in parts]),
         initial_states=np.concatenate([r.initial_states for r in parts]),
