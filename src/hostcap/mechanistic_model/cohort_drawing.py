@@ -127,16 +127,20 @@ def sample_parameters(
         raise ValidationError.single(
             "correlations", dict(correlations or {}), "a positive-definite correlation matrix"
         ) from exc
-    z = chol @ rng.standard_normal((k, n))
+    z = rng.standard_normal((k, n))
+    if correlations:
+        z = chol @ z
     out = np.repeat(base.reshape(-1, 1), n, axis=1)
-    for row, pid in enumerate(names):
-        lo, hi = m.definition.parameter(pid).range
-        mu = float(np.log(np.clip(base[m.parameter_ids.index(pid)], lo, hi)))
-        sigma = spread * float(np.log(hi / lo)) / (2 * 1.96)
-        a, b = ndtr((np.log(lo) - mu) / sigma), ndtr((np.log(hi) - mu) / sigma)
-        u = a + ndtr(z[row]) * (b - a)
-        values = np.exp(mu + sigma * ndtri(np.clip(u, 1e-15, 1 - 1e-15)))
-        out[m.parameter_ids.index(pid)] = np.clip(values, lo, hi)
+    # Every varied parameter at once (one array operation per step, not one per parameter).
+    rows = np.array([m.parameter_ids.index(pid) for pid in names], dtype=np.int64)
+    lo, hi = (np.array([m.definition.parameter(pid).range[j] for pid in names]) for j in (0, 1))
+    mu = np.log(np.clip(base[rows], lo, hi))[:, None]
+    sigma = (spread * np.log(hi / lo) / (2 * 1.96))[:, None]
+    a = ndtr((np.log(lo)[:, None] - mu) / sigma)
+    b = ndtr((np.log(hi)[:, None] - mu) / sigma)
+    u = a + ndtr(z) * (b - a)
+    values = np.exp(mu + sigma * ndtri(np.clip(u, 1e-15, 1 - 1e-15)))
+    out[rows] = np.clip(values, lo[:, None], hi[:, None])
     return out
 
 
