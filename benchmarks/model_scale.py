@@ -708,6 +708,35 @@ def memory(sizes: tuple[int, ...] = (100_000, 300_000)) -> dict[str, Any]:
     return {"runs": runs}
 
 
+#: Stages whose previous results are kept (one level) when a run replaces them.
+KEEP_EARLIER = ("throughput", "pipeline", "memory")
+
+
+def _earlier_pipeline_md(pl: dict[str, Any]) -> list[str]:
+    """The rounds of the run before this one (other code or machine load), for comparison."""
+    old = pl.get("earlier")
+    if not old or "rounds" not in old:
+        return []
+    lines = [
+        "",
+        "Earlier run of this stage (the rows this run replaced; "
+        f"{old.get('load', 'load not recorded')}):",
+        "",
+        "| round | code | marginal (s) | libRoadRunner 2 proc marginal (s) | ratio |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    for i, r in enumerate(old["rounds"], 1):
+        for label in ("before", "after"):
+            if label in r:
+                x = r[label]
+                lines.append(
+                    f"| {i} | {label} | {x['marginal_s']:.1f} | "
+                    f"{r['roadrunner_2proc']['marginal_s']:.1f} | "
+                    f"{x['ratio_vs_roadrunner']:.2f}× |"
+                )
+    return lines
+
+
 def _pipeline_md(pl: dict[str, Any] | None, mem: dict[str, Any] | None) -> list[str]:
     lines: list[str] = []
     if pl is not None:
@@ -744,6 +773,7 @@ def _pipeline_md(pl: dict[str, Any] | None, mem: dict[str, Any] | None) -> list[
                 f"bound reached {bands.get('relative_error_bound', 0):.1e} of a series' range "
                 f"(guaranteed < {bands.get('guaranteed_relative_error_bound', 0):.1e}).",
             ]
+        lines += _earlier_pipeline_md(pl)
         lines.append("")
     prof = pl.get("profile") if pl is not None else None
     if prof:
@@ -785,6 +815,11 @@ def _pipeline_md(pl: dict[str, Any] | None, mem: dict[str, Any] | None) -> list[
             lines.append(
                 f"| {r['n']:,} | {r['wall_s']:.0f} | {r['n'] / r['wall_s']:.0f} | "
                 f"**{r['peak_rss_mb']:.0f}** | {r.get('load', '')} |"
+            )
+        for r in (mem.get("earlier") or {}).get("runs", []):
+            lines.append(
+                f"| {r['n']:,} (earlier run) | {r['wall_s']:.0f} | {r['n'] / r['wall_s']:.0f} | "
+                f"{r['peak_rss_mb']:.0f} | {r.get('load', '')} |"
             )
         lines.append("")
     return lines
@@ -1187,7 +1222,11 @@ def main(argv: list[str] | None = None) -> None:
     stages.append(("memory", "memory", lambda: memory(sizes)))
     for flag, key, run in stages:
         if not args.render and args.only in (None, flag):
+            earlier = payload.get(key)
             payload[key] = run()
+            if key in KEEP_EARLIER and isinstance(earlier, dict):
+                # The rows this run replaces stay in the report, for comparison.
+                payload[key]["earlier"] = {k: v for k, v in earlier.items() if k != "earlier"}
             payload[key]["load"] = _load_note()
             payload[key]["run"] = "complete default run" if args.only is None else "separate run"
             print(key, payload[key], flush=True)
