@@ -125,3 +125,18 @@ def test_n20000_butyrate_5_percent_band_stays_within_the_members_and_the_bound()
         scale = table.max() - table.min()
         assert np.max(np.abs(got - want)) / scale <= 1e-3, name
         assert np.all(got >= table.min(axis=0)), name
+
+
+def test_counts_and_grids_do_not_depend_on_how_the_members_are_chunked() -> None:
+    # One grid move per cell per chunk must end where moving it value by value ends: chunks of
+    # one member (a move per value) and one chunk of all members give identical histograms.
+    rng = np.random.default_rng(8)
+    values = np.column_stack(
+        [np.exp(rng.normal(size=600) * 4.0), np.sort(rng.normal(size=600)), rng.normal(size=600)]
+    )
+    whole, single = StreamedQuantiles(3), StreamedQuantiles(3)
+    whole.add(values)
+    for row in values:
+        single.add(row.reshape(1, -1))
+    for name in ("counts", "origin", "width", "low", "high"):
+        assert np.array_equal(getattr(whole, name), getattr(single, name)), name
