@@ -46,8 +46,9 @@ from hostcap.mechanistic_model.batch_simulation import (
 )
 from hostcap.mechanistic_model.compilation import CompiledModel
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE, VARIANTS
+from hostcap.mechanistic_model.fit_predictions import ObservationPredictor
 from hostcap.mechanistic_model.likelihood_search import levenberg_marquardt, profile_intervals
-from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol
+from hostcap.mechanistic_model.protocols import Protocol
 from hostcap.mechanistic_model.simulation import initial_state
 
 __all__ = [
@@ -257,25 +258,18 @@ class ClientFit:
     ) -> Array:
         """Predictions at the observations for log-parameter rows ``theta`` (K, F) → (K, M)."""
         m = _resolve(self.variant)
-        p = self._parameter_matrix(m, theta)
-        y0, found = batch_steady_state(m, p, self._guess)
-        y0 = _initial_overrides(m, y0, p)
-        end_weeks = float(times[-1]) / HOURS_PER_WEEK if times.size else 0.0
-        (res,) = iter_batches(
-            m,
-            self.protocol,
-            p,
-            phenotype=self.phenotype,
-            weeks=end_weeks,
-            save_at=times,
-            y0=y0,
-            rtol=self.rtol,
-            atol=self.atol,
-            chunk_size=p.shape[1],
-        )
-        pred = res.observables[:, time_idx, measures_idx]
-        pred[~found] = np.nan
-        return np.asarray(pred)
+        key = (times.tobytes(), self.rtol, self.atol)
+        predictor = getattr(self, "_predictor", None)
+        if predictor is None or predictor[0] != key:
+            predictor = (
+                key,
+                ObservationPredictor(
+                    m, self.protocol, self.phenotype, times, rtol=self.rtol, atol=self.atol
+                ),
+            )
+            self._predictor = predictor
+        observables = predictor[1].observables(self._parameter_matrix(m, theta))
+        return np.asarray(observables[:, time_idx, measures_idx])
 
     def _parameter_matrix(self, m: CompiledModel, theta: Array) -> Array:
         """Parameter columns for log-parameter rows ``theta``: preset, ``fixed``, then fitted."""
@@ -360,7 +354,7 @@ class ClientFit:
         wald = {"wald_low": np.exp(low), "wald_high": np.exp(high)}
         if self.intervals == "profile":
             low, high, self.profile_ = profile_intervals(
-                evaluate, th, float(ll[best]), z * se, lo, hi, self.level, self._fit_ids
+                evaluate, th, float(ll[best]), jb, z * se, lo, hi, self.level, self._fit_ids
             )
         self.theta_ = th
         self.cov_log_ = cov
