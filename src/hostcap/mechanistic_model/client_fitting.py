@@ -14,15 +14,16 @@ Gauss–Newton information ``JᵀJ`` at the optimum (the likelihood is Gaussian 
 the noise is known, so this is the quadratic approximation of the profile likelihood; it is
 exact for a locally linear model and is checked for coverage on synthetic clients in the tests
 and the benchmark). Parameters at a bound get a one-sided interval clipped to the range.
-``intervals="profile"``: the profile likelihood itself. Each fitted parameter is stepped away
-from the optimum in both directions (steps of a third of its Wald half-width, within limits),
-the other parameters refitted at every step (steps double where the profile is flat), until
-the log-likelihood has fallen by
-``χ²₁(level)/2`` (1.92 for 95 %); the end is interpolated in the signed root of the
-likelihood-ratio statistic, which is linear in the parameter for a quadratic likelihood. A
-profile that reaches the parameter's range first ends there (the interval is open on that
-side, typical of a weakly identified parameter). All profile steps of all parameters run as one
-batch per Levenberg–Marquardt iteration; a profile costs a few times a fit.
+``intervals="profile"``: the profile likelihood itself. For each fitted parameter and direction
+a search finds where the log-likelihood, the other parameters refitted, has fallen by
+``χ²₁(level)/2`` (1.92 for 95 %): it looks first at the Wald end, then interpolates (between
+looks on both sides) or extrapolates in the signed root of the likelihood-ratio statistic, which
+is linear in the parameter for a quadratic likelihood, until a look is within 0.1 of the target
+root; the end is interpolated there. Each refit starts from the nearest look inside the interval
+moved along the Gauss–Newton prediction of how the other parameters follow. A profile that
+reaches the parameter's range first ends there (the interval is open on that side, typical of
+a weakly identified parameter). All searches' refits run as one batch per Levenberg–Marquardt
+iteration; a profile costs a few times a fit.
 THE MODEL IS A HYPOTHESIS; a fit describes how well a variant can reproduce the data, not truth.
 """
 

@@ -180,6 +180,7 @@ class _Chains:
     prev_r: Array
     out_v: Array
     out_r: Array
+    limit: Array
     ends: Array
     active: NDArray[np.bool_]
 
@@ -224,7 +225,7 @@ def profile_intervals(
     idx = np.repeat(np.arange(f), 2)
     sign = np.tile([-1.0, 1.0], f)
     n = idx.size
-    ends = np.where(sign < 0, lo[idx], hi[idx])  # open unless a crossing is found
+    limit = np.where(sign < 0, lo[idx], hi[idx])
     ch = _Chains(
         idx=idx,
         sign=sign,
@@ -236,8 +237,9 @@ def profile_intervals(
         prev_r=np.zeros(n),
         out_v=np.full(n, np.nan),
         out_r=np.full(n, np.nan),
-        ends=ends,
-        active=~np.isclose(th[idx], ends, atol=1e-6),
+        limit=limit,
+        ends=limit.copy(),  # open unless a crossing is found
+        active=~np.isclose(th[idx], limit, atol=1e-6),
     )
     first_step = np.clip(wald_half, 0.05, hi - lo)[idx]
     free = np.ones((n, f), dtype=bool)
@@ -326,7 +328,10 @@ def _advance(
     # The end of a close look is interpolated with the inner point (extrapolated a little
     # when the look fell just short): linear in the signed root.
     near = act[close]
-    ch.ends[near] = _interpolate(ch.in_v[near], ch.in_r[near], target[close], root[close], goal)
+    end = _interpolate(ch.in_v[near], ch.in_r[near], target[close], root[close], goal)
+    # Within the range: a look just short of the target at the range's end is open there.
+    lim = ch.limit[near]
+    ch.ends[near] = np.where(ch.sign[near] < 0, np.maximum(end, lim), np.minimum(end, lim))
     ch.active[near] = False
     out = ~close & beyond
     ch.out_v[act[out]], ch.out_r[act[out]] = target[out], root[out]
@@ -336,4 +341,4 @@ def _advance(
     ch.in_v[c], ch.in_r[c] = target[inner], root[inner]
     ch.in_theta[c], ch.in_jac[c] = theta[inner], jac[inner]
     # An inner look at the range's end: the interval is open on that side.
-    ch.active[c[np.isclose(target[inner], ch.ends[c], atol=1e-6)]] = False
+    ch.active[c[np.isclose(target[inner], ch.limit[c], atol=1e-6)]] = False
