@@ -184,8 +184,9 @@ def batch_steady_state(
     ok = run.status == SolverStatus.SUCCESS.value
     y[:, ~ok] = y0[:, ~ok]
     u = np.zeros((len(m.input_ids), n))
-    # A fixed number of Newton steps (no batch-wide stopping test) keeps every member's result
-    # independent of which other members share its chunk.
+    # At most 6 Newton steps; a member stops once its own step is at rounding level (so its
+    # result never depends on which other members share its chunk), the batch once all have.
+    moving = np.ones(n, dtype=bool)
     for _ in range(6):
         f = m.rhs(0.0, y, parameters, u)
         work = lu.assemble(np.full(n, 1e-12), m.jacobian_values(0.0, y, parameters, u))
@@ -193,8 +194,12 @@ def batch_steady_state(
         lu.solve(work, f)
         with np.errstate(invalid="ignore"):
             candidate = y + f
-        good = np.all(np.isfinite(candidate), axis=0)
+            small = np.all(np.abs(f) <= 1e-14 * np.maximum(np.abs(y), 1e-6), axis=0)
+        good = moving & np.all(np.isfinite(candidate), axis=0)
         y[:, good] = candidate[:, good]
+        moving &= ~small
+        if not moving.any():
+            break
     residual = np.abs(m.rhs(0.0, y, parameters, u)) / np.maximum(np.abs(y), 1e-6)
     with np.errstate(invalid="ignore"):
         found = ok & np.all(np.isfinite(y), axis=0) & (np.max(residual, axis=0) <= 1e-7)
