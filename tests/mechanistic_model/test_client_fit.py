@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -199,3 +201,12 @@ def test_the_warm_started_refit_without_the_last_visit_equals_a_cold_multi_start
     scored = warm.predict_observations(held)
     rmse = float(np.sqrt(np.mean(scored["residual"] ** 2)))
     assert table["lvo_rmse"].iloc[0] == pytest.approx(rmse, rel=1e-6)
+
+
+def test_a_fitted_estimator_pickles_as_dask_workers_return_it() -> None:
+    obs = _synthetic_client(0)
+    fit = ClientFit("essay", "A", ["trigger_load", "tryp_basal"], n_starts=1).fit(obs)
+    back = pickle.loads(pickle.dumps(fit))
+    assert back.log_likelihood_ == fit.log_likelihood_
+    pd.testing.assert_frame_equal(back.estimates_, fit.estimates_)
+    pd.testing.assert_frame_equal(back.predict_observations(obs), fit.predict_observations(obs))

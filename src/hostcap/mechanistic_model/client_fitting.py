@@ -253,24 +253,19 @@ class ClientFit:
     def _predict_matrix(
         self,
         theta: Array,
-        times: Array,
+        predictor: ObservationPredictor,
         measures_idx: NDArray[np.int64],
         time_idx: NDArray[np.int64],
     ) -> Array:
         """Predictions at the observations for log-parameter rows ``theta`` (K, F) → (K, M)."""
+        p = self._parameter_matrix(predictor.m, theta)
+        return np.asarray(predictor.observables(p)[:, time_idx, measures_idx])
+
+    def _predictor(self, times: Array) -> ObservationPredictor:
         m = _resolve(self.variant)
-        key = (times.tobytes(), self.rtol, self.atol)
-        predictor = getattr(self, "_predictor", None)
-        if predictor is None or predictor[0] != key:
-            predictor = (
-                key,
-                ObservationPredictor(
-                    m, self.protocol, self.phenotype, times, rtol=self.rtol, atol=self.atol
-                ),
-            )
-            self._predictor = predictor
-        observables = predictor[1].observables(self._parameter_matrix(m, theta))
-        return np.asarray(observables[:, time_idx, measures_idx])
+        return ObservationPredictor(
+            m, self.protocol, self.phenotype, times, rtol=self.rtol, atol=self.atol
+        )
 
     def _parameter_matrix(self, m: CompiledModel, theta: Array) -> Array:
         """Parameter columns for log-parameter rows ``theta``: preset, ``fixed``, then fitted."""
@@ -306,7 +301,7 @@ class ClientFit:
         measures_idx = np.array([m.observable_ids.index(x) for x in obs["measure"]])
         y = obs["value"].to_numpy()
         noise = _noise(m, list(obs["measure"]))
-        self._guess = np.array(initial_state(m, self.phenotype))
+        predictor = self._predictor(times)
         lo = np.log([m.definition.parameter(p).range[0] for p in self._fit_ids])
         hi = np.log([m.definition.parameter(p).range[1] for p in self._fit_ids])
         preset = m.parameter_values(self.phenotype)
@@ -325,7 +320,7 @@ class ClientFit:
                 step = theta.copy()
                 step[:, j] += eps
                 rows.append(step)
-            pred = self._predict_matrix(np.vstack(rows), times, measures_idx, time_idx)
+            pred = self._predict_matrix(np.vstack(rows), predictor, measures_idx, time_idx)
             pred = pred.reshape(f + 1, theta.shape[0], -1)
             r0, ll0 = _residuals(pred[0], y, noise)
             jac = np.stack(
@@ -380,7 +375,7 @@ class ClientFit:
         self.n_parameters_ = f
         self.aic_ = 2 * f - 2 * self.log_likelihood_
         self.bic_ = f * float(np.log(y.size)) - 2 * self.log_likelihood_
-        pred = self._predict_matrix(th.reshape(1, -1), times, measures_idx, time_idx)[0]
+        pred = self._predict_matrix(th.reshape(1, -1), predictor, measures_idx, time_idx)[0]
         resid = obs.copy()
         resid["predicted"] = pred
         resid["residual"] = rb
@@ -401,7 +396,9 @@ class ClientFit:
         times = np.unique(obs["time_h"].to_numpy())
         time_idx = np.searchsorted(times, obs["time_h"].to_numpy())
         measures_idx = np.array([m.observable_ids.index(x) for x in obs["measure"]])
-        pred = self._predict_matrix(self.theta_.reshape(1, -1), times, measures_idx, time_idx)[0]
+        pred = self._predict_matrix(
+            self.theta_.reshape(1, -1), self._predictor(times), measures_idx, time_idx
+        )[0]
         r, _ = _residuals(pred, obs["value"].to_numpy(), _noise(m, list(obs["measure"])))
         out = obs.copy()
         out["predicted"] = pred
