@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +159,54 @@ def test_a_well_determined_fit_has_reliable_intervals_and_no_warning() -> None:
     fit = ClientFit("essay", "A", ["trigger_load", "tryp_basal"], n_starts=1, seed=0)
     est = fit.fit(_synthetic_client(0)).estimates_
     assert est["interval_reliable"].all() and fit.interval_warnings_ == []
+
+
+def test_profile_intervals_of_a_variant_comparison_hold_every_variants_estimate() -> None:
+    obs = _synthetic_client(2, weeks=[0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
+    fits: dict[str, ClientFit] = {}
+    table = compare_variants(obs, phenotype="A", n_starts=2, fits=fits, intervals="profile")
+    assert sorted(fits) == sorted(table["variant"])
+    assert sorted(fits) == ["biochemical", "butyrate_direct", "essay", "null"]
+    for variant, fit in fits.items():
+        est = fit.estimates_
+        assert {"wald_low", "wald_high"} <= set(est.columns), variant
+        assert (est["low"] <= est["estimate"]).all() and (est["estimate"] <= est["high"]).all(), (
+            variant,
+            est,
+        )
+        assert (est["low"] < est["high"]).all(), (variant, est)
+        assert not fit.profile_.empty
+        # The comparison's log-likelihood is that of the fit whose intervals are reported.
+        row = table.set_index("variant").loc[variant]
+        assert row["log_likelihood"] == pytest.approx(fit.log_likelihood_)
+
+
+def test_the_warm_started_refit_without_the_last_visit_equals_a_cold_multi_start_refit() -> None:
+    obs = _synthetic_client(4, weeks=[0.0, 1.0, 2.0, 3.0, 4.0, 6.0])
+    last = obs["time_h"].max()
+    train, held = obs[obs["time_h"] < last], obs[obs["time_h"] == last]
+    fitted = ["trigger_load", "tryp_basal"]
+    full = ClientFit("essay", "A", fitted, n_starts=4).fit(obs)
+    warm = ClientFit("essay", "A", fitted, n_starts=1, start=full.params_).fit(train)
+    cold = ClientFit("essay", "A", fitted, n_starts=6, seed=5).fit(train)
+    # Within the optimiser's tolerance (0.05 log-likelihood units) of each other ...
+    assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, abs=0.05)
+    # ... and the estimates well inside a tenth of their standard errors.
+    se = np.sqrt(np.diag(cold.cov_log_))
+    assert np.all(np.abs(warm.theta_ - cold.theta_) <= 0.1 * se + 1e-3), (warm.theta_, cold.theta_)
+    # The comparison reports that refit's error on the held-out visit.
+    table = compare_variants(
+        obs, ["essay"], phenotype="A", n_starts=4, parameters={"essay": fitted}
+    )
+    scored = warm.predict_observations(held)
+    rmse = float(np.sqrt(np.mean(scored["residual"] ** 2)))
+    assert table["lvo_rmse"].iloc[0] == pytest.approx(rmse, rel=1e-6)
+
+
+def test_a_fitted_estimator_pickles_as_dask_workers_return_it() -> None:
+    obs = _synthetic_client(0)
+    fit = ClientFit("essay", "A", ["trigger_load", "tryp_basal"], n_starts=1).fit(obs)
+    back = pickle.loads(pickle.dumps(fit))
+    assert back.log_likelihood_ == fit.log_likelihood_
+    pd.testing.assert_frame_equal(back.estimates_, fit.estimates_)
+    pd.testing.assert_frame_equal(back.predict_observations(obs), fit.predict_observations(obs))

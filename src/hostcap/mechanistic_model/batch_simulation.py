@@ -136,6 +136,7 @@ def batch_steady_state(
     rtol: float = 1e-6,
     atol: float = 1e-9,
     max_steps: int = 20_000,
+    threads: int | None = None,
 ) -> tuple[Array, NDArray[np.bool_]]:
     """Pre-treatment steady states (no inputs) of many parameter sets.
 
@@ -152,6 +153,8 @@ def batch_steady_state(
         Shape ``(P, N)`` in :attr:`CompiledModel.parameter_ids` order.
     guess
         Shape ``(S,)`` or ``(S, N)``.
+    threads
+        Solver threads (default :func:`~hostcap.mechanistic_model.compiled_solver.solver_threads`).
 
     Returns
     -------
@@ -175,13 +178,15 @@ def batch_steady_state(
         rtol=rtol,
         atol=atol,
         max_steps=max_steps,
+        threads=threads,
     )
     y = run.states[:, -1, :].T.copy()
     ok = run.status == SolverStatus.SUCCESS.value
     y[:, ~ok] = y0[:, ~ok]
     u = np.zeros((len(m.input_ids), n))
-    # A fixed number of Newton steps (no batch-wide stopping test) keeps every member's result
-    # independent of which other members share its chunk.
+    # At most 6 Newton steps; a member stops once its own step is at rounding level (so its
+    # result never depends on which other members share its chunk), the batch once all have.
+    moving = np.ones(n, dtype=bool)
     for _ in range(6):
         f = m.rhs(0.0, y, parameters, u)
         work = lu.assemble(np.full(n, 1e-12), m.jacobian_values(0.0, y, parameters, u))
@@ -189,8 +194,12 @@ def batch_steady_state(
         lu.solve(work, f)
         with np.errstate(invalid="ignore"):
             candidate = y + f
-        good = np.all(np.isfinite(candidate), axis=0)
+            small = np.all(np.abs(f) <= 1e-14 * np.maximum(np.abs(y), 1e-6), axis=0)
+        good = moving & np.all(np.isfinite(candidate), axis=0)
         y[:, good] = candidate[:, good]
+        moving &= ~small
+        if not moving.any():
+            break
     residual = np.abs(m.rhs(0.0, y, parameters, u)) / np.maximum(np.abs(y), 1e-6)
     with np.errstate(invalid="ignore"):
         found = ok & np.all(np.isfinite(y), axis=0) & (np.max(residual, axis=0) <= 1e-7)
@@ -252,11 +261,18 @@ def _initial_overrides(m: CompiledModel, y: Array, p: Array) -> Array:
     """Apply the variant's initial-value expressions (the null variant's enrolment flare)."""
     if not m.definition.initial_overrides:
         return y
-    symbols = [sympy.Symbol(k) for k in m.parameter_ids]
     for sid, text in m.definition.initial_overrides.items():
-        fn = sympy.lambdify(symbols, sympy.sympify(text), modules="numpy")
+        fn = _override_function(m.parameter_ids, text)
         y[m.state_ids.index(sid)] = np.broadcast_to(fn(*p), y.shape[1])
     return y
+
+
+@cache
+def _override_function(parameter_ids: tuple[str, ...], text: str) -> Any:
+    """An initial-value expression as a numpy function of the parameters (lambdify is slow:
+    a fit applies the overrides to every batch)."""
+    symbols = [sympy.Symbol(k) for k in parameter_ids]
+    return sympy.lambdify(symbols, sympy.sympify(text), modules="numpy")
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,16 @@ Gauss–Newton information ``JᵀJ`` at the optimum (the likelihood is Gaussian 
 the noise is known, so this is the quadratic approximation of the profile likelihood; it is
 exact for a locally linear model and is checked for coverage on synthetic clients in the tests
 and the benchmark). Parameters at a bound get a one-sided interval clipped to the range.
-``intervals="profile"``: the profile likelihood itself. Each fitted parameter is stepped away
-from the optimum in both directions (steps of a third of its Wald half-width, within limits),
-the other parameters refitted at every step (steps double where the profile is flat), until
-the log-likelihood has fallen by
-``χ²₁(level)/2`` (1.92 for 95 %); the end is interpolated in the signed root of the
-likelihood-ratio statistic, which is linear in the parameter for a quadratic likelihood. A
-profile that reaches the parameter's range first ends there (the interval is open on that
-side, typical of a weakly identified parameter). All profile steps of all parameters run as one
-batch per Levenberg–Marquardt iteration; a profile costs a few times a fit.
+``intervals="profile"``: the profile likelihood itself. For each fitted parameter and direction
+a search finds where the log-likelihood, the other parameters refitted, has fallen by
+``χ²₁(level)/2`` (1.92 for 95 %): it looks first at the Wald end, then interpolates (between
+looks on both sides) or extrapolates in the signed root of the likelihood-ratio statistic, which
+is linear in the parameter for a quadratic likelihood, until a look is within 0.1 of the target
+root; the end is interpolated there. Each refit starts from the nearest look inside the interval
+moved along the Gauss–Newton prediction of how the other parameters follow. A profile that
+reaches the parameter's range first ends there (the interval is open on that side, typical of
+a weakly identified parameter). All searches' refits run as one batch per Levenberg–Marquardt
+iteration; a profile costs a few times a fit.
 THE MODEL IS A HYPOTHESIS; a fit describes how well a variant can reproduce the data, not truth.
 """
 
@@ -46,8 +47,9 @@ from hostcap.mechanistic_model.batch_simulation import (
 )
 from hostcap.mechanistic_model.compilation import CompiledModel
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE, VARIANTS
+from hostcap.mechanistic_model.fit_predictions import ObservationPredictor
 from hostcap.mechanistic_model.likelihood_search import levenberg_marquardt, profile_intervals
-from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol
+from hostcap.mechanistic_model.protocols import Protocol
 from hostcap.mechanistic_model.simulation import initial_state
 
 __all__ = [
@@ -251,31 +253,19 @@ class ClientFit:
     def _predict_matrix(
         self,
         theta: Array,
-        times: Array,
+        predictor: ObservationPredictor,
         measures_idx: NDArray[np.int64],
         time_idx: NDArray[np.int64],
     ) -> Array:
         """Predictions at the observations for log-parameter rows ``theta`` (K, F) → (K, M)."""
+        p = self._parameter_matrix(predictor.m, theta)
+        return np.asarray(predictor.observables(p)[:, time_idx, measures_idx])
+
+    def _predictor(self, times: Array) -> ObservationPredictor:
         m = _resolve(self.variant)
-        p = self._parameter_matrix(m, theta)
-        y0, found = batch_steady_state(m, p, self._guess)
-        y0 = _initial_overrides(m, y0, p)
-        end_weeks = float(times[-1]) / HOURS_PER_WEEK if times.size else 0.0
-        (res,) = iter_batches(
-            m,
-            self.protocol,
-            p,
-            phenotype=self.phenotype,
-            weeks=end_weeks,
-            save_at=times,
-            y0=y0,
-            rtol=self.rtol,
-            atol=self.atol,
-            chunk_size=p.shape[1],
+        return ObservationPredictor(
+            m, self.protocol, self.phenotype, times, rtol=self.rtol, atol=self.atol
         )
-        pred = res.observables[:, time_idx, measures_idx]
-        pred[~found] = np.nan
-        return np.asarray(pred)
 
     def _parameter_matrix(self, m: CompiledModel, theta: Array) -> Array:
         """Parameter columns for log-parameter rows ``theta``: preset, ``fixed``, then fitted."""
@@ -311,7 +301,7 @@ class ClientFit:
         measures_idx = np.array([m.observable_ids.index(x) for x in obs["measure"]])
         y = obs["value"].to_numpy()
         noise = _noise(m, list(obs["measure"]))
-        self._guess = np.array(initial_state(m, self.phenotype))
+        predictor = self._predictor(times)
         lo = np.log([m.definition.parameter(p).range[0] for p in self._fit_ids])
         hi = np.log([m.definition.parameter(p).range[1] for p in self._fit_ids])
         preset = m.parameter_values(self.phenotype)
@@ -330,7 +320,7 @@ class ClientFit:
                 step = theta.copy()
                 step[:, j] += eps
                 rows.append(step)
-            pred = self._predict_matrix(np.vstack(rows), times, measures_idx, time_idx)
+            pred = self._predict_matrix(np.vstack(rows), predictor, measures_idx, time_idx)
             pred = pred.reshape(f + 1, theta.shape[0], -1)
             r0, ll0 = _residuals(pred[0], y, noise)
             jac = np.stack(
@@ -360,7 +350,7 @@ class ClientFit:
         wald = {"wald_low": np.exp(low), "wald_high": np.exp(high)}
         if self.intervals == "profile":
             low, high, self.profile_ = profile_intervals(
-                evaluate, th, float(ll[best]), z * se, lo, hi, self.level, self._fit_ids
+                evaluate, th, float(ll[best]), jb, z * se, lo, hi, self.level, self._fit_ids
             )
         self.theta_ = th
         self.cov_log_ = cov
@@ -385,7 +375,7 @@ class ClientFit:
         self.n_parameters_ = f
         self.aic_ = 2 * f - 2 * self.log_likelihood_
         self.bic_ = f * float(np.log(y.size)) - 2 * self.log_likelihood_
-        pred = self._predict_matrix(th.reshape(1, -1), times, measures_idx, time_idx)[0]
+        pred = self._predict_matrix(th.reshape(1, -1), predictor, measures_idx, time_idx)[0]
         resid = obs.copy()
         resid["predicted"] = pred
         resid["residual"] = rb
@@ -406,7 +396,9 @@ class ClientFit:
         times = np.unique(obs["time_h"].to_numpy())
         time_idx = np.searchsorted(times, obs["time_h"].to_numpy())
         measures_idx = np.array([m.observable_ids.index(x) for x in obs["measure"]])
-        pred = self._predict_matrix(self.theta_.reshape(1, -1), times, measures_idx, time_idx)[0]
+        pred = self._predict_matrix(
+            self.theta_.reshape(1, -1), self._predictor(times), measures_idx, time_idx
+        )[0]
         r, _ = _residuals(pred, obs["value"].to_numpy(), _noise(m, list(obs["measure"])))
         out = obs.copy()
         out["predicted"] = pred
