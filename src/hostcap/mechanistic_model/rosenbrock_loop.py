@@ -259,14 +259,9 @@ def integrate_block(
                 break
         status[i] = code
         steps_out[i] = steps
-        if code != STATUS_SUCCESS:
-            out[i, :, :] = np.nan
-        else:
-            # The output starts uninitialised: a save time not reached (none, as steps land on
-            # every one before the end) is NaN, never stale memory.
-            for q in range(k, times_ext.size - 1):
-                for s in range(n_s):
-                    out[i, q, s] = np.nan
+        # The output starts uninitialised: a failed member is NaN, and so is a save time not
+        # reached (none, as steps land on every one before the end).
+        out[i, (0 if code != STATUS_SUCCESS else k) : times_ext.size - 1, :] = np.nan
 
 
 def observe_block(P: Array, states: Array, u_at: Array, out: Array) -> None:
