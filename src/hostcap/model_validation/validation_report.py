@@ -169,7 +169,11 @@ def validation_markdown(frame: pd.DataFrame | None = None) -> str:
         "(`derived_sd`), the range the source reports (`reported_range`), the precision the value "
         "is reported to, ± half its last digit (`reported_precision`), or the point itself when "
         "there is neither (`point_only`: derived medians and published null results without an "
-        "interval).",
+        "interval); a published null between two arms whose means and intervals were retrieved "
+        "(`null_difference`) is judged against the observed difference of the arm means and "
+        "the 95 % interval of that difference the study could not exclude (the reported "
+        "interval, or d ± √(h₁² + h₂²) from the arms' 95 % half-widths). The same rules hold "
+        "for calibration and held-out results.",
         "- **2×**: outside the range but within a factor of 2 of the published value (same sign; "
         "undefined for a published 0).",
         "- **off**: neither. **–**: undecidable (not expressible, not found, no model output).",
