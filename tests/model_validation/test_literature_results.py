@@ -166,4 +166,5 @@ def test_the_held_out_review_results_are_declared_with_their_split() -> None:
     assert _by_id("james2015_rs_wb_butyrate_controls").spread_kind == SpreadKind.NULL_DIFFERENCE
     assert _by_id("santonocito2014_crp_peak_day").split == Split.HELD_OUT
     assert _by_id("day1998_cetirizine_onset").split == Split.CALIBRATION
-    assert not _by_id("day1998_loratadine_onset").expressible
+    assert _by_id("day1998_loratadine_onset").split == Split.CALIBRATION
+    assert _by_id("day1998_loratadine_onset").design is not None
