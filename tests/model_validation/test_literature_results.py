@@ -18,6 +18,7 @@ from hostcap.model_validation import (
     result_protocols,
 )
 from hostcap.model_validation.literature_results import _raw
+from hostcap.model_validation.validation_report import review_changed_ids
 
 
 def _by_id(result_id: str) -> LiteratureResult:
@@ -168,3 +169,10 @@ def test_the_held_out_review_results_are_declared_with_their_split() -> None:
     assert _by_id("day1998_cetirizine_onset").split == Split.CALIBRATION
     assert _by_id("day1998_loratadine_onset").split == Split.CALIBRATION
     assert _by_id("day1998_loratadine_onset").design is not None
+
+
+def test_every_result_the_review_names_exists() -> None:
+    # The page's strict held-out score leaves these out; a misspelt id would silently stay in.
+    known = {r.id for r in literature_results()}
+    assert review_changed_ids() <= known
+    assert "tryptase_baseline_hat3" in review_changed_ids()

@@ -36,6 +36,7 @@ __all__ = [
     "REVIEW_CHANGES",
     "SCORE_HISTORY",
     "VARIANT_AGREEMENT_TOLERANCE",
+    "review_changed_ids",
     "validation_markdown",
     "variant_disagreements",
 ]
@@ -263,7 +264,7 @@ def validation_markdown(frame: pd.DataFrame | None = None) -> str:
         "",
         *_history_table(summary),
         "",
-        *_review_section(),
+        *_review_section(frame),
         "",
         "## Calibration results (reported separately)",
         "",
@@ -324,9 +325,25 @@ def _variant_section(frame: pd.DataFrame, disagree: dict[str, float]) -> list[st
     return lines
 
 
-def _review_section() -> list[str]:
+def review_changed_ids() -> set[str]:
+    """Every result id the held-out review added or changed (``REVIEW_CHANGES``)."""
+    return {rid.strip() for ids, _ in REVIEW_CHANGES for rid in ids.split(",")}
+
+
+def _review_section(frame: pd.DataFrame) -> list[str]:
     """Results whose range or split changed after the model value was known, and new results."""
+    held = frame[(frame["variant"] == "essay") & (frame["split"] == Split.HELD_OUT.value)]
+    untouched = held[~held["result_id"].isin(review_changed_ids())]
+    decided = untouched[untouched["verdict"] != Verdict.UNDECIDABLE.value]
+    within = int((decided["verdict"] == Verdict.WITHIN.value).sum())
+    near = within + int((decided["verdict"] == Verdict.WITHIN_2X.value).sum())
+    n = len(decided)
     lines = [
+        "On the held-out results the review did not add or change (the strictest reading), "
+        f"`essay`: {within} of {n} within range, {near} of {n} within range or 2×.",
+        "",
+    ]
+    lines += [
         "What the held-out review changed (issue 18): model 1.2.0 adds one structure, a "
         "drug-specific H1 onset fitted to calibration results only, and refits `k_h1_abs` "
         "because a calibration result was added; every result whose range, split, status or "
