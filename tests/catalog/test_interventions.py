@@ -21,6 +21,7 @@ CONTRACT = [
     ("colostrum", "supplement", "g/d", 10, 20, "barrier_repair"),
     ("calcium_alpha_ketoglutarate", "supplement", "g/d", 1, 3, "akg_input"),
     ("h1_antihistamine", "conventional_drug", "DDD/d", 1, 4, "h1_block"),
+    ("h1_antihistamine_metabolite", "conventional_drug", "DDD/d", 1, 4, "h1_block_metabolite"),
     ("h2_antihistamine", "conventional_drug", "DDD/d", 1, 2, "h2_block"),
     ("mast_cell_stabiliser", "conventional_drug", "DDD/d", 1, 2, "stabiliser"),
     ("leukotriene_antagonist", "conventional_drug", "DDD/d", 1, 1, "lt_block"),
@@ -49,6 +50,7 @@ def test_prescription_decisions_are_exactly_the_drugs_and_antibiotics() -> None:
     prescription = {v.id for v in interventions().values() if v.prescription}
     assert prescription == {
         "h1_antihistamine",
+        "h1_antihistamine_metabolite",
         "h2_antihistamine",
         "mast_cell_stabiliser",
         "leukotriene_antagonist",

@@ -22,7 +22,7 @@ from hostcap.mechanistic_model import (
 
 WEEKS = 16
 #: Four phases: an antibiotic course (which ends mid-phase: an extra event), microbiome and
-#: barrier repair, NAD+ and α-KG, conventional drugs.
+#: barrier repair, NAD+ and α-KG, conventional drugs (the metabolite-acting H1 drug of 1.2.0 too).
 PROTOCOL = protocol_from_mapping(
     {
         "id": "parity",
@@ -57,6 +57,7 @@ PROTOCOL = protocol_from_mapping(
                 "start_week": 10,
                 "interventions": [
                     {"id": "h2_antihistamine", "dose": 1},
+                    {"id": "h1_antihistamine_metabolite", "dose": 1},
                     {"id": "mast_cell_stabiliser", "dose": 1},
                     {"id": "leukotriene_antagonist", "dose": 1},
                 ],

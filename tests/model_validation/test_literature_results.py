@@ -18,6 +18,7 @@ from hostcap.model_validation import (
     result_protocols,
 )
 from hostcap.model_validation.literature_results import _raw
+from hostcap.model_validation.validation_report import review_changed_ids
 
 
 def _by_id(result_id: str) -> LiteratureResult:
@@ -151,3 +152,27 @@ def test_a_design_with_an_unknown_intervention_or_no_comparator_is_an_issue() ->
     issues = [str(i) for i in check_literature_results(raw)]
     assert any("design.comparator" in i for i in issues)
     assert any("unknown intervention 'magic'" in i for i in issues)
+
+
+def test_a_null_difference_range_that_excludes_no_change_is_an_issue() -> None:
+    raw = _mutated("james2015_rs_wb_butyrate_controls", published_low=10.0, published_high=139.42)
+    text = "\n".join(str(i) for i in check_literature_results(raw))
+    assert "james2015_rs_wb_butyrate_controls.published_low" in text
+    assert "contains no difference" in text
+    assert not check_literature_results(_raw())
+
+
+def test_the_held_out_review_results_are_declared_with_their_split() -> None:
+    assert _by_id("james2015_rs_wb_butyrate_controls").split == Split.HELD_OUT
+    assert _by_id("james2015_rs_wb_butyrate_controls").spread_kind == SpreadKind.NULL_DIFFERENCE
+    assert _by_id("santonocito2014_crp_peak_day").split == Split.HELD_OUT
+    assert _by_id("day1998_cetirizine_onset").split == Split.CALIBRATION
+    assert _by_id("day1998_loratadine_onset").split == Split.CALIBRATION
+    assert _by_id("day1998_loratadine_onset").design is not None
+
+
+def test_every_result_the_review_names_exists() -> None:
+    # The page's strict held-out score leaves these out; a misspelt id would silently stay in.
+    known = {r.id for r in literature_results()}
+    assert review_changed_ids() <= known
+    assert "tryptase_baseline_hat3" in review_changed_ids()

@@ -45,3 +45,17 @@ def test_verdict_on_constructed_cases(
 def test_inside_the_range_wins_over_the_ratio_test() -> None:
     # 4 x the published value, but inside a wide reported range: within, not off
     assert verdict(27.3, -68.8, 123.4, 109.2) == Verdict.WITHIN
+
+
+def test_a_published_null_difference_is_judged_against_the_interval_it_could_not_exclude() -> None:
+    # A hand-made null_difference: arms 2.0 (95 % CI 1.0-3.0) and 3.0 (2.0-4.0); the observed
+    # difference is +50 % of the control mean and its interval 1.0 ± √(1² + 1²) = -0.414..2.414,
+    # i.e. -20.7 % to +120.7 %: no change, and changes up to the interval's ends, are within.
+    observed, low, high = 50.0, -20.71, 120.71
+    assert verdict(observed, low, high, 0.0) == Verdict.WITHIN
+    assert verdict(observed, low, high, 120.0) == Verdict.WITHIN
+    assert verdict(observed, low, high, -20.0) == Verdict.WITHIN
+    # outside the interval: 2x is read against the observed difference, not against 0
+    assert verdict(observed, low, high, -25.0) == Verdict.OFF
+    assert verdict(observed, low, high, 150.0) == Verdict.OFF
+    assert verdict(30.0, -10.0, 55.0, 60.0) == Verdict.WITHIN_2X

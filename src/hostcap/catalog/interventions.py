@@ -55,6 +55,7 @@ ModelInput = Literal[
     "barrier_repair",
     "fibre_substrate",
     "h1_block",
+    "h1_block_metabolite",
     "h2_block",
     "lt_block",
     "nad_precursor",

@@ -58,7 +58,15 @@ _COLUMNS: tuple[tuple[str, ...], ...] = (
         "bbb",
         "cns_mc",
     ),
-    ("hat_copies", "tryptase", "symptom_load", "h1_block", "h2_block", "lt_block"),
+    (
+        "hat_copies",
+        "tryptase",
+        "symptom_load",
+        "h1_block",
+        "h1_block_metabolite",
+        "h2_block",
+        "lt_block",
+    ),
 )
 
 

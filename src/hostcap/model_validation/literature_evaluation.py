@@ -16,7 +16,13 @@ its ``spread_kind``:
 - ``point_only`` — no spread and no rounding to read (a value derived from group medians, or a
   published "no difference" without an interval): ``low == high == published``, so only
   ``within_2x`` or ``off`` is possible unless the model hits the value exactly, and a published
-  "no change" (0 %) is met only by no change.
+  "no change" (0 %) is met only by no change;
+- ``null_difference`` — a published "no (significant) difference" between two arms whose means
+  and intervals were retrieved: the value is the observed difference of the arm means and the
+  range is the 95 % interval of that difference the study could not exclude — the reported
+  interval of the difference, or, when only each arm's 95 % interval is reported,
+  ``d ± √(h₁² + h₂²)`` (``h`` the arms' half-widths; independent arms, wider than a paired
+  interval) — on the result's scale; the range contains 0 by construction.
 
 How the model value is read (``mapping``; ``y`` is the result's observable):
 

@@ -65,6 +65,7 @@ class SpreadKind(StrEnum):
     REPORTED_RANGE = "reported_range"
     REPORTED_PRECISION = "reported_precision"
     POINT_ONLY = "point_only"
+    NULL_DIFFERENCE = "null_difference"
 
 
 class ResultMapping(StrEnum):
@@ -231,6 +232,15 @@ def check_numbers(results: Sequence[LiteratureResult]) -> list[Issue]:
                     "a point-only value has low == high == published",
                     value=(low, value, high),
                     expected="equal values",
+                )
+            )
+        if r.spread_kind == SpreadKind.NULL_DIFFERENCE and not low <= 0.0 <= high:
+            issues.append(
+                Issue(
+                    f"{r.id}.published_low",
+                    "a published null difference's range contains no difference (0)",
+                    value=(low, value, high),
+                    expected="published_low <= 0 <= published_high",
                 )
             )
         if not r.spread_note:
