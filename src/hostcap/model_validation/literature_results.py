@@ -205,44 +205,40 @@ def check_numbers(results: Sequence[LiteratureResult]) -> list[Issue]:
             )
             continue
         value, low, high = (float(n) for n in numbers if n is not None)
-        if not low <= value <= high:
-            issues.append(
-                Issue(
-                    f"{r.id}.published",
-                    "published value outside its own range",
-                    value=(low, value, high),
-                    expected="published_low <= published <= published_high",
-                )
-            )
-        if r.spread_kind == SpreadKind.REPORTED_PRECISION and not math.isclose(
-            value - low, high - value, rel_tol=1e-9, abs_tol=1e-12
-        ):
-            issues.append(
-                Issue(
-                    f"{r.id}.published_low",
-                    "a reporting-precision range is symmetric",
-                    value=(low, value, high),
-                    expected="published ± half the last digit",
-                )
-            )
-        if r.spread_kind == SpreadKind.POINT_ONLY and not low == value == high:
-            issues.append(
-                Issue(
-                    f"{r.id}.spread_kind",
-                    "a point-only value has low == high == published",
-                    value=(low, value, high),
-                    expected="equal values",
-                )
-            )
-        if r.spread_kind == SpreadKind.NULL_DIFFERENCE and not low <= 0.0 <= high:
-            issues.append(
-                Issue(
-                    f"{r.id}.published_low",
-                    "a published null difference's range contains no difference (0)",
-                    value=(low, value, high),
-                    expected="published_low <= 0 <= published_high",
-                )
-            )
+        kind = r.spread_kind
+        # (holds, field, what is wrong, what was expected), one per rule of a range.
+        rules = (
+            (
+                low <= value <= high,
+                "published",
+                "published value outside its own range",
+                "published_low <= published <= published_high",
+            ),
+            (
+                kind != SpreadKind.REPORTED_PRECISION
+                or math.isclose(value - low, high - value, rel_tol=1e-9, abs_tol=1e-12),
+                "published_low",
+                "a reporting-precision range is symmetric",
+                "published ± half the last digit",
+            ),
+            (
+                kind != SpreadKind.POINT_ONLY or low == value == high,
+                "spread_kind",
+                "a point-only value has low == high == published",
+                "equal values",
+            ),
+            (
+                kind != SpreadKind.NULL_DIFFERENCE or low <= 0.0 <= high,
+                "published_low",
+                "a published null difference's range contains no difference (0)",
+                "published_low <= 0 <= published_high",
+            ),
+        )
+        issues.extend(
+            Issue(f"{r.id}.{field}", message, value=(low, value, high), expected=expected)
+            for holds, field, message, expected in rules
+            if not holds
+        )
         if not r.spread_note:
             issues.append(
                 Issue(
