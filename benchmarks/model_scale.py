@@ -130,11 +130,16 @@ def _rr_run(rows: np.ndarray) -> np.ndarray:
 
 
 # -- hostcap ---------------------------------------------------------------------------------
-def _hc_run(job: tuple[np.ndarray, float, float, int]) -> np.ndarray:
-    rows, rtol, atol, threads = job
+def _hc_run(
+    job: tuple[np.ndarray, float, float, int] | tuple[np.ndarray, float, float, int, str],
+) -> np.ndarray:
+    rows, rtol, atol, threads = job[:4]
+    backend = job[4] if len(job) > 4 else "auto"
     params, y0 = _COHORT["params"][rows], _COHORT["y0"][rows]
     before = os.environ.get("HOSTCAP_SOLVER_THREADS")
+    before_backend = os.environ.get("HOSTCAP_SOLVER_BACKEND")
     os.environ["HOSTCAP_SOLVER_THREADS"] = str(threads)
+    os.environ["HOSTCAP_SOLVER_BACKEND"] = backend
     try:
         res = simulate_batch(
             "essay",
@@ -148,10 +153,14 @@ def _hc_run(job: tuple[np.ndarray, float, float, int]) -> np.ndarray:
             chunk_size=rows.size,
         )
     finally:
-        if before is None:
-            del os.environ["HOSTCAP_SOLVER_THREADS"]
-        else:
-            os.environ["HOSTCAP_SOLVER_THREADS"] = before
+        for name, value in (
+            ("HOSTCAP_SOLVER_THREADS", before),
+            ("HOSTCAP_SOLVER_BACKEND", before_backend),
+        ):
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     return res.states
 
 
@@ -242,11 +251,12 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
     # The compiled kernel is built (or loaded from numba's cache) before timing, as the
     # RoadRunner models are loaded before theirs.
     t_kernel = _kernel_load_in_fresh_process()
-    _hc_run((everyone[:4], RTOL, ATOL, 1))
+    for backend in ("c", "numba"):
+        _hc_run((everyone[:4], RTOL, ATOL, 1, backend))
 
-    def hc_threads(threads: int) -> Any:
+    def hc_threads(threads: int, backend: str = "c") -> Any:
         def run(rtol: float, atol: float) -> tuple[np.ndarray, float]:
-            return _timed(_hc_run, (everyone, rtol, atol, threads))
+            return _timed(_hc_run, (everyone, rtol, atol, threads, backend))
 
         return run
 
@@ -261,10 +271,12 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
             parts, wall = _timed(pool.map, _rr_run, np.array_split(everyone, 16))
         return np.concatenate(parts), wall
 
-    hc2 = "hostcap simulate_batch (numba), 2 threads"
+    hc2 = "hostcap simulate_batch (C, SIMD lanes), 2 threads"
     rr2_name = "libRoadRunner, 2 processes"
+    # The default backend (C, members in SIMD lanes) leads; the numba loop, the default
+    # before it and the fallback without a C compiler, is the same-run peer.
     configs = [
-        ("hostcap simulate_batch (numba), 1 thread", hc_threads(1), RTOL, ATOL),
+        ("hostcap simulate_batch (C, SIMD lanes), 1 thread", hc_threads(1), RTOL, ATOL),
         (hc2, hc_threads(2), RTOL, ATOL),
         ("libRoadRunner serial loop", rr1, RTOL, ATOL),
         (rr2_name, rr2, RTOL, ATOL),
@@ -272,6 +284,8 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
         (hc2, hc_threads(2), 5e-6, 5e-9),
         (hc2, hc_threads(2), 1e-5, 1e-8),
         (rr2_name, rr2, 1e-7, 1e-10),
+        ("hostcap simulate_batch (numba), 1 thread", hc_threads(1, "numba"), RTOL, ATOL),
+        ("hostcap simulate_batch (numba), 2 threads", hc_threads(2, "numba"), RTOL, ATOL),
     ]
     walls: list[list[float]] = [[] for _ in configs]
     rows: list[dict[str, Any]] = []
@@ -310,6 +324,7 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
     return {
         "n": n,
         "n_ref": n_ref,
+        "states": len(sids),
         "cohort_s": t_cohort,
         "reference_s": t_ref,
         "kernel_load_s": t_kernel,
@@ -336,6 +351,9 @@ def throughput(n: int, n_ref: int = 50, repeats: int = 2, seed: int = 12345) -> 
         "ratio_hostcap2_vs_rr_serial": h2["sims_per_s"] / r1["sims_per_s"],
         "speedup_2_threads_hostcap": h2["sims_per_s"] / h1["sims_per_s"],
         "speedup_2_processes_libroadrunner": r2a["sims_per_s"] / r1["sims_per_s"],
+        "ratio_numba2_vs_rr2_same_tolerances": rows[9]["sims_per_s"] / r2a["sims_per_s"],
+        "ratio_c_vs_numba_1_thread": h1["sims_per_s"] / rows[8]["sims_per_s"],
+        "ratio_c_vs_numba_2_threads": h2["sims_per_s"] / rows[9]["sims_per_s"],
     }
 
 
@@ -920,6 +938,11 @@ def _pipeline_md(pl: dict[str, Any] | None, mem: dict[str, Any] | None) -> list[
     return lines
 
 
+def _backend(tp: dict[str, Any]) -> str:
+    """The integrator the throughput rows' leading hostcap rows used."""
+    return "C, SIMD lanes" if "ratio_c_vs_numba_2_threads" in tp else "numba"
+
+
 def _load_note() -> str:
     la = os.getloadavg()
     return f"load average {la[0]:.1f} / {la[1]:.1f} / {la[2]:.1f} (1/5/15 min)"
@@ -1041,7 +1064,7 @@ def _markdown(payload: dict[str, Any]) -> str:
         loose = tp.get("ratio_hostcap2_matched_vs_rr2")
         best = max(same, loose or 0.0)
         lines.append(
-            f"| throughput, N = {tp['n']:,}, hostcap on 2 cores (numba, 2 threads) / "
+            f"| throughput, N = {tp['n']:,}, hostcap on 2 cores ({_backend(tp)}, 2 threads) / "
             f"libRoadRunner 2 processes | ≥ 5× at equal or better accuracy | {same:.2f}× at rtol "
             "1e-6 (hostcap more accurate)"
             + (
@@ -1051,6 +1074,20 @@ def _markdown(payload: dict[str, Any]) -> str:
                 else ""
             )
             + f" | {_goal(best >= 5)} |"
+        )
+        matched = tp.get("ratio_hostcap2_vs_rr2_accuracy_matched")
+        accurate = [x for x in (loose, matched) if x is not None]
+        lines.append(
+            "| issue 17 goal 2: integrator / libRoadRunner 2 processes at equal or better "
+            "accuracy (the rows above) | ≥ 10× | "
+            + "; ".join(f"{x:.2f}×" for x in accurate)
+            + f" (same tolerances {same:.2f}×, hostcap the more accurate)"
+            + (
+                f"; C lanes / numba loop {tp['ratio_c_vs_numba_2_threads']:.2f}× on 2 threads"
+                if "ratio_c_vs_numba_2_threads" in tp
+                else ""
+            )
+            + f" | {_goal(max([*accurate, same]) >= 10)} |"
         )
     pl, mem = payload.get("pipeline"), payload.get("memory")
     if pl:
@@ -1146,10 +1183,12 @@ def _markdown(payload: dict[str, Any]) -> str:
             "",
             "Same accepted cohort (parameter sets and their pre-treatment steady states), same "
             "exported SBML (libRoadRunner runs its events at the phase boundaries; hostcap "
-            "restarts integration there), all 18 states × 113 days of every member kept in "
+            f"restarts integration there), all {tp.get('states', 18)} states × 113 days of every "
+            "member kept in "
             "memory. Pools are started and their models loaded before timing (as for the serial "
             "loop); results are gathered into the parent. "
-            f"Errors: max over the first {tp['n_ref']} members × 113 days × 18 states of "
+            f"Errors: max over the first {tp['n_ref']} members × 113 days × "
+            f"{tp.get('states', 18)} states of "
             f"|y − y_ref| / max(|y_ref|, {ERR_FLOOR:g}); the reference is hostcap's scipy Radau "
             f"at rtol {REF_RTOL:g} / atol {REF_ATOL:g}, which CVODE at the same tolerances "
             f"reproduces to {tp['reference_vs_cvode_at_reference_tolerances']:.1e} (so the "
@@ -1176,9 +1215,9 @@ def _markdown(payload: dict[str, Any]) -> str:
         loose = tp.get("ratio_hostcap2_matched_vs_rr2")
         lines += [
             "",
-            f"- hostcap on 2 cores (numba, 2 threads) / libRoadRunner 2 processes, both at rtol "
-            f"1e-6 / atol 1e-9 (hostcap the more accurate): **{same:.2f}×** from the best "
-            f"rounds, {tp['ratio_hostcap2_vs_rr2_same_tolerances_medians']:.2f}× from the "
+            f"- hostcap on 2 cores ({_backend(tp)}, 2 threads) / libRoadRunner 2 processes, "
+            f"both at rtol 1e-6 / atol 1e-9 (hostcap the more accurate): **{same:.2f}×** from "
+            f"the best rounds, {tp['ratio_hostcap2_vs_rr2_same_tolerances_medians']:.2f}× from the "
             "medians.",
         ]
         if loose is not None:
@@ -1193,6 +1232,13 @@ def _markdown(payload: dict[str, Any]) -> str:
                 f"- Equal or better accuracy, libRoadRunner's side: libRoadRunner at rtol "
                 f"{tp['rr2_accuracy_matched_rtol']:g} is at least as accurate as hostcap at "
                 f"1e-6: **{matched:.2f}×**."
+            )
+        if "ratio_c_vs_numba_1_thread" in tp:
+            lines.append(
+                "- The C backend (members in SIMD lanes) / the numba loop, same tolerances: "
+                f"{tp['ratio_c_vs_numba_1_thread']:.2f}× on 1 thread, "
+                f"{tp['ratio_c_vs_numba_2_threads']:.2f}× on 2; the numba loop (2 threads) / "
+                f"libRoadRunner 2 processes: {tp['ratio_numba2_vs_rr2_same_tolerances']:.2f}×."
             )
         lines += [
             f"- hostcap 1 thread / libRoadRunner serial: "
