@@ -35,13 +35,9 @@ from numpy.typing import NDArray
 
 from hostcap.errors import UnknownIdError, ValidationError
 from hostcap.mechanistic_model.compilation import CompiledModel, compile_model
-from hostcap.mechanistic_model.compiled_solver import (
-    Schedule,
-    integrate_members,
-    observe_members,
-    require_numba,
-)
+from hostcap.mechanistic_model.compiled_solver import Schedule, require_numba
 from hostcap.mechanistic_model.definition import HYPOTHESIS_NOTE
+from hostcap.mechanistic_model.lane_solver import integrate_members, observe_members
 from hostcap.mechanistic_model.protocols import Protocol, input_segments
 from hostcap.mechanistic_model.rosenbrock_loop import STATUS_FAILURE, STATUS_MAX_STEPS
 from hostcap.mechanistic_model.simulation import SolverStatus, initial_state, save_times
