@@ -86,15 +86,18 @@ static void lane_step(const double *h, const double *y, const double *p, const d
                       double *g1, double *g2, double *g3, double *g4, double *ys, double *fs,
                       double *y_new, double rtol, double atol, double *acc, int *finite)
 {
-    double c[L];
+    double c[L], rh[L];
     for (int q = 0; q < NZ; q++)
         for (int l = 0; l < L; l++)
             work[ZERO_SLOTS[q] * L + l] = 0.0;
     for (int q = 0; q < NJ; q++)
         for (int l = 0; l < L; l++)
             work[JAC_SLOTS[q] * L + l] = -jv[q * L + l];
-    for (int l = 0; l < L; l++)
+    /* Divisions by h as products with 1/h, as numba's fast-math (arcp) compiles them. */
+    for (int l = 0; l < L; l++) {
+        rh[l] = 1.0 / h[l];
         c[l] = 1.0 / (GAM * h[l]);
+    }
     for (int s = 0; s < NS; s++)
 #pragma omp simd
         for (int l = 0; l < L; l++)
@@ -108,7 +111,7 @@ static void lane_step(const double *h, const double *y, const double *p, const d
     for (int s = 0; s < NS; s++)
 #pragma omp simd
         for (int l = 0; l < L; l++)
-            g2[s * L + l] = fs[s * L + l] + (C21 / h[l]) * g1[s * L + l];
+            g2[s * L + l] = fs[s * L + l] + (C21 * rh[l]) * g1[s * L + l];
     solve_l(work, g2);
     for (int s = 0; s < NS * L; s++)
         ys[s] = y[s] + A31 * g1[s] + A32 * g2[s];
@@ -116,13 +119,13 @@ static void lane_step(const double *h, const double *y, const double *p, const d
     for (int s = 0; s < NS; s++)
 #pragma omp simd
         for (int l = 0; l < L; l++)
-            g3[s * L + l] = fs[s * L + l] + (C31 * g1[s * L + l] + C32 * g2[s * L + l]) / h[l];
+            g3[s * L + l] = fs[s * L + l] + (C31 * g1[s * L + l] + C32 * g2[s * L + l]) * rh[l];
     solve_l(work, g3);
     for (int s = 0; s < NS; s++)
 #pragma omp simd
         for (int l = 0; l < L; l++)
             g4[s * L + l] = fs[s * L + l]
-                + (C41 * g1[s * L + l] + C42 * g2[s * L + l] + C43 * g3[s * L + l]) / h[l];
+                + (C41 * g1[s * L + l] + C42 * g2[s * L + l] + C43 * g3[s * L + l]) * rh[l];
     solve_l(work, g4);
     for (int l = 0; l < L; l++) {
         acc[l] = 0.0;
