@@ -88,7 +88,7 @@ _LOOP_FILE = Path(__file__).parent / "c" / "rosenbrock_lanes.c"
 _BACKENDS = ("auto", "c", "numba")
 _log = logging.getLogger(__name__)
 
-# The scalar kernels' arguments, by position, in the lane functions' names.
+# Each scalar kernel the loop calls, and the name of its lane function in the C text.
 _KERNELS = {
     "consts_into": "consts_l",
     "rhs_into": "rhs_l",
@@ -271,14 +271,21 @@ _libraries: dict[str, _Library | None] = {}
 _by_identity: dict[tuple[int, int], tuple[CompiledModel, SparseLU, _Library | None]] = {}
 
 
+class _CompileError(RuntimeError):
+    """The C compiler refused the text (or is broken): the numba loop is used."""
+
+
 def _build(text: str, directory: Path, digest: str, command: tuple[str, ...]) -> Path:
-    """Compile ``text`` into ``directory`` (atomically); raises on a failed compile."""
+    """Compile ``text`` into ``directory``: source and library appear whole or not at all."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"hostcap_lanes_{digest}.so"
     if target.exists():
         return target
+    fd, tmp_c = tempfile.mkstemp(dir=directory, suffix=".c.tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
     source = directory / f"hostcap_lanes_{digest}.c"
-    source.write_text(text, encoding="utf-8")
+    Path(tmp_c).replace(source)
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".so.tmp")
     os.close(fd)
     # With glibc's vector pow (libmvec) first; without it, pow stays a scalar call per lane.
@@ -290,9 +297,9 @@ def _build(text: str, directory: Path, digest: str, command: tuple[str, ...]) ->
         if done.returncode == 0:
             Path(tmp).replace(target)
             return target
-        errors.append(done.stderr.strip().splitlines()[-1:] or ["?"])
+        errors.append((done.stderr.strip().splitlines() or ["?"])[-1])
     Path(tmp).unlink(missing_ok=True)
-    raise OSError(f"C compiler failed: {errors}")
+    raise _CompileError(f"{command[0]} failed: {errors[0]}")
 
 
 def lane_library(m: CompiledModel, lu: SparseLU) -> _Library | None:
@@ -325,10 +332,11 @@ def _load(m: CompiledModel, lu: SparseLU) -> _Library | None:
     try:
         try:
             path = _build(text, kernel_cache_dir(), digest, command)
-        except PermissionError:
+        except OSError:
+            # A read-only cache folder: build in a private temporary one (no disk cache).
             path = _build(text, Path(tempfile.mkdtemp(prefix="hostcap-lanes-")), digest, command)
         library = _Library(path)
-    except (OSError, subprocess.SubprocessError) as exc:
+    except (_CompileError, OSError, subprocess.SubprocessError) as exc:
         _log.warning("hostcap: C lane integrator did not build (%s); using numba", exc)
     _libraries[digest] = library
     return library
