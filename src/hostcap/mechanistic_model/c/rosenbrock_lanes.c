@@ -145,10 +145,11 @@ static void lane_step(const double *h, const double *y, const double *p, const d
         }
 }
 
-/* The step control of one lane after its step (rosenbrock_loop.integrate_block's, verbatim).
- * Returns -1 while the member goes on, else its status code; *accepted says whether y moved. */
+/* The step control of one lane after its step (rosenbrock_loop.integrate_block's, verbatim;
+ * the caller moves an accepted lane's y_new into y, for all lanes at once). Returns -1 while
+ * the member goes on, else its status code; *accepted says whether y moves. */
 static int64_t lane_control(const Problem *pr, Lane *a, int l, double h, double acc, int fin,
-                            double *y, const double *y_new, double *u, double end, double tiny,
+                            const double *y_new, double *u, double end, double tiny,
                             int64_t max_steps, int *accepted, int *new_seg)
 {
     const double *times_ext = pr->times_ext;
@@ -167,12 +168,10 @@ static int64_t lane_control(const Problem *pr, Lane *a, int l, double h, double 
     *new_seg = 0;
     if (accept) {
         double t_new = land ? stop : a->t + h;
-        for (int s = 0; s < NS; s++)
-            y[s * L + l] = y_new[s * L + l];
         if (t_new == times_ext[a->k]) {
             double *row = pr->out + (a->member * (pr->n_times - 1) + a->k) * NS;
             for (int s = 0; s < NS; s++)
-                row[s] = y[s * L + l];
+                row[s] = y_new[s * L + l];
             a->k += 1;
         }
         a->t = t_new;
@@ -218,7 +217,8 @@ void hostcap_integrate_lanes(const double *P, const double *Y0, int64_t n_mem,
     double y[NS * L], p[NP * L], u[NU * L], kc[NK * L], f[NS * L], jv[NJ * L], work[NLU * L];
     double g1[NS * L], g2[NS * L], g3[NS * L], g4[NS * L], ys[NS * L], fs[NS * L];
     double y_new[NS * L], h[L], acc[L];
-    int finite[L];
+    int finite[L], accepted[L];
+    int64_t codes[L];
     Lane lanes[L];
     int64_t next = 0, active = 0;
     if (n_mem <= 0)
@@ -239,16 +239,25 @@ void hostcap_integrate_lanes(const double *P, const double *Y0, int64_t n_mem,
                   finite);
         for (int l = 0; l < L; l++) {
             Lane *a = &lanes[l];
-            int accepted, new_seg;
+            int new_seg = 0;
+            accepted[l] = 0;
+            codes[l] = -1;
             if (a->member < 0)
                 continue;
-            int64_t code = lane_control(&pr, a, l, h[l], acc[l], finite[l], y, y_new, u, end,
-                                        tiny, max_steps, &accepted, &new_seg);
-            need_jac |= accepted;
+            codes[l] = lane_control(&pr, a, l, h[l], acc[l], finite[l], y_new, u, end, tiny,
+                                    max_steps, &accepted[l], &new_seg);
+            need_jac |= accepted[l];
             need_consts |= new_seg;
-            if (code < 0)
+        }
+        for (int s = 0; s < NS; s++)
+#pragma omp simd
+            for (int l = 0; l < L; l++)
+                y[s * L + l] = accepted[l] ? y_new[s * L + l] : y[s * L + l];
+        for (int l = 0; l < L; l++) {
+            Lane *a = &lanes[l];
+            if (codes[l] < 0)
                 continue;
-            finish_lane(&pr, a, code);
+            finish_lane(&pr, a, codes[l]);
             int64_t i = next < n_mem ? next++ : -1;
             if (i < 0) {
                 a->member = -1;
