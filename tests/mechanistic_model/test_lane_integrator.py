@@ -242,3 +242,20 @@ def _parse(source: str) -> ast.FunctionDef:
     node = ast.parse(source).body[0]
     assert isinstance(node, ast.FunctionDef)
     return node
+
+
+def test_an_unwritable_cache_folder_builds_in_a_private_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    m = compile_model("null")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("HOSTCAP_KERNEL_CACHE", str(blocker / "kernels"))
+    monkeypatch.setattr(lane_solver, "_by_identity", {})
+    monkeypatch.setattr(lane_solver, "_libraries", {})
+    library = lane_solver.lane_library(m, _lu(m))
+    assert library is not None
+    assert library.path.parent != blocker / "kernels" and library.path.exists()
+    p, y0 = _members(m, 3, 0.1, seed=12)
+    c = _run(lane_solver.integrate_members, m, p, y0, weeks=1.0)
+    assert c[1].tolist() == [rosenbrock_loop.STATUS_SUCCESS] * 3

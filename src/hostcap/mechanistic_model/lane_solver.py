@@ -264,6 +264,7 @@ class _Library:
         self.observe.restype = None
         self.observe.argtypes = [ptr, ptr, i64, i64, ptr, ptr]
         self.handle = lib
+        self.path = path
 
 
 _lock = threading.Lock()
