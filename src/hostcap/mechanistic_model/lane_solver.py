@@ -1,4 +1,4 @@
-"""The batch integrator in C with members in SIMD lanes: same method, ~2-3x the numba loop.
+"""The batch integrator in C with members in SIMD lanes: same method, ~3x the numba loop.
 
 :func:`integrate_members` and :func:`observe_members` run the loop of
 :mod:`~hostcap.mechanistic_model.rosenbrock_loop` (the same Rosenbrock 4(3) tableau, error norm,
