@@ -75,6 +75,14 @@ SETTINGS: tuple[Setting, ...] = (
         "this process may use. Dask workers started by hostcap get 1.",
     ),
     Setting(
+        name="solver_backend",
+        env="HOSTCAP_SOLVER_BACKEND",
+        default="auto",
+        help="Batch integrator: `c` runs members in SIMD lanes of C compiled at first use "
+        "(needs a C compiler), `numba` the numba-compiled loop, `auto` C when a compiler "
+        "builds it, else numba. Both use the same method and agree to rounding.",
+    ),
+    Setting(
         name="kernel_cache",
         env="HOSTCAP_KERNEL_CACHE",
         default="",

@@ -1,0 +1,1 @@
+"""C source of the lane integrator (package data; see ``lane_solver``)."""
