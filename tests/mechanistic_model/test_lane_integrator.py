@@ -173,9 +173,15 @@ def test_simulate_batch_uses_the_backend_the_setting_names(monkeypatch: pytest.M
     for backend in ("c", "numba", "auto"):
         monkeypatch.setenv("HOSTCAP_SOLVER_BACKEND", backend)
         runs[backend] = simulate_batch(m, PROTOCOL, sets, phenotype="A", weeks=3, rtol=1e-8)
-    assert np.array_equal(runs["auto"].states, runs["c"].states)
-    assert not np.array_equal(runs["numba"].states, runs["c"].states)  # rounding differs
-    assert np.allclose(runs["numba"].states, runs["c"].states, rtol=1e-9, atol=1e-15)
+    # A member without a pre-treatment steady state is NaN under every backend alike.
+    assert (
+        runs["auto"].status.tolist() == runs["c"].status.tolist() == runs["numba"].status.tolist()
+    )
+    assert np.array_equal(runs["auto"].states, runs["c"].states, equal_nan=True)
+    assert not np.array_equal(runs["numba"].states, runs["c"].states, equal_nan=True)  # rounding
+    assert np.allclose(
+        runs["numba"].states, runs["c"].states, rtol=1e-9, atol=1e-15, equal_nan=True
+    )
     assert runs["numba"].steps.tolist() == runs["c"].steps.tolist()
     monkeypatch.setenv("HOSTCAP_SOLVER_BACKEND", "fortran")
     with pytest.raises(ValidationError, match=r"HOSTCAP_SOLVER_BACKEND.*fortran.*auto, c, numba"):

@@ -23,7 +23,7 @@ from hostcap.mechanistic_model.batch_simulation import (
     batch_steady_state,
 )
 from hostcap.mechanistic_model.compilation import CompiledModel
-from hostcap.mechanistic_model.compiled_solver import observe_members
+from hostcap.mechanistic_model.lane_solver import observe_members
 from hostcap.mechanistic_model.protocols import HOURS_PER_WEEK, Protocol
 from hostcap.mechanistic_model.simulation import SolverStatus, initial_state, save_times
 
