@@ -81,11 +81,14 @@ class QuantileBands:
             self._held.append(parts)
             self._n_held += n
             if self._n_held > self.exact_limit:
-                held = [np.concatenate([h[i] for h in self._held]) for i in range(len(parts))]
-                self._held = []
-                self._sketches = [StreamedQuantiles(h[0].size, bins=self.bins) for h in held]
-                for sketch, h in zip(self._sketches, held, strict=True):
-                    sketch.add(h.reshape(h.shape[0], -1))
+                # The held chunks seed the histograms one by one (never concatenated: that
+                # copy of up to 128 MB cost more than binning it; histograms do not depend on
+                # how the members are chunked).
+                held, self._held = self._held, []
+                self._sketches = [StreamedQuantiles(p[0].size, bins=self.bins) for p in parts]
+                for chunk in held:
+                    for sketch, p in zip(self._sketches, chunk, strict=True):
+                        sketch.add(p.reshape(p.shape[0], -1))
             return
         for sketch, p in zip(self._sketches, parts, strict=True):
             sketch.add(p.reshape(n, -1))
