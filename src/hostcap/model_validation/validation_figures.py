@@ -9,6 +9,8 @@ value alone. Figures are returned, not written (the services layer saves them).
 from __future__ import annotations
 
 import math
+import textwrap
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +84,11 @@ def validation_figures(
         handles, labels = axes[0].get_legend_handles_labels()
         unique = dict(zip(labels, handles, strict=True))
         axes[0].legend(unique.values(), unique.keys(), fontsize=7, loc="best")
+        # The hypothesis note wrapped to the figure's width (about 14 characters per inch at
+        # this size), so no part of it is cut off at the edges.
+        note = textwrap.fill(HYPOTHESIS_NOTE, width=int(14 * fig.get_figwidth()))
         fig.suptitle(
-            f"{FAMILY_TITLES.get(family, family)}: model vs published (hypothesis testing)\n"
-            f"{HYPOTHESIS_NOTE}",
+            f"{FAMILY_TITLES.get(family, family)}: model vs published (hypothesis testing)\n{note}",
             fontsize=8,
         )
         fig.tight_layout()
@@ -132,6 +136,20 @@ def _draw_panel(
                 color="grey",
             )
     ax.set_xticks(range(len(chosen)))
-    ax.set_xticklabels([f"{r.source}\n({r.split.value})" for r in chosen], fontsize=7, rotation=20)
+    ax.set_xticklabels(_tick_labels(chosen), fontsize=7, rotation=20)
     ax.set_xlim(-0.5, len(chosen) - 0.2)
     ax.grid(alpha=0.3)
+
+
+def _tick_labels(chosen: Sequence[LiteratureResult]) -> list[str]:
+    """Source and split per result; where one source gives several results in a panel, what
+    each one is (its id without the source's prefix, e.g. ``cetirizine onset``)."""
+    counts = Counter(r.source for r in chosen)
+    labels = []
+    for r in chosen:
+        what = ""
+        if counts[r.source] > 1:
+            words = r.id.split("_")
+            what = " ".join(words[1:] if len(words) > 1 else words) + "\n"
+        labels.append(f"{r.source}\n{what}({r.split.value})")
+    return labels
