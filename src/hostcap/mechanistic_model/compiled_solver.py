@@ -34,7 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import platformdirs
@@ -55,12 +55,15 @@ from hostcap.mechanistic_model.sparse_lu import SparseLU
 from hostcap.settings import setting
 
 __all__ = [
+    "IntegrationOptions",
+    "MemberArrays",
     "Schedule",
     "integrate_members",
     "kernel_cache_dir",
     "kernel_compile",
     "kernel_source",
     "numba_available",
+    "observation_arrays",
     "observe_members",
     "python_kernels",
     "require_numba",
@@ -347,6 +350,48 @@ def _warm_up(m: CompiledModel, module: Any) -> None:
     module.observe_block(p, out, np.zeros((2, n_u)), np.empty((1, 2, len(m.observable_ids))))
 
 
+class IntegrationOptions(TypedDict):
+    """How :func:`integrate_members` (either backend) integrates: ``out`` and ``first_save``
+    from :meth:`Schedule.start_output`, the tolerances, the step budget, the first step size
+    and the threads members are split over (default: the setting)."""
+
+    out: Array
+    first_save: int
+    rtol: float
+    atol: float
+    max_steps: int
+    h0: float
+    threads: NotRequired[int | None]
+
+
+@dataclass(frozen=True)
+class MemberArrays:
+    """A batch in the loops' layout: one contiguous row per member, the schedule's arrays."""
+
+    p: Array  # (N, P)
+    y0: Array  # (N, S)
+    inputs: Array  # (K, U)
+    starts: Array  # (K,)
+    ends: Array  # (K,)
+    saves: Array  # (T + 1,), ``inf`` last
+
+    @classmethod
+    def of(cls, p: Array, y0: Array, schedule: Schedule) -> MemberArrays:
+        """Members are columns of ``p`` ``(P, N)`` and ``y0`` ``(S, N)``."""
+
+        def row_major(a: Array) -> Array:
+            return np.ascontiguousarray(a, dtype=np.float64)
+
+        return cls(
+            row_major(p.T),
+            row_major(y0.T),
+            row_major(schedule.seg_inputs.T),
+            row_major(schedule.seg_start),
+            row_major(schedule.seg_end),
+            row_major(schedule.times_ext),
+        )
+
+
 def integrate_members(
     m: CompiledModel,
     lu: SparseLU,
@@ -370,12 +415,9 @@ def integrate_members(
     """
     kernel = _module(m, lu).integrate_block
     n = y0.shape[1]
-    members_p = np.ascontiguousarray(p.T, dtype=np.float64)
-    members_y = np.ascontiguousarray(y0.T, dtype=np.float64)
-    inputs = np.ascontiguousarray(schedule.seg_inputs.T, dtype=np.float64)
-    starts = np.ascontiguousarray(schedule.seg_start, dtype=np.float64)
-    ends = np.ascontiguousarray(schedule.seg_end, dtype=np.float64)
-    saves = np.ascontiguousarray(schedule.times_ext, dtype=np.float64)
+    batch = MemberArrays.of(p, y0, schedule)
+    members_p, members_y, inputs = batch.p, batch.y0, batch.inputs
+    starts, ends, saves = batch.starts, batch.ends, batch.saves
     end, tiny = schedule.end, schedule.tiny
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
@@ -421,6 +463,16 @@ def _run_blocks(block: Callable[[int, int], None], n: int, threads: int | None) 
             future.result()
 
 
+def observation_arrays(p: Array, states: Array, u_at: Array) -> tuple[Array, Array, Array]:
+    """The observation loops' layout: parameters ``(N, P)``, states ``(N, T, S)`` and inputs
+    ``(T, U)``, each contiguous."""
+    return (
+        np.ascontiguousarray(p.T, dtype=np.float64),
+        np.ascontiguousarray(states, dtype=np.float64),
+        np.ascontiguousarray(u_at.T, dtype=np.float64),
+    )
+
+
 def observe_members(
     m: CompiledModel,
     lu: SparseLU,
@@ -432,10 +484,8 @@ def observe_members(
 ) -> Array:
     """Observables (N, T, O) of states (N, T, S) with parameters (P, N) and inputs (U, T)."""
     module = _module(m, lu)
-    n, n_t = states.shape[0], states.shape[1]
-    members_p = np.ascontiguousarray(p.T, dtype=np.float64)
-    values = np.ascontiguousarray(states, dtype=np.float64)
-    inputs = np.ascontiguousarray(u_at.T, dtype=np.float64)
+    members_p, values, inputs = observation_arrays(p, states, u_at)
+    n, n_t = values.shape[0], values.shape[1]
     out = np.empty((n, n_t, len(m.observable_ids)))
 
     def block(lo: int, hi: int) -> None:

@@ -39,7 +39,7 @@ import tempfile
 import threading
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,7 +47,12 @@ from numpy.typing import NDArray
 from hostcap.errors import ValidationError
 from hostcap.mechanistic_model import compiled_solver
 from hostcap.mechanistic_model.compilation import CompiledModel
-from hostcap.mechanistic_model.compiled_solver import Schedule, kernel_cache_dir
+from hostcap.mechanistic_model.compiled_solver import (
+    IntegrationOptions,
+    MemberArrays,
+    Schedule,
+    kernel_cache_dir,
+)
 from hostcap.mechanistic_model.rosenbrock_loop import (
     STATUS_FAILURE,
     STATUS_MAX_STEPS,
@@ -362,47 +367,31 @@ def integrate_members(
     p: Array,
     y0: Array,
     schedule: Schedule,
-    *,
-    out: Array,
-    first_save: int,
-    rtol: float,
-    atol: float,
-    max_steps: int,
-    h0: float,
-    threads: int | None = None,
+    **options: Unpack[IntegrationOptions],
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """:func:`compiled_solver.integrate_members`, in lanes when the setting chooses C."""
     library = _chosen(m, lu)
     if library is None:
-        return compiled_solver.integrate_members(
-            m,
-            lu,
-            p,
-            y0,
-            schedule,
-            out=out,
-            first_save=first_save,
-            rtol=rtol,
-            atol=atol,
-            max_steps=max_steps,
-            h0=h0,
-            threads=threads,
-        )
+        return compiled_solver.integrate_members(m, lu, p, y0, schedule, **options)
+    out = options["out"]
     n = y0.shape[1]
-    members_p = np.ascontiguousarray(p.T, dtype=np.float64)
-    members_y = np.ascontiguousarray(y0.T, dtype=np.float64)
-    inputs = np.ascontiguousarray(schedule.seg_inputs.T, dtype=np.float64)
-    if inputs.shape[1] == 0:
-        inputs = np.zeros((inputs.shape[0], 1))
-    starts = np.ascontiguousarray(schedule.seg_start, dtype=np.float64)
-    ends = np.ascontiguousarray(schedule.seg_end, dtype=np.float64)
-    saves = np.ascontiguousarray(schedule.times_ext, dtype=np.float64)
+    batch = MemberArrays.of(p, y0, schedule)
+    members_p, members_y, saves = batch.p, batch.y0, batch.saves
+    starts, ends = batch.starts, batch.ends
+    inputs = batch.inputs if batch.inputs.shape[1] else np.zeros((batch.inputs.shape[0], 1))
     assert out.flags.c_contiguous and out.shape == (n, saves.size - 1, members_y.shape[1])
     status = np.zeros(n, dtype=np.int64)
     steps = np.zeros(n, dtype=np.int64)
     n_p, n_s, n_t = members_p.shape[1], members_y.shape[1], saves.size - 1
-    fixed = (ends.size, saves.ctypes.data, saves.size, int(first_save), float(rtol), float(atol))
-    tail = (int(max_steps), float(h0), schedule.end, schedule.tiny)
+    fixed = (
+        ends.size,
+        saves.ctypes.data,
+        saves.size,
+        int(options["first_save"]),
+        float(options["rtol"]),
+        float(options["atol"]),
+    )
+    tail = (int(options["max_steps"]), float(options["h0"]), schedule.end, schedule.tiny)
 
     def block(lo: int, hi: int) -> None:
         library.integrate(
@@ -419,7 +408,7 @@ def integrate_members(
             steps.ctypes.data + lo * 8,
         )
 
-    compiled_solver._run_blocks(block, n, threads)
+    compiled_solver._run_blocks(block, n, options.get("threads"))
     return status, steps
 
 
@@ -436,10 +425,8 @@ def observe_members(
     library = _chosen(m, lu)
     if library is None:
         return compiled_solver.observe_members(m, lu, p, states, u_at, threads=threads)
-    n, n_t = states.shape[0], states.shape[1]
-    members_p = np.ascontiguousarray(p.T, dtype=np.float64)
-    values = np.ascontiguousarray(states, dtype=np.float64)
-    inputs = np.ascontiguousarray(u_at.T, dtype=np.float64)
+    members_p, values, inputs = compiled_solver.observation_arrays(p, states, u_at)
+    n, n_t = values.shape[0], values.shape[1]
     if inputs.shape[1] == 0:
         inputs = np.zeros((n_t, 1))
     n_o, n_p, n_s = len(m.observable_ids), members_p.shape[1], values.shape[2]
