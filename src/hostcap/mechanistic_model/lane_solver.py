@@ -31,6 +31,7 @@ import ctypes
 import hashlib
 import logging
 import os
+import platform
 import shlex
 import shutil
 import subprocess
@@ -79,11 +80,12 @@ Array = NDArray[np.float64]
 #: vectors; 61 with 256-bit), 16 lanes 57 µs per member; numba 141.
 LANES = 8
 #: Compiler flags: optimised for this CPU, IEEE semantics kept (no fast-math) but for errno;
-#: 512-bit vectors where the CPU has them (gcc prefers 256 by default).
+#: on x86-64, 512-bit vectors where the CPU has them (gcc prefers 256 by default; the option
+#: does not exist for other architectures, where it would fail every build).
 FLAGS = (
     "-O3",
     "-march=native",
-    "-mprefer-vector-width=512",
+    *(("-mprefer-vector-width=512",) if platform.machine().lower() in ("x86_64", "amd64") else ()),
     "-fno-math-errno",
     "-fopenmp-simd",
     "-fPIC",
