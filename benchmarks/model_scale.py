@@ -130,11 +130,8 @@ def _rr_run(rows: np.ndarray) -> np.ndarray:
 
 
 # -- hostcap ---------------------------------------------------------------------------------
-def _hc_run(
-    job: tuple[np.ndarray, float, float, int] | tuple[np.ndarray, float, float, int, str],
-) -> np.ndarray:
-    rows, rtol, atol, threads = job[:4]
-    backend = job[4] if len(job) > 4 else "auto"
+def _hc_run(job: tuple[np.ndarray, float, float, int, str]) -> np.ndarray:
+    rows, rtol, atol, threads, backend = job
     params, y0 = _COHORT["params"][rows], _COHORT["y0"][rows]
     before = os.environ.get("HOSTCAP_SOLVER_THREADS")
     before_backend = os.environ.get("HOSTCAP_SOLVER_BACKEND")

@@ -280,7 +280,8 @@ class BatchResult:
     Names are the SBML ids of the exported model, as in
     :class:`~hostcap.mechanistic_model.simulation.Trajectory`. The observables are computed
     from the states when first read (``observe``): a caller that needs states only, or only a
-    few names, does not pay for every observable at every save time.
+    few names, does not pay for every observable at every save time. They are computed from the
+    arrays as they are then: read them before changing ``states`` in place.
     """
 
     time_h: Array

@@ -113,8 +113,9 @@ class Schedule:
         """The ``(N, T, S)`` output and the index of the first save to reach.
 
         A save time at the start holds the start state itself, one before it NaN; the rest is
-        left uninitialised (filling it cost ~10 % of a batch): the loop writes every later save
-        time of every member, NaN for a member that fails or a time it does not reach.
+        left uninitialised (filling it was a second pass over the whole array): the loop writes
+        every later save time of every member, NaN for a member that fails or a time it does
+        not reach.
         """
         n_s, n = y0.shape
         out = np.empty((n, self.times.size, n_s))
